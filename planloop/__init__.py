@@ -1,0 +1,111 @@
+"""planloop: LLM agents and Python workflows as explicit, typed state machines.
+
+Example:
+    >>> import planloop
+    >>> from planloop.models import ToolCall
+    >>> from planloop.testing import ScriptedModel
+    >>> @planloop.tool
+    ... def lookup(city: str) -> int:
+    ...     '''Population of a city.'''
+    ...     return {"Oslo": 709_000}[city]
+    >>> agent = planloop.Agent(ScriptedModel([ToolCall("lookup", {"city": "Oslo"}), "709,000"]),
+    ...                        [lookup])
+    >>> result = agent.run_sync("How many people live in Oslo?")
+    >>> result.output, [str(s) for s in result.trace.states]
+    ('709,000', ['plan', 'act', 'observe', 'plan', 'finish'])
+"""
+
+from __future__ import annotations
+
+from planloop import visualize as _visualize  # registers inline display for engine objects
+from planloop.agent import Agent
+from planloop.engine import (
+    Acted,
+    Action,
+    Answer,
+    Answered,
+    Continued,
+    Event,
+    LoopState,
+    MachineSpec,
+    Plan,
+    Planned,
+    Planner,
+    Rejected,
+    ReturnedDirect,
+    RunContext,
+    RunResult,
+    RunStatus,
+    Step,
+    StepResult,
+    StepStatus,
+    StopReason,
+    Stopped,
+    Trace,
+    TraceError,
+    ref,
+)
+from planloop.errors import (
+    DefinitionError,
+    InvalidPlan,
+    InvalidSpec,
+    InvalidTool,
+    InvalidTransition,
+    OutputParserError,
+    ParsingFailed,
+    PlannerFailed,
+    PlanloopError,
+    RunError,
+    StepFailed,
+    ToolArgumentsError,
+)
+from planloop.nodes import FunctionPlanner, ReActPlanner, Tool, ToolCallingPlanner, tool
+
+del _visualize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Acted",
+    "Action",
+    "Agent",
+    "Answer",
+    "Answered",
+    "Continued",
+    "DefinitionError",
+    "Event",
+    "FunctionPlanner",
+    "InvalidPlan",
+    "InvalidSpec",
+    "InvalidTool",
+    "InvalidTransition",
+    "LoopState",
+    "MachineSpec",
+    "OutputParserError",
+    "ParsingFailed",
+    "Plan",
+    "Planned",
+    "Planner",
+    "PlannerFailed",
+    "PlanloopError",
+    "ReActPlanner",
+    "Rejected",
+    "ReturnedDirect",
+    "RunContext",
+    "RunError",
+    "RunResult",
+    "RunStatus",
+    "Step",
+    "StepFailed",
+    "StepResult",
+    "StepStatus",
+    "StopReason",
+    "Stopped",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCallingPlanner",
+    "Trace",
+    "TraceError",
+    "ref",
+    "tool",
+]

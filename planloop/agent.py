@@ -1,0 +1,186 @@
+"""The agent: a model, tools and a planner driven through the typed loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from planloop.engine._sync import run_sync
+from planloop.engine.loop import LoopConfig, ParsingErrorHandler, StateHandler, TrimSteps, run_loop
+from planloop.engine.planner import Planner
+from planloop.engine.result import RunResult
+from planloop.engine.spec import MachineSpec
+from planloop.engine.trace import Limits
+from planloop.errors import DefinitionError
+from planloop.models.messages import ChatModel
+from planloop.nodes.planners import ReActPlanner, ToolCallingPlanner
+from planloop.nodes.tool import Tool, as_tool
+
+__all__ = ["Agent"]
+
+
+class Agent:
+    """Runs a model with tools as a typed state machine: plan, act, observe, finish.
+
+    Args:
+        model: the chat model; may be ``None`` when the planner needs none.
+        tools: :class:`Tool` objects or plain functions (made into tools).
+        planner: ``"tool_calling"`` (default), ``"react"``, or a planner object.
+        max_iterations: passes through ``observe`` before stopping; ``None``
+            for no limit, ``0`` to stop before any model call.
+        max_execution_time: a hard deadline in seconds for the whole run.
+        early_stopping_method: ``"force"`` returns a fixed message when a limit
+            stops the run; ``"generate"`` asks the planner for a final answer.
+        handle_parsing_errors: what to do when the model's output cannot be
+            parsed: ``False`` stops the run and raises, ``True`` sends the
+            parser's feedback back as an observation, a string sends that
+            string, a function of the error sends its return value.
+        trim_intermediate_steps: show the planner only the last N steps
+            (N > 0), or map the list with a function; ``-1`` shows all.
+        max_model_calls, max_tokens: budgets; exceeding one stops the run
+            with reason ``budget``.
+        max_concurrency: how many steps of one plan may run at once
+            (default: as many as are ready).
+        spec, handlers: a machine spec with extra states, and a handler per
+            extra state returning the event that leaves it.
+        name: shown in traces and diagrams.
+
+    Example:
+        >>> from planloop import Agent, tool
+        >>> from planloop.models import ToolCall
+        >>> from planloop.testing import ScriptedModel
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     '''Add two integers.'''
+        ...     return a + b
+        >>> model = ScriptedModel([ToolCall("add", {"a": 2, "b": 3}), "2 + 3 = 5"])
+        >>> result = Agent(model, [add]).run_sync("What is 2 + 3?")
+        >>> result.output, result.status, result.iterations
+        ('2 + 3 = 5', <RunStatus.finished: 'finished'>, 1)
+    """
+
+    def __init__(
+        self,
+        model: ChatModel | None,
+        tools: Iterable[Tool | Callable[..., Any]] = (),
+        *,
+        planner: Planner | Literal["tool_calling", "react"] | None = None,
+        max_iterations: int | None = 15,
+        max_execution_time: float | None = None,
+        early_stopping_method: Literal["force", "generate"] = "force",
+        handle_parsing_errors: ParsingErrorHandler = False,
+        trim_intermediate_steps: TrimSteps = -1,
+        max_model_calls: int | None = None,
+        max_tokens: int | None = None,
+        max_concurrency: int | None = None,
+        spec: MachineSpec | None = None,
+        handlers: Mapping[str, StateHandler] | None = None,
+        name: str = "agent",
+    ) -> None:
+        problems: list[str] = []
+        self.tools: list[Tool] = [as_tool(t) for t in tools]
+        seen: set[str] = set()
+        for t in self.tools:
+            if t.name in seen:
+                problems.append(f"two tools are named {t.name!r}; give one of them another name")
+            seen.add(t.name)
+        for label, value in (
+            ("max_iterations", max_iterations),
+            ("max_model_calls", max_model_calls),
+            ("max_tokens", max_tokens),
+        ):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                problems.append(f"{label}={value!r}; use a whole number >= 0 or None")
+        if max_execution_time is not None and not max_execution_time >= 0:
+            problems.append(f"max_execution_time={max_execution_time!r}; use seconds >= 0 or None")
+        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+            problems.append(f"max_concurrency={max_concurrency!r}; use a whole number >= 1 or None")
+        if isinstance(trim_intermediate_steps, int) and trim_intermediate_steps == 0:
+            problems.append(
+                "trim_intermediate_steps=0 would hide every step; use N > 0, -1 (all) or a function"
+            )
+        if problems:
+            raise DefinitionError("invalid Agent:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.model = model
+        self.planner = _planner(planner, model)
+        self.name = name
+        self._config = LoopConfig(
+            planner=self.planner,
+            tools={t.name: t for t in self.tools},
+            spec=spec or MachineSpec.default(),
+            limits=Limits(
+                max_iterations=max_iterations,
+                max_execution_time=max_execution_time,
+                max_model_calls=max_model_calls,
+                max_tokens=max_tokens,
+            ),
+            early_stopping_method=early_stopping_method,
+            handle_parsing_errors=handle_parsing_errors,
+            trim_intermediate_steps=trim_intermediate_steps,
+            handlers=dict(handlers or {}),
+            max_concurrency=max_concurrency,
+            name=name,
+        )
+
+    @property
+    def spec(self) -> MachineSpec:
+        """The machine this agent runs."""
+        return self._config.spec
+
+    @property
+    def limits(self) -> Limits:
+        return self._config.limits
+
+    async def run(
+        self,
+        input: Any,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> RunResult:
+        """Run the agent on ``input``.
+
+        ``on_event`` is called with every trace event as it is recorded.
+
+        Raises:
+            RunError: the run stopped with reason ``error`` (a tool raised and
+                nothing handled it, the model raised, or its output could not
+                be parsed with ``handle_parsing_errors=False``); ``.result``
+                holds the partial result and its trace.
+        """
+        return await run_loop(self._config, input, run_id=run_id, on_event=on_event)
+
+    def run_sync(
+        self,
+        input: Any,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> RunResult:
+        """:meth:`run` from sync code (also where an event loop is already running)."""
+        return run_sync(self.run(input, run_id=run_id, on_event=on_event))
+
+    def __repr__(self) -> str:
+        names: Sequence[str] = [t.name for t in self.tools]
+        return f"Agent(name={self.name!r}, tools={list(names)!r}, planner={type(self.planner).__name__})"
+
+
+def _planner(planner: Planner | str | None, model: ChatModel | None) -> Planner:
+    if planner is None or planner == "tool_calling":
+        return ToolCallingPlanner(model)
+    if planner == "react":
+        return ReActPlanner(model)
+    if isinstance(planner, str):
+        raise DefinitionError(
+            f"unknown planner {planner!r}; use 'tool_calling', 'react' or a planner object"
+        )
+    if not (hasattr(planner, "plan") and hasattr(planner, "final_answer")):
+        raise DefinitionError(
+            f"{type(planner).__name__} is not a planner: it needs async plan(ctx) and "
+            "final_answer(ctx) methods"
+        )
+    with_model = getattr(planner, "with_model", None)
+    if model is not None and getattr(planner, "model", "absent") is None and with_model:
+        bound: Planner = with_model(model)
+        return bound
+    return planner

@@ -1,0 +1,66 @@
+"""The engine: the machine, the loop, plans, the scheduler and the trace.
+
+Nothing here imports the rest of planloop; everything else builds on it.
+"""
+
+from __future__ import annotations
+
+from planloop.engine.events import (
+    Acted,
+    Answered,
+    Continued,
+    Event,
+    Planned,
+    Rejected,
+    ReturnedDirect,
+    Stopped,
+)
+from planloop.engine.loop import FORCE_STOP_MESSAGE, LoopConfig, StateHandler, run_loop
+from planloop.engine.machine import Machine
+from planloop.engine.plan import Plan, Step, ref
+from planloop.engine.planner import Answer, Planner, RunContext
+from planloop.engine.result import RunResult
+from planloop.engine.spec import MachineSpec, SpecSummary, TransitionRule
+from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
+from planloop.engine.steps import Action, StepResult
+from planloop.engine.tooling import ToolLike, ToolSpec
+from planloop.engine.trace import Limits, Trace, TraceError, TraceEvent, Usage
+
+__all__ = [
+    "FORCE_STOP_MESSAGE",
+    "Acted",
+    "Action",
+    "Answer",
+    "Answered",
+    "Continued",
+    "Event",
+    "Limits",
+    "LoopConfig",
+    "LoopState",
+    "Machine",
+    "MachineSpec",
+    "Plan",
+    "Planned",
+    "Planner",
+    "Rejected",
+    "ReturnedDirect",
+    "RunContext",
+    "RunResult",
+    "RunStatus",
+    "SpecSummary",
+    "StateHandler",
+    "Step",
+    "StepResult",
+    "StepStatus",
+    "StopReason",
+    "Stopped",
+    "ToolLike",
+    "ToolSpec",
+    "Trace",
+    "TraceError",
+    "TraceEvent",
+    "TransitionRule",
+    "Usage",
+    "ref",
+    "run_loop",
+]

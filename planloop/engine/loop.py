@@ -1,0 +1,475 @@
+"""The agent loop: drive a machine through its states until it reaches a terminal one.
+
+Each run gets its own machine, context and trace, so an object that starts
+runs (an :class:`~planloop.Agent`) keeps no state between them.
+
+Where it stops and why:
+
+* limits are guards checked before ``plan`` and ``act`` are entered (and
+  before ``observe`` continues): ``max_iterations``, ``max_model_calls``,
+  ``max_tokens`` and the deadline;
+* ``max_execution_time`` is also a hard deadline around the whole run: what
+  is in flight is cancelled (sync tools are abandoned, not waited for);
+* an exception in a state handler, the planner or the model, an unreadable
+  model output with parsing errors not handled, or a tool error nothing
+  handled stops the run with reason ``error`` and raises a
+  :class:`~planloop.errors.RunError` carrying the partial result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from planloop.engine.events import (
+    Acted,
+    Answered,
+    Continued,
+    Event,
+    Planned,
+    Rejected,
+    ReturnedDirect,
+    Stopped,
+)
+from planloop.engine.machine import Machine
+from planloop.engine.plan import Plan
+from planloop.engine.planner import Answer, Planner, RunContext
+from planloop.engine.result import RunResult
+from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
+from planloop.engine.spec import MachineSpec
+from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
+from planloop.engine.steps import Action, StepResult
+from planloop.engine.tooling import ToolLike
+from planloop.engine.trace import Limits, RunEnded, RunStarted, Trace, Transitioned
+from planloop.errors import (
+    DefinitionError,
+    InvalidPlan,
+    OutputParserError,
+    ParsingFailed,
+    PlannerFailed,
+    RunError,
+    StepFailed,
+)
+
+__all__ = [
+    "FORCE_STOP_MESSAGE",
+    "INVALID_RESPONSE",
+    "LoopConfig",
+    "StateHandler",
+    "run_loop",
+]
+
+FORCE_STOP_MESSAGE = "Agent stopped due to iteration limit or time limit."
+INVALID_RESPONSE = "Invalid or incomplete response"
+_NOT_HANDLED_BY_TOOL = frozenset({TOOL_NOT_FOUND, "ToolArgumentsError", "InvalidReference"})
+
+StateHandler = Callable[[RunContext], Event | Awaitable[Event]]
+"""Runs in a user-defined state and returns the event that leaves it."""
+
+ParsingErrorHandler = bool | str | Callable[[OutputParserError], str]
+TrimSteps = int | Callable[[list[tuple[Action, Any]]], Sequence[tuple[Action, Any]]]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Everything a run needs besides its input. Immutable, shared by runs."""
+
+    planner: Planner
+    tools: Mapping[str, ToolLike]
+    spec: MachineSpec = field(default_factory=MachineSpec.default)
+    limits: Limits = field(default_factory=Limits)
+    early_stopping_method: Literal["force", "generate"] = "force"
+    handle_parsing_errors: ParsingErrorHandler = False
+    trim_intermediate_steps: TrimSteps = -1
+    handlers: Mapping[str, StateHandler] = field(default_factory=dict)
+    max_concurrency: int | None = None
+    name: str = ""
+    on_end: Callable[[RunResult], None] | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        builtin = {LoopState.plan, LoopState.act, LoopState.observe}
+        for state in self.spec.states:
+            if state in self.spec.terminal:
+                continue
+            if state not in builtin and state not in self.handlers:
+                problems.append(
+                    f"state {state!r} has no handler; pass handlers={{{state!r}: fn}} "
+                    "where fn(ctx) returns the event that leaves it"
+                )
+            if "Stopped" not in self.spec.accepted(state):
+                problems.append(
+                    f"state {state!r} does not accept Stopped, so a limit or an error "
+                    f"could not end the run there; add Stopped: {{{state!r}: 'stopped'}}"
+                )
+        if self.early_stopping_method not in ("force", "generate"):
+            problems.append(
+                f"early_stopping_method={self.early_stopping_method!r}; "
+                "use 'force' or 'generate'"
+            )
+        if problems:
+            raise DefinitionError("invalid agent loop:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+async def run_loop(
+    config: LoopConfig,
+    input: Any,
+    *,
+    run_id: str | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> RunResult:
+    """Run the loop once on ``input`` and return its result."""
+    return await _Run(config, input, run_id or uuid.uuid4().hex, on_event).execute()
+
+
+class _StopRequest(Exception):
+    def __init__(self, reason: StopReason) -> None:
+        self.reason = reason
+
+
+class _Run:
+    def __init__(
+        self,
+        cfg: LoopConfig,
+        input: Any,
+        run_id: str,
+        on_event: Callable[[Any], None] | None,
+    ) -> None:
+        self.cfg = cfg
+        self.start = time.perf_counter()
+        self.trace = Trace(run_id=run_id)
+        if on_event is not None:
+            self.trace.subscribe(on_event)
+        self.machine = Machine(cfg.spec)
+        self.ctx = RunContext(
+            run_id=run_id, input=input, tools=cfg.tools, trace=self.trace, start=self.start
+        )
+        self.steps: list[StepResult] = []
+        self.acts = 0
+        self.plan: Plan | None = None
+        self.outcome: ActOutcome | None = None
+        self.act_errors: Mapping[str, BaseException] = {}
+        self.last_event: Event | None = None
+        self.failure: RunError | None = None
+        limit = cfg.limits.max_execution_time
+        self.deadline = None if limit is None else self.start + limit
+        self.handlers: dict[str, StateHandler] = {
+            LoopState.plan: self._plan,
+            LoopState.act: self._act,
+            LoopState.observe: self._observe,
+            **cfg.handlers,
+        }
+
+    def clock(self) -> float:
+        return time.perf_counter() - self.start
+
+    def fire(self, event: Event) -> None:
+        source = self.machine.state
+        target = self.machine.fire(event)
+        self.trace.append(
+            Transitioned(
+                t=self.clock(),
+                source=source,
+                target=target,
+                event=type(event).__name__,
+                payload=_payload(event),
+                iteration=self.ctx.iteration,
+            )
+        )
+        self.last_event = event
+
+    async def execute(self) -> RunResult:
+        cfg = self.cfg
+        self.trace.append(
+            RunStarted(
+                t=0.0,
+                run_id=self.trace.run_id,
+                name=cfg.name,
+                input=self.ctx.input,
+                started_at=datetime.now(UTC),
+                limits=cfg.limits,
+                machine=cfg.spec.summary,
+            )
+        )
+        reason: StopReason | None = None
+        try:
+            if self.deadline is None:
+                await self._drive()
+            else:
+                scope = asyncio.timeout_at(self.deadline + _loop_offset())
+                try:
+                    async with scope:
+                        await self._drive()
+                except TimeoutError as exc:
+                    if not scope.expired():
+                        raise
+                    reason = StopReason.max_execution_time
+                    self._keep_cancelled_steps()
+                    del exc
+        except _StopRequest as req:
+            reason = req.reason
+        except asyncio.CancelledError:
+            self._keep_cancelled_steps()
+            self._stop_now(StopReason.cancelled, None)
+            raise
+        except Exception as exc:  # the boundary: a failure becomes a stopped run
+            reason = StopReason.error
+            self._fail_from(exc)
+        if reason is not None:
+            try:
+                output = await self._stop_output(reason)
+            except Exception as exc:  # the generate call failed: still a stopped run
+                self._fail_from(exc)
+                reason, output = StopReason.error, None
+            self._stop_now(reason, output)
+        result = self._result()
+        if cfg.on_end is not None:
+            cfg.on_end(result)
+        if self.failure is not None:
+            self.failure.result = result
+            raise self.failure
+        return result
+
+    async def _drive(self) -> None:
+        machine = self.machine
+        handlers = self.handlers
+        while not machine.terminal:
+            state = machine.state
+            event = handlers[state](self.ctx)
+            if inspect.isawaitable(event):
+                event = await event
+            if not isinstance(event, Event):
+                raise TypeError(
+                    f"the handler of state {state!r} returned {type(event).__name__}; "
+                    "it must return an Event"
+                )
+            self.fire(event)
+
+    # --- the built-in states -------------------------------------------------
+
+    async def _plan(self, ctx: RunContext) -> Event:
+        self._check_guards()
+        ctx.intermediate_steps = self._visible_steps()
+        try:
+            decision = await self.cfg.planner.plan(ctx)
+        except OutputParserError as exc:
+            return self._rejected_output(exc)
+        if isinstance(decision, Answer):
+            return Answered(output=decision.output)
+        if isinstance(decision, Plan):
+            problems = decision.problems()
+            if problems:
+                feedback = str(InvalidPlan(problems))
+                return Rejected(error="invalid plan", feedback=feedback, llm_output=decision.log)
+            self._check_guards(before_act=True)
+            self.plan = decision
+            return Planned(plan=decision)
+        raise TypeError(
+            f"the planner returned {type(decision).__name__}; it must return a Plan or an Answer"
+        )
+
+    async def _act(self, ctx: RunContext) -> Event:
+        assert self.plan is not None
+        self.acts += 1
+        self.outcome = ActOutcome()
+        await execute_plan(
+            self.plan,
+            self.cfg.tools,
+            act=self.acts,
+            clock=self.clock,
+            record=self.trace.append,
+            max_concurrency=self.cfg.max_concurrency,
+            outcome=self.outcome,
+        )
+        outcome, self.outcome = self.outcome, None
+        self.steps.extend(outcome.results)
+        self.act_errors = outcome.errors
+        return Acted(results=tuple(outcome.results))
+
+    async def _observe(self, ctx: RunContext) -> Event:
+        ctx.iteration += 1
+        event = self.last_event
+        if isinstance(event, Rejected):
+            ctx.all_steps.append(
+                (Action(tool="_Exception", tool_input=event.feedback, log=event.llm_output,
+                        iteration=ctx.iteration), event.feedback)
+            )
+        elif isinstance(event, Acted) and self.plan is not None:
+            direct = self._record_act(ctx, self.plan, event.results)
+            if direct is not None:
+                return ReturnedDirect(output=direct.output)
+        self._check_guards()
+        return Continued()
+
+    # --- helpers -------------------------------------------------------------
+
+    def _record_act(
+        self, ctx: RunContext, plan: Plan, results: Sequence[StepResult]
+    ) -> StepResult | None:
+        by_id = {r.step_id: r for r in results}
+        for step in plan.steps:
+            res = by_id[step.id]
+            action = Action(
+                tool=step.tool,
+                tool_input=res.args if res.started_at is not None else step.args,
+                log=plan.log,
+                step_id=step.id,
+                iteration=ctx.iteration,
+            )
+            ctx.all_steps.append((action, res.observation))
+        ctx.last_results = results
+        fatal = next((r for r in results if r.fatal), None)
+        if fatal is not None:
+            failure = StepFailed(
+                f"step {fatal.step_id!r} (tool {fatal.tool!r}) raised {fatal.error}; "
+                "set handle_tool_error on the tool to turn such errors into observations",
+                step_id=fatal.step_id,
+                tool=fatal.tool,
+            )
+            cause = self.act_errors.get(fatal.step_id)
+            failure.__cause__ = cause
+            self.failure = failure
+            raise _StopRequest(StopReason.error)
+        if len(plan.steps) == 1:
+            res = results[0]
+            tool = self.cfg.tools.get(res.tool)
+            handled = res.status is StepStatus.failed and res.error_type not in _NOT_HANDLED_BY_TOOL
+            if (
+                tool is not None
+                and tool.return_direct
+                and (res.status is StepStatus.succeeded or handled)
+            ):
+                return res
+        return None
+
+    def _visible_steps(self) -> Sequence[tuple[Action, Any]]:
+        trim = self.cfg.trim_intermediate_steps
+        steps = self.ctx.all_steps
+        if callable(trim):
+            return list(trim(list(steps)))
+        if trim > 0:
+            return steps[-trim:]
+        return list(steps)
+
+    def _rejected_output(self, exc: OutputParserError) -> Event:
+        handle = self.cfg.handle_parsing_errors
+        if handle is False:
+            self.failure = ParsingFailed(
+                f"could not parse the model's output: {exc}. Pass "
+                "handle_parsing_errors=True to the Agent to send the error back to the "
+                "model as an observation (or a string or a function to choose the text)"
+            )
+            self.failure.__cause__ = exc
+            raise _StopRequest(StopReason.error)
+        if handle is True:
+            feedback = exc.observation or INVALID_RESPONSE
+        elif isinstance(handle, str):
+            feedback = handle
+        else:
+            feedback = str(handle(exc))
+        return Rejected(error=str(exc), feedback=feedback, llm_output=exc.llm_output)
+
+    def _check_guards(self, *, before_act: bool = False) -> None:
+        limits = self.cfg.limits
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            raise _StopRequest(StopReason.max_execution_time)
+        if before_act:
+            return
+        ctx = self.ctx
+        if limits.max_iterations is not None and ctx.iteration >= limits.max_iterations:
+            raise _StopRequest(StopReason.max_iterations)
+        if limits.max_model_calls is not None and ctx.model_calls >= limits.max_model_calls:
+            raise _StopRequest(StopReason.budget)
+        if limits.max_tokens is not None and ctx.tokens >= limits.max_tokens:
+            raise _StopRequest(StopReason.budget)
+
+    async def _stop_output(self, reason: StopReason) -> Any:
+        if reason not in (StopReason.max_iterations, StopReason.max_execution_time):
+            return FORCE_STOP_MESSAGE if reason is StopReason.budget else None
+        if self.cfg.early_stopping_method == "force":
+            return FORCE_STOP_MESSAGE
+        ctx = self.ctx
+        ctx.final = True
+        ctx.intermediate_steps = self._visible_steps()
+        timeout = self.cfg.limits.max_execution_time
+        call = self.cfg.planner.final_answer(ctx)
+        try:
+            answer = await (asyncio.wait_for(call, timeout) if timeout else call)
+        except OutputParserError as exc:
+            return exc.llm_output or FORCE_STOP_MESSAGE
+        except TimeoutError:
+            return FORCE_STOP_MESSAGE
+        return answer.output
+
+    def _keep_cancelled_steps(self) -> None:
+        if self.outcome is not None:
+            self.steps.extend(self.outcome.results)
+            self.outcome = None
+
+    def _fail_from(self, exc: BaseException) -> None:
+        state = self.machine.state
+        what = "the planner" if state == LoopState.plan else f"state {state!r}"
+        cls = PlannerFailed if state == LoopState.plan else RunError
+        failure = cls(f"{what} raised {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
+        self.failure = failure
+
+    def _stop_now(self, reason: StopReason, output: Any) -> None:
+        if not self.machine.terminal:
+            self.fire(Stopped(reason=reason, output=output))
+        self.trace.append(
+            RunEnded(
+                t=self.clock(),
+                status=RunStatus.stopped,
+                stop_reason=reason,
+                output=output,
+                iterations=self.ctx.iteration,
+                error=str(self.failure) if self.failure is not None else None,
+            )
+        )
+
+    def _result(self) -> RunResult:
+        trace = self.trace
+        ended = trace.ended
+        if ended is None:
+            event = self.last_event
+            output = event.output if isinstance(event, Answered | ReturnedDirect) else None
+            ended = RunEnded(
+                t=self.clock(),
+                status=RunStatus.finished,
+                output=output,
+                iterations=self.ctx.iteration,
+            )
+            trace.append(ended)
+        return RunResult.model_construct(
+            run_id=trace.run_id,
+            output=ended.output,
+            status=ended.status,
+            stop_reason=ended.stop_reason,
+            iterations=ended.iterations,
+            intermediate_steps=list(self.ctx.all_steps),
+            steps=list(self.steps),
+            trace=trace,
+        )
+
+
+def _loop_offset() -> float:
+    # asyncio.timeout takes loop time; the deadline is kept in perf_counter time.
+    return asyncio.get_running_loop().time() - time.perf_counter()
+
+
+def _payload(event: Event) -> dict[str, Any]:
+    if isinstance(event, Acted):
+        return {
+            "results": [{"step_id": r.step_id, "status": r.status.value} for r in event.results]
+        }
+    if isinstance(event, Continued):
+        return {}
+    return event.model_dump(mode="json", fallback=repr)
+

@@ -1,0 +1,305 @@
+"""Plans: a DAG of steps, with references from one step's arguments to another's output.
+
+An argument value ``{"$ref": "fetch"}`` is replaced at run time by the output
+of step ``fetch``; ``{"$ref": "fetch.body"}`` by its field ``body``. A
+reference adds the dependency edge by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from planloop.errors import InvalidPlan
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from planloop.engine.tooling import ToolLike
+
+__all__ = ["DEFAULT_MAX_STEPS", "Plan", "Step", "ref", "resolve_refs"]
+
+DEFAULT_MAX_STEPS = 1000
+"""Plans longer than this are rejected unless ``validate(max_steps=...)`` says otherwise."""
+
+_REF = "$ref"
+
+
+def ref(step_id: str, field: str | None = None) -> dict[str, str]:
+    """A reference to the output of step ``step_id`` (or one field of it).
+
+    Example:
+        >>> ref("fetch")
+        {'$ref': 'fetch'}
+        >>> ref("fetch", "body")
+        {'$ref': 'fetch.body'}
+    """
+    return {_REF: step_id if field is None else f"{step_id}.{field}"}
+
+
+def _refs_in(value: Any, out: list[str]) -> None:
+    if type(value) is dict:
+        if len(value) == 1 and _REF in value:
+            out.append(str(value[_REF]))
+            return
+        for item in value.values():
+            _refs_in(item, out)
+    elif type(value) in (list, tuple):
+        for item in value:
+            _refs_in(item, out)
+
+
+class Step(BaseModel):
+    """One node of a plan.
+
+    Args:
+        id: unique within the plan.
+        tool: the name of the tool that runs this step.
+        args: JSON arguments; ``{"$ref": "<id>"}`` values are replaced by outputs.
+        depends_on: steps that must succeed first (references add these too).
+        timeout: seconds this step may run before it is cancelled.
+
+    Example:
+        >>> Step(id="total", tool="add", args={"a": ref("x", "n"), "b": 2}).references
+        ('x.n',)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    timeout: float | None = Field(default=None, gt=0)
+
+    @cached_property
+    def references(self) -> tuple[str, ...]:
+        """The raw ``$ref`` targets in this step's arguments, in order."""
+        found: list[str] = []
+        _refs_in(self.args, found)
+        return tuple(found)
+
+
+
+class Plan(BaseModel):
+    """An ordered list of steps forming a DAG.
+
+    Example:
+        >>> plan = Plan(steps=[
+        ...     Step(id="a", tool="lookup", args={"key": "x"}),
+        ...     Step(id="b", tool="lookup", args={"key": "y"}),
+        ...     Step(id="sum", tool="add", args={"a": ref("a"), "b": ref("b")}),
+        ... ])
+        >>> plan.validate()
+        >>> sorted(plan.graph().edges)
+        [('a', 'sum'), ('b', 'sum')]
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: tuple[Step, ...]
+    log: str = ""
+    """What the planner said while making this plan (shown to it again later)."""
+
+    def __init__(self, steps: Iterable[Step] | None = None, /, **data: Any) -> None:
+        if steps is not None:
+            data["steps"] = tuple(steps)
+        super().__init__(**data)
+
+    @cached_property
+    def by_id(self) -> dict[str, Step]:
+        """Steps by id (the first one wins if ids repeat; ``validate`` reports that)."""
+        out: dict[str, Step] = {}
+        for step in self.steps:
+            out.setdefault(step.id, step)
+        return out
+
+    def dependencies(self, step: Step) -> tuple[str, ...]:
+        """The ids ``step`` waits for, resolving dotted references to step ids."""
+        deps = dict.fromkeys(step.depends_on)
+        for target in step.references:
+            deps.setdefault(self._split_ref(target)[0])
+        return tuple(deps)
+
+    def _split_ref(self, target: str) -> tuple[str, str | None]:
+        if target in self.by_id or "." not in target:
+            return target, None
+        # Step ids may themselves contain dots: take the longest known prefix.
+        parts = target.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:cut])
+            if head in self.by_id:
+                return head, ".".join(parts[cut:])
+        head, field = target.split(".", 1)
+        return head, field
+
+    def graph(self) -> nx.DiGraph[str]:
+        """The plan as a ``networkx.DiGraph``; node attribute ``step`` holds the Step."""
+        import networkx as nx
+
+        g: nx.DiGraph[str] = nx.DiGraph()
+        for step in self.steps:
+            g.add_node(step.id, step=step)
+        for step in self.steps:
+            for dep in self.dependencies(step):
+                g.add_edge(dep, step.id)
+        return g
+
+    def validate(  # type: ignore[override]
+        self,
+        tools: Mapping[str, ToolLike] | Sequence[ToolLike] | None = None,
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> None:
+        """Check the plan and raise :class:`InvalidPlan` listing every problem.
+
+        Checks duplicate ids, unknown dependencies and references, cycles (with the
+        path), plan size, and, when ``tools`` is given, unknown tools and arguments
+        that fail a tool's schema.
+        """
+        problems = self.problems(tools, max_steps=max_steps)
+        if problems:
+            raise InvalidPlan(problems)
+
+    def problems(
+        self,
+        tools: Mapping[str, ToolLike] | Sequence[ToolLike] | None = None,
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> list[str]:
+        """Every problem ``validate`` would report, as a list (empty when valid)."""
+        problems: list[str] = []
+        if not self.steps:
+            return ["the plan has no steps; add at least one step, or answer instead"]
+        if len(self.steps) > max_steps:
+            problems.append(
+                f"the plan has {len(self.steps)} steps, more than max_steps={max_steps}; "
+                "split the work or raise max_steps"
+            )
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.id in seen:
+                problems.append(f"step id {step.id!r} is used more than once; give each step a unique id")
+            seen.add(step.id)
+        for step in self.steps:
+            for dep in step.depends_on:
+                if dep == step.id:
+                    problems.append(f"step {step.id!r} depends on itself; drop that dependency")
+                elif dep not in self.by_id:
+                    problems.append(
+                        f"step {step.id!r} depends on {dep!r}, which is not in the plan; "
+                        f"add a step {dep!r} or drop the dependency"
+                    )
+            for target in step.references:
+                head, _ = self._split_ref(target)
+                if head == step.id:
+                    problems.append(
+                        f"step {step.id!r} refers to its own output ({target!r}); "
+                        "a step can only use outputs of steps that run before it"
+                    )
+                elif head not in self.by_id:
+                    problems.append(
+                        f"step {step.id!r} refers to {target!r}, but there is no step "
+                        f"{head!r}; refer to one of: {_names(self.by_id)}"
+                    )
+        cycle = self.find_cycle()
+        if cycle:
+            path = " -> ".join(repr(s) for s in [*cycle, cycle[0]])
+            problems.append(f"the steps form a cycle: {path}; remove one of these dependencies")
+        if tools is not None:
+            problems.extend(self._tool_problems(_tool_map(tools)))
+        return problems
+
+    def _tool_problems(self, tools: Mapping[str, ToolLike]) -> list[str]:
+        from planloop.errors import ToolArgumentsError
+
+        problems: list[str] = []
+        for step in self.steps:
+            tool = tools.get(step.tool)
+            if tool is None:
+                problems.append(
+                    f"step {step.id!r} uses tool {step.tool!r}, which does not exist; "
+                    f"use one of: {_names(tools)}"
+                )
+                continue
+            concrete = {k: v for k, v in step.args.items() if not _contains_ref(v)}
+            try:
+                tool.validate_args(concrete, partial=set(step.args) - set(concrete))
+            except ToolArgumentsError as exc:
+                problems.append(f"step {step.id!r}: {exc}")
+        return problems
+
+    def find_cycle(self) -> list[str]:
+        """One cycle among the steps as a list of ids, or ``[]`` when there is none."""
+        succ: dict[str, list[str]] = {s.id: [] for s in self.steps}
+        for step in self.steps:
+            for dep in self.dependencies(step):
+                if dep in succ and dep != step.id:
+                    succ[dep].append(step.id)
+        white, grey, black = 0, 1, 2
+        color = dict.fromkeys(succ, white)
+        for root in succ:
+            if color[root] != white:
+                continue
+            stack: list[tuple[str, int]] = [(root, 0)]
+            path: list[str] = [root]
+            color[root] = grey
+            while stack:
+                node, i = stack[-1]
+                nexts = succ[node]
+                if i < len(nexts):
+                    stack[-1] = (node, i + 1)
+                    nxt = nexts[i]
+                    if color[nxt] == grey:
+                        return path[path.index(nxt) :]
+                    if color[nxt] == white:
+                        color[nxt] = grey
+                        stack.append((nxt, 0))
+                        path.append(nxt)
+                else:
+                    color[node] = black
+                    stack.pop()
+                    path.pop()
+        return []
+
+    def _repr_svg_(self) -> str | None:
+        from planloop.engine._display import svg_of
+
+        return svg_of(self)
+
+
+def _contains_ref(value: Any) -> bool:
+    found: list[str] = []
+    _refs_in(value, found)
+    return bool(found)
+
+
+def _names(items: Iterable[str]) -> str:
+    names = sorted(items)
+    return ", ".join(names) if names else "(none)"
+
+
+def _tool_map(tools: Mapping[str, ToolLike] | Sequence[ToolLike]) -> Mapping[str, ToolLike]:
+    if isinstance(tools, Mapping):
+        return tools
+    return {t.name: t for t in tools}
+
+
+def resolve_refs(plan: Plan, value: Any, outputs: Mapping[str, Any]) -> Any:
+    """Replace every ``$ref`` in ``value`` by the output it points to, keeping its type."""
+    if type(value) is dict:
+        if len(value) == 1 and _REF in value:
+            head, field = plan._split_ref(str(value[_REF]))
+            out = outputs[head]
+            if field is None:
+                return out
+            for part in field.split("."):
+                out = out[part] if isinstance(out, Mapping) else getattr(out, part)
+            return out
+        return {k: resolve_refs(plan, v, outputs) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(resolve_refs(plan, v, outputs) for v in value)
+    return value

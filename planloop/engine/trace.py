@@ -1,0 +1,282 @@
+"""The typed record of one run: every transition, step and model call, in order.
+
+Times are seconds since the run started. ``to_json`` / ``from_json`` round-trip
+losslessly for JSON values; other Python objects (a tool's custom return type)
+are stored as their ``repr``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planloop.engine.spec import SpecSummary
+from planloop.engine.states import LoopState, RunStatus, StopReason
+from planloop.engine.steps import StepResult
+from planloop.errors import PlanloopError
+
+__all__ = [
+    "Limits",
+    "ModelCalled",
+    "RunEnded",
+    "RunStarted",
+    "StepFinished",
+    "StepStarted",
+    "Trace",
+    "TraceError",
+    "TraceEvent",
+    "Transitioned",
+    "Usage",
+]
+
+
+class TraceError(PlanloopError, ValueError):
+    """A trace file or JSON text is not a valid planloop trace."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    t: float
+    """Seconds since the run started."""
+
+
+class Limits(BaseModel):
+    """The limits a run was started with (recorded so invariants can be checked)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_iterations: int | None = 15
+    max_execution_time: float | None = None
+    max_model_calls: int | None = None
+    max_tokens: int | None = None
+
+
+class Usage(BaseModel):
+    """Tokens a model call used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class RunStarted(_Record):
+    kind: Literal["run_started"] = "run_started"
+    run_id: str
+    name: str = ""
+    input: Any = None
+    started_at: datetime
+    limits: Limits
+    machine: SpecSummary
+
+
+class Transitioned(_Record):
+    kind: Literal["transitioned"] = "transitioned"
+    source: str
+    target: str
+    event: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    iteration: int = 0
+
+
+class StepStarted(_Record):
+    kind: Literal["step_started"] = "step_started"
+    act: int
+    step_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    attempt: int = 1
+    depends_on: tuple[str, ...] = ()
+
+
+class StepFinished(_Record):
+    kind: Literal["step_finished"] = "step_finished"
+    act: int
+    result: StepResult
+    depends_on: tuple[str, ...] = ()
+
+
+class ModelCalled(_Record):
+    kind: Literal["model_called"] = "model_called"
+    model: str = ""
+    duration: float = 0.0
+    messages: int = 0
+    usage: Usage | None = None
+    error: str | None = None
+
+
+class RunEnded(_Record):
+    kind: Literal["run_ended"] = "run_ended"
+    status: RunStatus
+    stop_reason: StopReason | None = None
+    output: Any = None
+    iterations: int = 0
+    error: str | None = None
+
+
+TraceEvent = Annotated[
+    RunStarted | Transitioned | StepStarted | StepFinished | ModelCalled | RunEnded,
+    Field(discriminator="kind"),
+]
+
+
+class Trace(BaseModel):
+    """Everything one run did, in order.
+
+    Example:
+        >>> from planloop import Agent, FunctionPlanner, Answer
+        >>> agent = Agent(None, [], planner=FunctionPlanner(lambda ctx: Answer("hi")))
+        >>> trace = agent.run_sync("hello").trace
+        >>> [str(s) for s in trace.states]
+        ['plan', 'finish']
+        >>> Trace.from_json(trace.to_json()) == trace
+        True
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    events: list[TraceEvent] = Field(default_factory=list)
+    children: dict[str, Trace] = Field(default_factory=dict)
+    """Traces of sub-agent runs, by the id of the step that ran them."""
+
+    _listeners: list[Callable[[Any], None]] = []
+
+    def append(self, event: Any) -> None:
+        """Record ``event`` (runs only append; nothing is ever rewritten)."""
+        self.events.append(event)
+        for listener in self._listeners:
+            listener(event)
+
+    def subscribe(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener(event)`` for every event appended from now on."""
+        self._listeners = [*self._listeners, listener]
+
+    @property
+    def started(self) -> RunStarted | None:
+        first = self.events[0] if self.events else None
+        return first if isinstance(first, RunStarted) else None
+
+    @property
+    def ended(self) -> RunEnded | None:
+        last = self.events[-1] if self.events else None
+        return last if isinstance(last, RunEnded) else None
+
+    @property
+    def machine(self) -> SpecSummary | None:
+        """The spec the run used, as names."""
+        started = self.started
+        return started.machine if started else None
+
+    @property
+    def input(self) -> Any:
+        started = self.started
+        return started.input if started else None
+
+    @property
+    def transitions(self) -> list[Transitioned]:
+        return [e for e in self.events if isinstance(e, Transitioned)]
+
+    @property
+    def states(self) -> list[str]:
+        """The path of states, first to last (built-in states as :class:`LoopState`)."""
+        started = self.started
+        if started is None:
+            return []
+        path = [_state(started.machine.initial)]
+        path.extend(_state(e.target) for e in self.events if isinstance(e, Transitioned))
+        return path
+
+    @property
+    def status(self) -> RunStatus | None:
+        ended = self.ended
+        return ended.status if ended else None
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        ended = self.ended
+        return ended.stop_reason if ended else None
+
+    @property
+    def output(self) -> Any:
+        ended = self.ended
+        return ended.output if ended else None
+
+    @property
+    def iterations(self) -> int:
+        """Passes through ``observe``."""
+        return sum(1 for e in self.events if isinstance(e, Transitioned) and e.target == "observe")
+
+    @property
+    def step_results(self) -> list[StepResult]:
+        """Every step result of the run, in the order the steps ended."""
+        return [e.result for e in self.events if isinstance(e, StepFinished)]
+
+    @property
+    def duration(self) -> float:
+        return self.events[-1].t if self.events else 0.0
+
+    def iter_acts(self) -> Iterator[tuple[int, list[StepStarted | StepFinished]]]:
+        """Step events grouped by act (one act per plan executed)."""
+        groups: dict[int, list[StepStarted | StepFinished]] = {}
+        for e in self.events:
+            if isinstance(e, StepStarted | StepFinished):
+                groups.setdefault(e.act, []).append(e)
+        yield from groups.items()
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The trace as JSON text (non-JSON values are stored as their ``repr``)."""
+        return self.model_dump_json(indent=indent, fallback=repr)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Trace:
+        """Read a trace written by :meth:`to_json`.
+
+        Raises:
+            TraceError: the text is not JSON, or not a valid trace; the message
+                says where.
+        """
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors()[:10]:
+                where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+                lines.append(f"  - at {where}: {err['msg']}")
+            more = exc.error_count() - len(lines)
+            if more > 0:
+                lines.append(f"  - ... and {more} more")
+            detail = "\n".join(lines)
+            raise TraceError(f"not a valid planloop trace:\n{detail}") from None
+
+    def _repr_svg_(self) -> str | None:
+        from planloop.engine._display import svg_of
+
+        return svg_of(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return (
+            self.run_id == other.run_id
+            and self.events == other.events
+            and self.children == other.children
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _state(name: str) -> str:
+    try:
+        return LoopState(name)
+    except ValueError:
+        return name
+

@@ -1,0 +1,186 @@
+"""The one exception tree of planloop.
+
+```
+PlanloopError
+├── DefinitionError (ValueError)        a definition is wrong; raised before anything runs
+│   ├── InvalidSpec                      a MachineSpec breaks a structural rule
+│   ├── InvalidPlan                      a Plan breaks a rule (all problems listed at once)
+│   └── InvalidTool                      a tool cannot be built from the given function
+├── InvalidTransition (RuntimeError)     an event the current state does not accept
+├── OutputParserError (ValueError)       a planner could not read the model's output
+├── ToolArgumentsError (ValueError)      arguments failed a tool's schema
+├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
+└── RunError (RuntimeError)              a run ended ``stopped`` with reason ``error``
+    ├── StepFailed                       a tool raised and nothing handled it
+    ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
+    └── PlannerFailed                    the planner (or its model) raised
+```
+
+Every :class:`RunError` carries the partial :class:`~planloop.RunResult` of the
+run as ``.result`` (trace included), so nothing that was recorded is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from planloop.engine.result import RunResult
+
+__all__ = [
+    "DefinitionError",
+    "InvalidPlan",
+    "InvalidSpec",
+    "InvalidTool",
+    "InvalidTransition",
+    "OutputParserError",
+    "ParsingFailed",
+    "PlannerFailed",
+    "PlanloopError",
+    "RunError",
+    "ScriptExhausted",
+    "StepFailed",
+    "ToolArgumentsError",
+]
+
+
+class PlanloopError(Exception):
+    """Root of every error planloop raises on purpose."""
+
+
+class DefinitionError(PlanloopError, ValueError):
+    """Something defined by the user (a spec, a plan, a tool) is invalid."""
+
+
+class _ProblemList(DefinitionError):
+    """A definition error that lists every problem found, one per line."""
+
+    kind = "definition"
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid {self.kind} ({count} {noun}):\n{lines}")
+
+
+class InvalidSpec(_ProblemList):
+    """A :class:`~planloop.MachineSpec` breaks a structural rule.
+
+    ``problems`` lists each violation with the states it concerns.
+    """
+
+    kind = "machine spec"
+
+
+class InvalidPlan(_ProblemList):
+    """A :class:`~planloop.Plan` is invalid; ``problems`` lists every problem at once."""
+
+    kind = "plan"
+
+
+class InvalidTool(DefinitionError):
+    """A tool could not be built from the given function or arguments."""
+
+
+class InvalidTransition(PlanloopError, RuntimeError):
+    """An event was fired in a state that does not accept it.
+
+    Attributes:
+        state: the current state.
+        event: the name of the event that was fired.
+        accepted: the names of the events ``state`` accepts.
+    """
+
+    def __init__(self, state: str, event: str, accepted: Sequence[str]) -> None:
+        self.state = state
+        self.event = event
+        self.accepted: tuple[str, ...] = tuple(accepted)
+        if self.accepted:
+            allowed = ", ".join(self.accepted)
+            hint = f"it accepts: {allowed}"
+        else:
+            hint = f"{state!r} is terminal and accepts no events"
+        super().__init__(f"state {state!r} does not accept event {event!r}; {hint}")
+
+
+class OutputParserError(PlanloopError, ValueError):
+    """A planner could not turn the model's output into a plan or an answer.
+
+    Attributes:
+        llm_output: the raw text the model produced.
+        observation: feedback meant for the model (what to fix), or ``None``
+            when the parser has nothing better than the generic message.
+    """
+
+    def __init__(
+        self, message: str, *, llm_output: str = "", observation: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.llm_output = llm_output
+        self.observation = observation
+
+
+class ToolArgumentsError(PlanloopError, ValueError):
+    """Arguments given to a tool do not match its schema.
+
+    Attributes:
+        tool: the tool's name.
+        errors: one line per failing argument.
+    """
+
+    def __init__(self, tool: str, errors: Sequence[str]) -> None:
+        self.tool = tool
+        self.errors: tuple[str, ...] = tuple(errors)
+        detail = "; ".join(self.errors)
+        super().__init__(f"invalid arguments for tool {tool!r}: {detail}")
+
+
+class ScriptExhausted(PlanloopError, RuntimeError):
+    """A scripted model was called more times than it has responses."""
+
+
+class RunError(PlanloopError, RuntimeError):
+    """A run stopped with :attr:`StopReason.error`.
+
+    Attributes:
+        result: the partial :class:`~planloop.RunResult`, trace included.
+    """
+
+    def __init__(self, message: str, *, result: RunResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self),), {"result": self.result})
+
+
+class StepFailed(RunError):
+    """A tool raised and neither the tool nor the agent handled the error.
+
+    Attributes:
+        step_id: the id of the step whose tool raised.
+        tool: the tool's name.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step_id: str = "",
+        tool: str = "",
+        result: RunResult | None = None,
+    ) -> None:
+        super().__init__(message, result=result)
+        self.step_id = step_id
+        self.tool = tool
+
+
+class ParsingFailed(RunError):
+    """The planner could not parse the model's output and handling was off."""
+
+
+class PlannerFailed(RunError):
+    """The planner, or the model it called, raised an exception."""

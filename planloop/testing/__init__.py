@@ -1,0 +1,45 @@
+"""The public test toolkit: scripted models, invariant checks and hypothesis strategies.
+
+The strategies need hypothesis (``pip install 'planloop[testing]'``); they are
+imported on first use, so ``planloop.testing`` itself does not need it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from planloop.testing.invariants import INVARIANTS, check_trace
+from planloop.testing.scripted import ModelRequest, ScriptedModel
+
+if TYPE_CHECKING:
+    from planloop.testing.strategies import (
+        MachineEvents,
+        limits,
+        model_responses,
+        model_scripts,
+    )
+
+__all__ = [
+    "INVARIANTS",
+    "MachineEvents",
+    "ModelRequest",
+    "ScriptedModel",
+    "check_trace",
+    "limits",
+    "model_responses",
+    "model_scripts",
+]
+
+_LAZY = {"MachineEvents", "limits", "model_responses", "model_scripts"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        try:
+            from planloop.testing import strategies
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                f"planloop.testing.{name} needs hypothesis: pip install 'planloop[testing]'"
+            ) from exc
+        return getattr(strategies, name)
+    raise AttributeError(f"module 'planloop.testing' has no attribute {name!r}")

@@ -1,0 +1,130 @@
+"""A chat model that plays back a script: for tests, demos and property tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from planloop.engine.tooling import ToolSpec
+from planloop.engine.trace import Usage
+from planloop.errors import ScriptExhausted
+from planloop.models.messages import ChatMessage, ModelResponse, ToolCall
+
+__all__ = ["ModelRequest", "ScriptedModel", "ScriptedResponse"]
+
+ScriptedResponse = str | ToolCall | Sequence[ToolCall] | ChatMessage | BaseException
+
+
+class ModelRequest:
+    """One call a :class:`ScriptedModel` received."""
+
+    __slots__ = ("messages", "response_schema", "stop", "tools")
+
+    def __init__(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] | None,
+        response_schema: Mapping[str, Any] | None,
+        stop: Sequence[str] | None,
+    ) -> None:
+        self.messages = list(messages)
+        self.tools = list(tools) if tools is not None else None
+        self.response_schema = response_schema
+        self.stop = list(stop) if stop is not None else None
+
+    def __repr__(self) -> str:
+        return f"ModelRequest(messages={len(self.messages)}, tools={self.tools and len(self.tools)})"
+
+
+class ScriptedModel:
+    """Answers each call with the next response of its script.
+
+    Each response is a string (assistant text), a :class:`ToolCall` or a list
+    of them (one message with tool calls), a :class:`ChatMessage`, or an
+    exception instance (raised). Every request is kept in ``.requests``.
+    Text is cut at the first ``stop`` string, as a real model would.
+
+    Args:
+        responses: the script.
+        delay: seconds each call waits before answering.
+        name: the model name recorded in traces.
+
+    Example:
+        >>> import asyncio
+        >>> model = ScriptedModel(["hello"])
+        >>> asyncio.run(model.chat([ChatMessage(role="user", content="hi")])).message.content
+        'hello'
+        >>> len(model.requests)
+        1
+    """
+
+    def __init__(
+        self,
+        responses: Iterable[ScriptedResponse],
+        *,
+        delay: float = 0.0,
+        name: str = "scripted",
+    ) -> None:
+        self.responses: list[ScriptedResponse] = list(responses)
+        self.requests: list[ModelRequest] = []
+        self.delay = delay
+        self._name = name
+        self._next = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def remaining(self) -> int:
+        """Responses not yet played."""
+        return len(self.responses) - self._next
+
+    async def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        response_schema: Mapping[str, Any] | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> ModelResponse:
+        self.requests.append(ModelRequest(messages, tools, response_schema, stop))
+        if self._next >= len(self.responses):
+            raise ScriptExhausted(
+                f"ScriptedModel {self._name!r} was called {len(self.requests)} times but its "
+                f"script has {len(self.responses)} responses; add responses for the extra calls"
+            )
+        response = self.responses[self._next]
+        self._next += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        message = _message(response, stop)
+        words = sum(len(m.content.split()) for m in messages)
+        return ModelResponse(
+            message=message,
+            usage=Usage(input_tokens=words, output_tokens=len(message.content.split())),
+        )
+
+
+def _message(response: ScriptedResponse, stop: Sequence[str] | None) -> ChatMessage:
+    if isinstance(response, BaseException):
+        raise response
+    if isinstance(response, ChatMessage):
+        return response
+    if isinstance(response, str):
+        text = response
+        for s in stop or ():
+            cut = text.find(s)
+            if cut >= 0:
+                text = text[:cut]
+        return ChatMessage(role="assistant", content=text)
+    if isinstance(response, ToolCall):
+        return ChatMessage(role="assistant", tool_calls=(response,))
+    calls = tuple(response)
+    if not calls or not all(isinstance(c, ToolCall) for c in calls):
+        raise TypeError(
+            "a scripted response must be a str, a ToolCall, a non-empty list of ToolCalls, "
+            f"a ChatMessage or an exception; got {response!r}"
+        )
+    return ChatMessage(role="assistant", tool_calls=calls)

@@ -1,0 +1,193 @@
+"""hypothesis strategies for model scripts and limits, and a state machine test.
+
+Example:
+    >>> from hypothesis import given, settings
+    >>> from planloop import Agent, tool
+    >>> from planloop.testing import ScriptedModel, check_trace, model_scripts
+    >>> @tool
+    ... def echo(text: str) -> str:
+    ...     '''Echo the text.'''
+    ...     return text
+    >>> @settings(max_examples=20, deadline=None)
+    ... @given(model_scripts(tools=[echo]))
+    ... def test_invariants(script):
+    ...     agent = Agent(ScriptedModel(script), [echo], handle_parsing_errors=True)
+    ...     try:
+    ...         result = agent.run_sync("go")
+    ...     except Exception as exc:   # a model error in the script stops the run
+    ...         result = exc.result
+    ...     check_trace(result.trace)
+    >>> test_invariants()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from planloop.engine.events import (
+    Acted,
+    Answered,
+    Continued,
+    Event,
+    Planned,
+    Rejected,
+    ReturnedDirect,
+    Stopped,
+)
+from planloop.engine.machine import Machine
+from planloop.engine.plan import Plan, Step
+from planloop.engine.spec import MachineSpec
+from planloop.engine.states import StopReason
+from planloop.engine.tooling import ToolLike
+from planloop.errors import InvalidTransition
+from planloop.models.messages import ToolCall
+
+__all__ = ["MachineEvents", "events", "limits", "model_responses", "model_scripts"]
+
+_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40
+)
+
+_JSON_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "integer": st.integers(-1000, 1000),
+    "number": st.floats(-1e6, 1e6, allow_nan=False),
+    "string": _TEXT,
+    "boolean": st.booleans(),
+}
+
+
+def _args_for(tool: ToolLike) -> st.SearchStrategy[dict[str, Any]]:
+    props = tool.spec.parameters.get("properties", {})
+    fields = {
+        name: _JSON_VALUES.get(str(schema.get("type")), st.none())
+        for name, schema in props.items()
+        if isinstance(schema, dict)
+    }
+    return st.fixed_dictionaries(fields)
+
+
+def _call(tools: Sequence[ToolLike]) -> st.SearchStrategy[ToolCall]:
+    known = [
+        _args_for(t).map(lambda args, name=t.name: ToolCall(name, args)) for t in tools
+    ]
+    unknown = st.builds(
+        lambda name: ToolCall(name, {}),
+        st.sampled_from(["no_such_tool", "unknown", "Search"]).filter(
+            lambda n: n not in {t.name for t in tools}
+        ),
+    )
+    bad_args = st.sampled_from(list(tools) or [None]).map(
+        lambda t: ToolCall(t.name if t else "nothing", {"unexpected": 1})
+    )
+    return st.one_of(*known, unknown, bad_args) if known else st.one_of(unknown, bad_args)
+
+
+def model_responses(
+    *,
+    tools: Sequence[ToolLike] = (),
+    planner: Literal["tool_calling", "react"] = "tool_calling",
+    errors: bool = True,
+) -> st.SearchStrategy[Any]:
+    """One scripted response: an answer, tool calls (known, unknown, bad arguments),
+    unparseable text (for ``react``) or, when ``errors``, a model exception."""
+    choices: list[st.SearchStrategy[Any]] = []
+    if planner == "tool_calling":
+        choices.append(_TEXT)
+        choices.append(_call(tools))
+        choices.append(st.lists(_call(tools), min_size=2, max_size=4))
+    else:
+        names = [t.name for t in tools] or ["tool"]
+        choices.append(_TEXT.map(lambda t: f"Thought: done\nFinal Answer: {t}"))
+        choices.append(
+            st.tuples(st.sampled_from([*names, "no_such_tool"]), _TEXT).map(
+                lambda p: f"Thought: act\nAction: {p[0]}\nAction Input: {p[1]}"
+            )
+        )
+        choices.append(st.sampled_from(["I am not sure.", "Thought: hmm\nAction: x", ""]))
+    if errors:
+        choices.append(st.builds(RuntimeError, st.just("model unavailable")))
+    return st.one_of(*choices)
+
+
+def model_scripts(
+    *,
+    tools: Sequence[ToolLike] = (),
+    planner: Literal["tool_calling", "react"] = "tool_calling",
+    errors: bool = True,
+    max_size: int = 8,
+) -> st.SearchStrategy[list[Any]]:
+    """Whole scripts for a :class:`~planloop.testing.ScriptedModel`."""
+    return st.lists(
+        model_responses(tools=tools, planner=planner, errors=errors), max_size=max_size
+    )
+
+
+def limits() -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for :class:`~planloop.Agent`: limits and stopping options."""
+    return st.fixed_dictionaries(
+        {
+            "max_iterations": st.one_of(st.none(), st.integers(0, 6)),
+            "max_execution_time": st.one_of(st.none(), st.sampled_from([0.0, 0.05, 0.5, 5.0])),
+            "early_stopping_method": st.sampled_from(["force", "generate"]),
+            "handle_parsing_errors": st.sampled_from([True, "Check your output.", False]),
+        }
+    )
+
+
+_PLAN = Plan([Step(id="s", tool="t")])
+
+
+def events() -> st.SearchStrategy[Event]:
+    """Any built-in event with sample data."""
+    return st.one_of(
+        st.just(Planned(plan=_PLAN)),
+        st.just(Answered(output="answer")),
+        st.just(Rejected(error="bad", feedback="fix it")),
+        st.just(Acted(results=())),
+        st.just(Continued()),
+        st.just(ReturnedDirect(output="direct")),
+        st.sampled_from(list(StopReason)).map(lambda r: Stopped(reason=r)),
+    )
+
+
+class MachineEvents(RuleBasedStateMachine):
+    """Fires random events at a machine: only spec transitions may ever happen.
+
+    Subclass and set ``spec`` (and ``event_strategy`` for your own events) to
+    test an extended machine; run it with ``MachineEvents.TestCase``.
+    """
+
+    spec: MachineSpec = MachineSpec.default()
+    event_strategy: st.SearchStrategy[Event] = events()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.machine = Machine(self.spec)
+        self.path = [self.machine.state]
+
+    @rule(data=st.data())
+    def fire(self, data: st.DataObject) -> None:
+        event = data.draw(self.event_strategy)
+        before = self.machine.state
+        expected = self.spec.transitions.get(type(event), {}).get(before)
+        try:
+            after = self.machine.fire(event)
+        except InvalidTransition as exc:
+            assert expected is None, f"{before} should accept {type(event).__name__}"
+            assert exc.state == before and exc.event == type(event).__name__
+            assert self.machine.state == before, "a refused event moved the machine"
+            return
+        assert after == expected, f"{before} --{type(event).__name__}--> {after}, spec says {expected}"
+        self.path.append(after)
+
+    @invariant()
+    def only_spec_transitions(self) -> None:
+        summary = self.spec.summary
+        for a, b in zip(self.path, self.path[1:], strict=False):
+            assert summary.allows(a, b), f"{a} -> {b} is not a transition of the spec"
+        terminal = [s for s in self.path if s in self.spec.terminal]
+        assert len(terminal) <= 1 and (not terminal or self.path[-1] == terminal[0])
