@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from planloop.engine._sync import run_sync
@@ -93,7 +93,9 @@ class Agent:
                 problems.append(f"{label}={value!r}; use a whole number >= 0 or None")
         if max_execution_time is not None and not max_execution_time >= 0:
             problems.append(f"max_execution_time={max_execution_time!r}; use seconds >= 0 or None")
-        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+        if max_concurrency is not None and (
+            not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
             problems.append(f"max_concurrency={max_concurrency!r}; use a whole number >= 1 or None")
         if isinstance(trim_intermediate_steps, int) and trim_intermediate_steps == 0:
             problems.append(
@@ -161,8 +163,9 @@ class Agent:
         return run_sync(self.run(input, run_id=run_id, on_event=on_event))
 
     def __repr__(self) -> str:
-        names: Sequence[str] = [t.name for t in self.tools]
-        return f"Agent(name={self.name!r}, tools={list(names)!r}, planner={type(self.planner).__name__})"
+        names = [t.name for t in self.tools]
+        planner = type(self.planner).__name__
+        return f"Agent(name={self.name!r}, tools={names!r}, planner={planner})"
 
 
 def _planner(planner: Planner | str | None, model: ChatModel | None) -> Planner:

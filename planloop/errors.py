@@ -36,8 +36,8 @@ __all__ = [
     "InvalidTransition",
     "OutputParserError",
     "ParsingFailed",
-    "PlannerFailed",
     "PlanloopError",
+    "PlannerFailed",
     "RunError",
     "ScriptExhausted",
     "StepFailed",
@@ -102,8 +102,8 @@ class InvalidTransition(PlanloopError, RuntimeError):
             allowed = ", ".join(self.accepted)
             hint = f"it accepts: {allowed}"
         else:
-            hint = f"{state!r} is terminal and accepts no events"
-        super().__init__(f"state {state!r} does not accept event {event!r}; {hint}")
+            hint = f"{str(state)!r} is terminal and accepts no events"
+        super().__init__(f"state {str(state)!r} does not accept event {event!r}; {hint}")
 
 
 class OutputParserError(PlanloopError, ValueError):

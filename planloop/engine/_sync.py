@@ -31,7 +31,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     def target() -> None:
         try:
             box["value"] = ctx.run(asyncio.run, coro)
-        except BaseException as exc:  # re-raised in the caller's thread below
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
             box["error"] = exc
 
     thread = threading.Thread(target=target, name="planloop-run-sync", daemon=True)

@@ -12,6 +12,7 @@ that thread never delays anything else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -54,7 +55,7 @@ class _Pool:
             fn, loop, fut = job
             try:
                 value = fn()
-            except BaseException as exc:  # handed to the awaiting task, not swallowed
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, not swallowed
                 _deliver(loop, fut, None, exc)
             else:
                 _deliver(loop, fut, value, None)
@@ -74,10 +75,9 @@ def _deliver(
         else:
             fut.set_result(value)
 
-    try:
+    # RuntimeError: the loop closed while the tool ran, so nobody is waiting.
+    with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop closed while the tool ran: nobody is waiting
-        pass
 
 
 _POOL = _Pool()

@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from planloop.engine.plan import Plan
-from planloop.engine.steps import StepResult
 from planloop.engine.states import StopReason
+from planloop.engine.steps import StepResult
 
 __all__ = [
     "Acted",

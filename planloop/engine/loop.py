@@ -110,8 +110,7 @@ class LoopConfig:
                 )
         if self.early_stopping_method not in ("force", "generate"):
             problems.append(
-                f"early_stopping_method={self.early_stopping_method!r}; "
-                "use 'force' or 'generate'"
+                f"early_stopping_method={self.early_stopping_method!r}; use 'force' or 'generate'"
             )
         if problems:
             raise DefinitionError("invalid agent loop:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -218,13 +217,13 @@ class _Run:
             self._keep_cancelled_steps()
             self._stop_now(StopReason.cancelled, None)
             raise
-        except Exception as exc:  # the boundary: a failure becomes a stopped run
+        except Exception as exc:  # noqa: BLE001 - the boundary: a failure becomes a stopped run
             reason = StopReason.error
             self._fail_from(exc)
         if reason is not None:
             try:
                 output = await self._stop_output(reason)
-            except Exception as exc:  # the generate call failed: still a stopped run
+            except Exception as exc:  # noqa: BLE001 - the generate call failed: still a stopped run
                 self._fail_from(exc)
                 reason, output = StopReason.error, None
             self._stop_now(reason, output)
@@ -297,8 +296,15 @@ class _Run:
         event = self.last_event
         if isinstance(event, Rejected):
             ctx.all_steps.append(
-                (Action(tool="_Exception", tool_input=event.feedback, log=event.llm_output,
-                        iteration=ctx.iteration), event.feedback)
+                (
+                    Action(
+                        tool="_Exception",
+                        tool_input=event.feedback,
+                        log=event.llm_output,
+                        iteration=ctx.iteration,
+                    ),
+                    event.feedback,
+                )
             )
         elif isinstance(event, Acted) and self.plan is not None:
             direct = self._record_act(ctx, self.plan, event.results)
@@ -472,4 +478,3 @@ def _payload(event: Event) -> dict[str, Any]:
     if isinstance(event, Continued):
         return {}
     return event.model_dump(mode="json", fallback=repr)
-

@@ -30,10 +30,11 @@ class Machine:
         >>> m = Machine(MachineSpec.default())
         >>> m.state
         <LoopState.plan: 'plan'>
-        >>> m.fire(Continued())
-        Traceback (most recent call last):
-        ...
-        planloop.errors.InvalidTransition: state 'plan' does not accept event 'Continued'; it accepts: Planned, Answered, Rejected, Stopped
+        >>> try:
+        ...     m.fire(Continued())
+        ... except InvalidTransition as err:
+        ...     print(err.accepted)
+        ('Planned', 'Answered', 'Rejected', 'Stopped')
     """
 
     __slots__ = ("_events", "_model", "spec")
@@ -76,9 +77,7 @@ class Machine:
         expected = self.spec.transitions.get(type(event))
         trigger = self._events.get(type(event).__name__)
         if expected is None or trigger is None or state not in expected:
-            raise InvalidTransition(
-                self.state, type(event).__name__, self.spec.accepted(state)
-            )
+            raise InvalidTransition(self.state, type(event).__name__, self.spec.accepted(state))
         try:
             trigger.trigger(self._model)
         except MachineError as exc:  # pragma: no cover - the spec check above agrees

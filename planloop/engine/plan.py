@@ -83,7 +83,6 @@ class Step(BaseModel):
         return tuple(found)
 
 
-
 class Plan(BaseModel):
     """An ordered list of steps forming a DAG.
 
@@ -182,7 +181,9 @@ class Plan(BaseModel):
         seen: set[str] = set()
         for step in self.steps:
             if step.id in seen:
-                problems.append(f"step id {step.id!r} is used more than once; give each step a unique id")
+                problems.append(
+                    f"step id {step.id!r} is used more than once; give each step a unique id"
+                )
             seen.add(step.id)
         for step in self.steps:
             for dep in step.depends_on:

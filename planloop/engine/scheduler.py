@@ -71,7 +71,7 @@ async def execute_plan(
     by_id = plan.by_id
     outputs: dict[str, Any] = {}
     status: dict[str, StepStatus] = {s.id: StepStatus.pending for s in steps}
-    running: dict[str, tuple[asyncio.Task[None], float]] = {}
+    running: dict[str, tuple[asyncio.Task[Any], float]] = {}
     ready: deque[Step] = deque(s for s in steps if not deps[s.id])
     closed = False
     loop = asyncio.get_running_loop()
@@ -283,7 +283,7 @@ async def _run_step(
             value = await (asyncio.wait_for(fut, step.timeout) if step.timeout else fut)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # a tool's failure becomes this step's result
+    except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
         handled = tool.handle_error(exc)
         if isinstance(exc, TimeoutError) and step.timeout is not None:
             message = f"timed out after {step.timeout:g} s"

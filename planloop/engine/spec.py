@@ -177,7 +177,7 @@ class MachineSpec:
         return svg_of(self)
 
     def __repr__(self) -> str:
-        return f"MachineSpec(states={list(self.states)!r}, initial={self.initial!r})"
+        return f"MachineSpec(states={[str(s) for s in self.states]!r}, initial={_q(self.initial)})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MachineSpec):
@@ -199,9 +199,9 @@ class MachineSpec:
             dupes = sorted({s for s in self.states if self.states.count(s) > 1})
             problems.append(f"states listed more than once: {', '.join(dupes)}")
         if self.initial not in known:
-            problems.append(f"initial state {self.initial!r} is not one of the states")
+            problems.append(f"initial state {_q(self.initial)} is not one of the states")
         for state in sorted(self.terminal - known):
-            problems.append(f"terminal state {state!r} is not one of the states")
+            problems.append(f"terminal state {_q(state)} is not one of the states")
         if not self.terminal:
             problems.append("no terminal state; name at least one in terminal=")
         names: dict[str, type[Event]] = {}
@@ -218,12 +218,12 @@ class MachineSpec:
                 for end, what in ((src, "source"), (dst, "target")):
                     if end not in known:
                         problems.append(
-                            f"{event.__name__}: {what} {end!r} is not one of the states; "
+                            f"{event.__name__}: {what} {_q(end)} is not one of the states; "
                             f"add it to states="
                         )
                 if src in self.terminal:
                     problems.append(
-                        f"terminal state {src!r} has an exit ({event.__name__} -> {dst!r}); "
+                        f"terminal state {_q(src)} has an exit ({event.__name__} -> {_q(dst)}); "
                         "terminal states must have none"
                     )
         if problems:
@@ -236,7 +236,7 @@ class MachineSpec:
         unreachable = [s for s in self.states if s not in reachable]
         if unreachable:
             problems.append(
-                f"not reachable from {self.initial!r}: {', '.join(unreachable)}; "
+                f"not reachable from {_q(self.initial)}: {', '.join(unreachable)}; "
                 "add a transition into each"
             )
         pred: dict[str, set[str]] = {s: set() for s in self.states}
@@ -252,6 +252,10 @@ class MachineSpec:
             )
         if problems:
             raise InvalidSpec(problems)
+
+
+def _q(state: str) -> str:
+    return repr(str(state))
 
 
 def _as_state(state: Any) -> str:

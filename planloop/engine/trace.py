@@ -279,4 +279,3 @@ def _state(name: str) -> str:
         return LoopState(name)
     except ValueError:
         return name
-

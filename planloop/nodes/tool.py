@@ -65,7 +65,7 @@ class Tool:
         if not callable(fn):
             raise InvalidTool(f"a tool needs a callable, got {type(fn).__name__}")
         self.fn = fn
-        self._name = name or getattr(fn, "__name__", "")
+        self._name: str = name or str(getattr(fn, "__name__", ""))
         if not _NAME.match(self._name):
             raise InvalidTool(
                 f"tool name {self._name!r} is not usable: use 1-64 letters, digits, '_', "
@@ -77,7 +77,7 @@ class Tool:
         self._return_direct = return_direct
         self.handle_tool_error = handle_tool_error
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
+            type(fn).__call__
         )
         self._fields = tuple(self.args_schema.model_fields)
 
@@ -243,7 +243,7 @@ def _schema_from_signature(
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, Field(default, description=docs.get(pname)))
     model_name = "".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]", name) if p) + "Args"
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         model_name or "ToolArgs",
         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
         **fields,
@@ -294,4 +294,3 @@ def _describe(err: Any) -> str:
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{loc}: {err['msg']} (got {shown})"
-

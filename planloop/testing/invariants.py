@@ -106,9 +106,7 @@ def _terminal(trace: Trace) -> None:
     if (ended.status is RunStatus.stopped) != (final == "stopped"):
         raise _fail(1, f"status {ended.status.value!r} but the path ends in {final!r}")
     if (ended.stop_reason is not None) != (ended.status is RunStatus.stopped):
-        raise _fail(
-            1, f"status {ended.status.value!r} with stop_reason {ended.stop_reason!r}"
-        )
+        raise _fail(1, f"status {ended.status.value!r} with stop_reason {ended.stop_reason!r}")
 
 
 def _transitions(trace: Trace) -> None:
@@ -122,9 +120,7 @@ def _transitions(trace: Trace) -> None:
         if e.source != current:
             raise _fail(2, f"event #{i} leaves {e.source!r} but the machine was in {current!r}")
         if (e.source, e.event, e.target) not in rules:
-            raise _fail(
-                2, f"event #{i}: {e.source} --{e.event}--> {e.target} is not in the spec"
-            )
+            raise _fail(2, f"event #{i}: {e.source} --{e.event}--> {e.target} is not in the spec")
         current = e.target
 
 
@@ -133,9 +129,7 @@ def _limits(trace: Trace, slack: float) -> None:
     assert started is not None
     limits = started.limits
     if limits.max_iterations is not None and trace.iterations > limits.max_iterations:
-        raise _fail(
-            3, f"{trace.iterations} iterations with max_iterations={limits.max_iterations}"
-        )
+        raise _fail(3, f"{trace.iterations} iterations with max_iterations={limits.max_iterations}")
     if limits.max_execution_time is not None:
         over = trace.duration - limits.max_execution_time
         if over > slack:

@@ -34,7 +34,9 @@ class ModelRequest:
         self.stop = list(stop) if stop is not None else None
 
     def __repr__(self) -> str:
-        return f"ModelRequest(messages={len(self.messages)}, tools={self.tools and len(self.tools)})"
+        return (
+            f"ModelRequest(messages={len(self.messages)}, tools={self.tools and len(self.tools)})"
+        )
 
 
 class ScriptedModel:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 from hypothesis import strategies as st
@@ -48,9 +49,7 @@ from planloop.models.messages import ToolCall
 
 __all__ = ["MachineEvents", "events", "limits", "model_responses", "model_scripts"]
 
-_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40
-)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 
 _JSON_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "integer": st.integers(-1000, 1000),
@@ -70,19 +69,19 @@ def _args_for(tool: ToolLike) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(fields)
 
 
+def _tool_call(name: str, args: dict[str, Any]) -> ToolCall:
+    return ToolCall(name, args)
+
+
 def _call(tools: Sequence[ToolLike]) -> st.SearchStrategy[ToolCall]:
-    known = [
-        _args_for(t).map(lambda args, name=t.name: ToolCall(name, args)) for t in tools
-    ]
-    unknown = st.builds(
-        lambda name: ToolCall(name, {}),
-        st.sampled_from(["no_such_tool", "unknown", "Search"]).filter(
-            lambda n: n not in {t.name for t in tools}
-        ),
+    names = sorted({t.name for t in tools})
+    known = [_args_for(t).map(partial(_tool_call, t.name)) for t in tools]
+    unknown = (
+        st.sampled_from(["no_such_tool", "unknown", "Search"])
+        .filter(lambda n: n not in names)
+        .map(lambda n: ToolCall(n, {}))
     )
-    bad_args = st.sampled_from(list(tools) or [None]).map(
-        lambda t: ToolCall(t.name if t else "nothing", {"unexpected": 1})
-    )
+    bad_args = st.sampled_from(names or ["nothing"]).map(lambda n: ToolCall(n, {"unexpected": 1}))
     return st.one_of(*known, unknown, bad_args) if known else st.one_of(unknown, bad_args)
 
 
@@ -121,9 +120,7 @@ def model_scripts(
     max_size: int = 8,
 ) -> st.SearchStrategy[list[Any]]:
     """Whole scripts for a :class:`~planloop.testing.ScriptedModel`."""
-    return st.lists(
-        model_responses(tools=tools, planner=planner, errors=errors), max_size=max_size
-    )
+    return st.lists(model_responses(tools=tools, planner=planner, errors=errors), max_size=max_size)
 
 
 def limits() -> st.SearchStrategy[dict[str, Any]]:
@@ -177,12 +174,18 @@ class MachineEvents(RuleBasedStateMachine):
         try:
             after = self.machine.fire(event)
         except InvalidTransition as exc:
+            refused: tuple[str, str] | None = (exc.state, exc.event)
+        else:
+            refused = None
+        if refused is not None:
             assert expected is None, f"{before} should accept {type(event).__name__}"
-            assert exc.state == before and exc.event == type(event).__name__
+            assert refused == (before, type(event).__name__)
             assert self.machine.state == before, "a refused event moved the machine"
             return
-        assert after == expected, f"{before} --{type(event).__name__}--> {after}, spec says {expected}"
-        self.path.append(after)
+        assert after == expected, (
+            f"{before} --{type(event).__name__}--> {after}, spec says {expected}"
+        )
+        self.path.append(self.machine.state)
 
     @invariant()
     def only_spec_transitions(self) -> None:

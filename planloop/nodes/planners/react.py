@@ -197,5 +197,3 @@ def scratchpad_text(steps: Sequence[tuple[Action, Any]]) -> str:
     for action, obs in steps:
         parts.append(f"{action.log}\nObservation: {observation_text(obs)}\nThought: ")
     return "".join(parts)
-
-

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from planloop import InvalidPlan, Plan, Step, ref
+from planloop.nodes import Tool
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def test_refs_add_edges_and_graph_is_networkx() -> None:
+    plan = Plan(
+        [
+            Step(id="x", tool="add", args={"a": 1, "b": 2}),
+            Step(id="y", tool="add", args={"a": ref("x"), "b": [ref("x")]}, depends_on=("x",)),
+            Step(id="z", tool="add", args={"a": ref("y"), "b": 1}),
+        ]
+    )
+    g = plan.graph()
+    assert sorted(g.edges) == [("x", "y"), ("y", "z")]
+    assert g.nodes["z"]["step"].tool == "add"
+    assert plan.dependencies(plan.by_id["y"]) == ("x",)
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    plan = Plan(
+        [
+            Step(id="a", tool="add", args={"a": 1, "b": 2}),
+            Step(id="a", tool="add", args={"a": 1, "b": 2}),
+            Step(id="b", tool="add", args={"a": ref("ghost"), "b": 1}, depends_on=("nowhere",)),
+            Step(id="c", tool="add", args={"a": ref("d"), "b": 1}),
+            Step(id="d", tool="add", args={"a": ref("c"), "b": 1}),
+            Step(id="e", tool="search", args={}),
+            Step(id="f", tool="add", args={"a": "many", "b": 1}),
+            Step(id="g", tool="add", args={"a": ref("g"), "b": 1}),
+        ]
+    )
+    with pytest.raises(InvalidPlan) as info:
+        plan.validate([Tool(add)])
+    assert info.value.problems == (
+        "step id 'a' is used more than once; give each step a unique id",
+        "step 'b' depends on 'nowhere', which is not in the plan; "
+        "add a step 'nowhere' or drop the dependency",
+        "step 'b' refers to 'ghost', but there is no step 'ghost'; "
+        "refer to one of: a, b, c, d, e, f, g",
+        "step 'g' refers to its own output ('g'); "
+        "a step can only use outputs of steps that run before it",
+        "the steps form a cycle: 'c' -> 'd' -> 'c'; remove one of these dependencies",
+        "step 'e' uses tool 'search', which does not exist; use one of: add",
+        "step 'f': invalid arguments for tool 'add': "
+        "a: Input should be a valid integer, unable to parse string as an integer (got 'many')",
+    )
+
+
+def test_empty_and_oversized_plans_are_rejected() -> None:
+    with pytest.raises(InvalidPlan, match="the plan has no steps"):
+        Plan([]).validate()
+    big = Plan([Step(id=str(i), tool="add") for i in range(5)])
+    with pytest.raises(InvalidPlan, match="the plan has 5 steps, more than max_steps=4"):
+        big.validate(max_steps=4)
+
+
+def test_refs_with_fields_and_dotted_ids() -> None:
+    plan = Plan(
+        [
+            Step(id="v1.0", tool="t"),
+            Step(id="use", tool="t", args={"x": ref("v1.0", "body")}),
+        ]
+    )
+    assert plan.dependencies(plan.by_id["use"]) == ("v1.0",)
+    plan.validate()
