@@ -361,7 +361,7 @@ class _Run:
             return list(trim(list(steps)))
         if trim > 0:
             return steps[-trim:]
-        return list(steps)
+        return steps  # the live list: planners read it, never change it
 
     def _rejected_output(self, exc: OutputParserError) -> Event:
         handle = self.cfg.handle_parsing_errors

@@ -46,7 +46,8 @@ class RunContext:
     Attributes:
         input: the run's input.
         intermediate_steps: ``(action, observation)`` pairs so far, after
-            ``trim_intermediate_steps``.
+            ``trim_intermediate_steps`` (read-only: without trimming this is the
+            same list as ``all_steps``, which grows as the run goes on).
         all_steps: the untrimmed pairs.
         iteration: passes through ``observe`` so far.
         tools: the tools by name.

@@ -19,7 +19,7 @@ ScriptedResponse = str | ToolCall | Sequence[ToolCall] | ChatMessage | BaseExcep
 class ModelRequest:
     """One call a :class:`ScriptedModel` received."""
 
-    __slots__ = ("messages", "response_schema", "stop", "tools")
+    __slots__ = ("_count", "_source", "response_schema", "stop", "tools")
 
     def __init__(
         self,
@@ -28,10 +28,19 @@ class ModelRequest:
         response_schema: Mapping[str, Any] | None,
         stop: Sequence[str] | None,
     ) -> None:
-        self.messages = list(messages)
+        # Planners only ever append to a conversation, so the request keeps the
+        # list and its length instead of a copy (a copy per call would make a
+        # long scripted run quadratic).
+        self._source = messages
+        self._count = len(messages)
         self.tools = list(tools) if tools is not None else None
         self.response_schema = response_schema
         self.stop = list(stop) if stop is not None else None
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        """The messages of this request."""
+        return list(self._source[: self._count])
 
     def __repr__(self) -> str:
         return (
@@ -102,10 +111,11 @@ class ScriptedModel:
         if self.delay:
             await asyncio.sleep(self.delay)
         message = _message(response, stop)
-        words = sum(len(m.content.split()) for m in messages)
+        # A rough, cheap count (4 characters a token) of the newest message only.
+        last = len(messages[-1].content) if messages else 0
         return ModelResponse(
             message=message,
-            usage=Usage(input_tokens=words, output_tokens=len(message.content.split())),
+            usage=Usage(input_tokens=last // 4 + 1, output_tokens=len(message.content) // 4 + 1),
         )
 
 

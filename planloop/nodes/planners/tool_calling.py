@@ -45,11 +45,24 @@ class ToolCallingPlanner:
         return ToolCallingPlanner(model, system_prompt=self.system_prompt)
 
     def _messages(self, ctx: RunContext) -> list[ChatMessage]:
-        messages: list[ChatMessage] = []
-        if self.system_prompt:
-            messages.append(ChatMessage(role="system", content=self.system_prompt))
-        messages.append(ChatMessage(role="user", content=str(ctx.input)))
-        messages.extend(tool_call_history(ctx.intermediate_steps))
+        # The conversation only grows while every step is visible, so it is kept
+        # per run and extended with the new steps: a long run costs the same per
+        # iteration as a short one. Trimming rebuilds it from the visible steps.
+        steps = ctx.intermediate_steps
+        key = ("tool_calling.messages", id(self))
+        cached = ctx.state.get(key) if steps is ctx.all_steps else None
+        if cached is None:
+            messages: list[ChatMessage] = []
+            if self.system_prompt:
+                messages.append(ChatMessage(role="system", content=self.system_prompt))
+            messages.append(ChatMessage(role="user", content=str(ctx.input)))
+            done = 0
+        else:
+            done, messages = cached
+        if len(steps) > done:
+            messages.extend(tool_call_history(steps[done:]))
+        if steps is ctx.all_steps:
+            ctx.state[key] = (len(steps), messages)
         return messages
 
     async def plan(self, ctx: RunContext) -> Plan | Answer:
@@ -67,6 +80,7 @@ class ToolCallingPlanner:
     async def final_answer(self, ctx: RunContext) -> Answer:
         model = _need(self.model)
         messages = [*self._messages(ctx), ChatMessage(role="user", content=FINAL_ANSWER_PROMPT)]
+        ctx.state.pop(("tool_calling.messages", id(self)), None)
         response = await ctx.record_model_call(
             model.name, model.chat(messages), messages=len(messages)
         )

@@ -1,0 +1,126 @@
+"""planloop benchmarks: loop overhead against a plain-Python floor, in one run.
+
+    ./dev python benchmarks/run.py            # all scenarios, markdown table on stdout
+    ./dev python benchmarks/run.py --quick    # fewer repeats
+
+Each number is a median over repeats. The floor does the same work as the
+loop (ask a scripted model, call the tool, keep the history) in plain Python,
+so the ratio shows what planloop's machine, trace and scheduler cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import planloop
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel
+
+
+def noop(x: int) -> int:
+    """Return x."""
+    return x
+
+
+async def noop_async(x: int) -> int:
+    """Return x."""
+    return x
+
+
+def agent_run(k: int, *, sync_tool: bool) -> float:
+    """Seconds for one run of K iterations (scripted model, one no-op tool call each)."""
+    fn = noop if sync_tool else noop_async
+    tool = planloop.Tool(fn, name="noop")
+    model = ScriptedModel([ToolCall("noop", {"x": 1})] * k + ["done"])
+    agent = planloop.Agent(model, [tool], max_iterations=None)
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        result = await agent.run("go")
+        dt = time.perf_counter() - t0
+        assert result.iterations == k
+        return dt
+
+    return asyncio.run(go())
+
+
+def floor_run(k: int) -> float:
+    """The same work in plain Python: model call, tool call, history, k times."""
+    model = ScriptedModel([ToolCall("noop", {"x": 1})] * k + ["done"])
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        history: list[tuple[object, object]] = []
+        while True:
+            response = await model.chat([])
+            calls = response.message.tool_calls
+            if not calls:
+                break
+            for call in calls:
+                history.append((call, await noop_async(**call.args)))
+        return time.perf_counter() - t0
+
+    return asyncio.run(go())
+
+
+def median(fn: Callable[[], float], repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def import_time() -> float:
+    code = "import time; t=time.perf_counter(); import planloop; print(time.perf_counter()-t)"
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(5)
+    ]
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+    rows = []
+    for k in (10, 1000):
+        for sync_tool in (False, True):
+            per = median(lambda k=k, s=sync_tool: agent_run(k, sync_tool=s), repeats) / k
+            floor = median(lambda k=k: floor_run(k), repeats) / k
+            label = f"S1 loop, K={k}, {'sync' if sync_tool else 'async'} tool"
+            rows.append(
+                (
+                    label,
+                    f"{per * 1e6:.1f} µs/iter",
+                    f"{floor * 1e6:.1f} µs/iter",
+                    f"{per / floor:.1f}×",
+                )
+            )
+    fixed = median(lambda: agent_run(0, sync_tool=False), repeats * 5)
+    fixed_floor = median(lambda: floor_run(0), repeats * 5)
+    rows.append(
+        (
+            "fixed cost of one run (K=0)",
+            f"{fixed * 1e6:.0f} µs",
+            f"{fixed_floor * 1e6:.0f} µs",
+            f"{fixed / fixed_floor:.1f}×",
+        )
+    )
+    rows.append(("import planloop", f"{import_time():.3f} s", "", ""))
+    print("| scenario | planloop | plain-Python floor | ratio |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()

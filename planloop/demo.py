@@ -1,0 +1,191 @@
+"""The offline demo behind ``planloop demo``: a rule-based planner over real tools.
+
+The planner is plain Python, not a language model: it finds the city names in
+the question, plans lookups that run in parallel, computes densities from the
+looked-up values through references, compares them, and answers from what the
+tools returned. Everything runs offline.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import operator
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from planloop.agent import Agent
+from planloop.engine.plan import Plan, Step, ref
+from planloop.engine.planner import Answer, RunContext
+from planloop.engine.result import RunResult
+from planloop.nodes.planners import FunctionPlanner
+from planloop.nodes.tool import Tool, tool
+
+__all__ = ["DEFAULT_QUESTION", "build_agent", "calculator", "cities", "run_demo"]
+
+DEFAULT_QUESTION = "Which city is more densely populated, Oslo or Stockholm, and by how much?"
+PLANNER_NOTE = "planner: rule-based Python (not an LLM); runs offline"
+
+
+def cities() -> dict[str, dict[str, Any]]:
+    """The small dataset shipped with planloop: a few Nordic and Baltic capitals."""
+    text = resources.files("planloop.data").joinpath("cities.json").read_text("utf-8")
+    data: dict[str, dict[str, Any]] = json.loads(text)
+    return data
+
+
+_OPS: dict[type[ast.AST], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+
+
+def calculator(expression: str) -> float:
+    """Evaluate an arithmetic expression (+, -, *, /, ** and parentheses).
+
+    Args:
+        expression: for example ``"(2 + 3) * 4"``.
+    """
+
+    def walk(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return float(_OPS[type(node.op)](walk(node.left), walk(node.right)))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        raise ValueError(f"unsupported expression part: {ast.dump(node)[:40]}")
+
+    return walk(ast.parse(expression, mode="eval").body)
+
+
+@tool
+async def lookup_city(name: str) -> dict[str, Any]:
+    """Look a city up in the bundled dataset.
+
+    Args:
+        name: the city's name, e.g. "Oslo".
+    """
+    await asyncio.sleep(0.05)  # stands in for a network call, so parallelism shows
+    data = cities()
+    if name not in data:
+        raise KeyError(f"{name!r} is not in the dataset; known: {', '.join(sorted(data))}")
+    return {"name": name, **data[name]}
+
+
+@tool
+def density(population: int, area_km2: float) -> float:
+    """People per square kilometre.
+
+    Args:
+        population: number of inhabitants.
+        area_km2: area in square kilometres.
+    """
+    return round(population / area_km2, 1)
+
+
+@tool
+def compare(a: float, b: float) -> dict[str, float]:
+    """How much larger ``a`` is than ``b``.
+
+    Args:
+        a: the first value.
+        b: the second value.
+    """
+    return {"ratio": round(calculator(f"{a} / {b}"), 2), "difference": round(a - b, 1)}
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "_")
+
+
+def _plan(ctx: RunContext) -> Plan | Answer:
+    names = [n for n in cities() if n.lower() in str(ctx.input).lower()]
+    if not names:
+        known = ", ".join(sorted(cities()))
+        return Answer(f"I know these cities: {known}. Ask about one or two of them.")
+    if not ctx.intermediate_steps:
+        steps: list[Step] = []
+        for name in names[:2]:
+            s = _slug(name)
+            steps.append(Step(id=f"lookup_{s}", tool="lookup_city", args={"name": name}))
+            steps.append(
+                Step(
+                    id=f"density_{s}",
+                    tool="density",
+                    args={
+                        "population": ref(f"lookup_{s}", "population"),
+                        "area_km2": ref(f"lookup_{s}", "area_km2"),
+                    },
+                )
+            )
+        if len(names) >= 2:
+            a, b = (_slug(n) for n in names[:2])
+            steps.append(
+                Step(
+                    id="compare",
+                    tool="compare",
+                    args={"a": ref(f"density_{a}"), "b": ref(f"density_{b}")},
+                )
+            )
+        return Plan(steps, log="look the cities up in parallel, then compute and compare")
+    found = {a.step_id: obs for a, obs in ctx.intermediate_steps}
+    lines = [f"{n}: {found[f'density_{_slug(n)}']} people/km²" for n in names[:2]]
+    if "compare" in found and isinstance(found["compare"], dict):
+        a, b = names[:2]
+        cmp = found["compare"]
+        if cmp["ratio"] >= 1:
+            verdict = f"{a} is denser, {cmp['ratio']}× {b}"
+        else:
+            verdict = f"{b} is denser, {round(1 / cmp['ratio'], 2)}× {a}"
+        lines.append(verdict)
+    return Answer("; ".join(lines))
+
+
+def build_agent() -> Agent:
+    """The demo agent: a rule-based planner and three real tools."""
+    tools: list[Tool] = [lookup_city, density, compare]
+    return Agent(None, tools, planner=FunctionPlanner(_plan), name="demo", max_execution_time=30)
+
+
+def run_demo(
+    question: str = DEFAULT_QUESTION,
+    *,
+    out_dir: Path = Path("planloop-demo"),
+    echo: Callable[[str], None] = print,
+) -> tuple[RunResult, Path]:
+    """Run the demo, print what happens, write the run's trace and diagram."""
+    from planloop.visualize import render
+
+    echo(PLANNER_NOTE)
+    echo(f"question: {question}")
+    agent = build_agent()
+    result = agent.run_sync(question, on_event=lambda e: _show(e, echo))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{result.run_id}.json").write_text(result.trace.to_json(indent=2), "utf-8")
+    svg = render(result.trace, out_dir / f"{result.run_id}.svg")
+    echo(f"answer: {result.output}")
+    echo(f"diagram: {svg}")
+    return result, svg
+
+
+def _show(event: Any, echo: Callable[[str], None]) -> None:
+    kind = event.kind
+    if kind == "transitioned":
+        extra = ""
+        if event.event == "Planned":
+            extra = f" ({len(event.payload['plan']['steps'])} steps)"
+        echo(f"[{event.t * 1000:7.1f} ms] {event.source} --{event.event}--> {event.target}{extra}")
+    elif kind == "step_started":
+        args = ", ".join(f"{k}={v!r}" for k, v in event.args.items())
+        echo(f"[{event.t * 1000:7.1f} ms]   start  {event.step_id}: {event.tool}({args})")
+    elif kind == "step_finished":
+        r = event.result
+        shown = r.output if r.error is None else r.error
+        echo(f"[{event.t * 1000:7.1f} ms]   {r.status.value:<9} {r.step_id} -> {shown}")
