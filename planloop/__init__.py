@@ -45,6 +45,7 @@ from planloop.engine import (
     TraceError,
     ref,
 )
+from planloop.engine.retry import RetryPolicy
 from planloop.errors import (
     DefinitionError,
     InvalidPlan,
@@ -60,6 +61,7 @@ from planloop.errors import (
     ToolArgumentsError,
 )
 from planloop.nodes import FunctionPlanner, ReActPlanner, Tool, ToolCallingPlanner, tool
+from planloop.workflow import StepHandle, Workflow
 
 del _visualize
 
@@ -90,6 +92,7 @@ __all__ = [
     "PlannerFailed",
     "ReActPlanner",
     "Rejected",
+    "RetryPolicy",
     "ReturnedDirect",
     "RunContext",
     "RunError",
@@ -97,6 +100,7 @@ __all__ = [
     "RunStatus",
     "Step",
     "StepFailed",
+    "StepHandle",
     "StepResult",
     "StepStatus",
     "StopReason",
@@ -106,6 +110,7 @@ __all__ = [
     "ToolCallingPlanner",
     "Trace",
     "TraceError",
+    "Workflow",
     "ref",
     "tool",
 ]

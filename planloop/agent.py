@@ -41,6 +41,9 @@ class Agent:
             with reason ``budget``.
         max_concurrency: how many steps of one plan may run at once
             (default: as many as are ready).
+        on_tool_error: ``"stop"`` (default): a tool error nothing handled stops
+            the run and raises :class:`StepFailed`; ``"observe"``: the error
+            becomes the step's observation and the planner can plan around it.
         spec, handlers: a machine spec with extra states, and a handler per
             extra state returning the event that leaves it.
         name: shown in traces and diagrams.
@@ -73,6 +76,7 @@ class Agent:
         max_model_calls: int | None = None,
         max_tokens: int | None = None,
         max_concurrency: int | None = None,
+        on_tool_error: Literal["stop", "observe"] = "stop",
         spec: MachineSpec | None = None,
         handlers: Mapping[str, StateHandler] | None = None,
         name: str = "agent",
@@ -121,6 +125,7 @@ class Agent:
             trim_intermediate_steps=trim_intermediate_steps,
             handlers=dict(handlers or {}),
             max_concurrency=max_concurrency,
+            on_tool_error=on_tool_error,
             name=name,
         )
 

@@ -89,6 +89,7 @@ class LoopConfig:
     trim_intermediate_steps: TrimSteps = -1
     handlers: Mapping[str, StateHandler] = field(default_factory=dict)
     max_concurrency: int | None = None
+    on_tool_error: Literal["stop", "observe"] = "stop"
     name: str = ""
     on_end: Callable[[RunResult], None] | None = None
 
@@ -108,6 +109,8 @@ class LoopConfig:
                     f"state {state!r} does not accept Stopped, so a limit or an error "
                     f"could not end the run there; add Stopped: {{{state!r}: 'stopped'}}"
                 )
+        if self.on_tool_error not in ("stop", "observe"):
+            problems.append(f"on_tool_error={self.on_tool_error!r}; use 'stop' or 'observe'")
         if self.early_stopping_method not in ("force", "generate"):
             problems.append(
                 f"early_stopping_method={self.early_stopping_method!r}; use 'force' or 'generate'"
@@ -322,7 +325,7 @@ class _Run:
         for step in plan.steps:
             res = by_id[step.id]
             action = Action(
-                tool=step.tool,
+                tool=step.tool_name,
                 tool_input=res.args if res.started_at is not None else step.args,
                 log=plan.log,
                 step_id=step.id,
@@ -331,10 +334,15 @@ class _Run:
             ctx.all_steps.append((action, res.observation))
         ctx.last_results = results
         fatal = next((r for r in results if r.fatal), None)
-        if fatal is not None:
+        if fatal is not None and self.cfg.on_tool_error == "stop":
+            hint = (
+                "; set handle_tool_error on the tool, or on_tool_error='observe' on the "
+                "agent, to turn such errors into observations"
+                if fatal.tool in self.cfg.tools
+                else ""
+            )
             failure = StepFailed(
-                f"step {fatal.step_id!r} (tool {fatal.tool!r}) raised {fatal.error}; "
-                "set handle_tool_error on the tool to turn such errors into observations",
+                f"step {fatal.step_id!r} ({fatal.tool}) raised {fatal.error}{hint}",
                 step_id=fatal.step_id,
                 tool=fatal.tool,
             )
@@ -419,6 +427,9 @@ class _Run:
             self.outcome = None
 
     def _fail_from(self, exc: BaseException) -> None:
+        if isinstance(exc, RunError):  # already says what failed
+            self.failure = exc
+            return
         state = self.machine.state
         what = "the planner" if state == LoopState.plan else f"state {state!r}"
         cls = PlannerFailed if state == LoopState.plan else RunError

@@ -7,12 +7,13 @@ reference adds the dependency edge by itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from planloop.engine.retry import RetryPolicy
 from planloop.errors import InvalidPlan
 
 if TYPE_CHECKING:
@@ -20,12 +21,18 @@ if TYPE_CHECKING:
 
     from planloop.engine.tooling import ToolLike
 
-__all__ = ["DEFAULT_MAX_STEPS", "Plan", "Step", "ref", "resolve_refs"]
+__all__ = ["DEFAULT_MAX_STEPS", "Plan", "Step", "callable_name", "ref", "resolve_refs"]
 
 DEFAULT_MAX_STEPS = 1000
 """Plans longer than this are rejected unless ``validate(max_steps=...)`` says otherwise."""
 
 _REF = "$ref"
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """A readable name for a callable used as a step."""
+    name = getattr(fn, "__name__", None) or getattr(fn, "__qualname__", None)
+    return str(name) if name else type(fn).__name__
 
 
 def ref(step_id: str, field: str | None = None) -> dict[str, str]:
@@ -57,23 +64,36 @@ class Step(BaseModel):
 
     Args:
         id: unique within the plan.
-        tool: the name of the tool that runs this step.
-        args: JSON arguments; ``{"$ref": "<id>"}`` values are replaced by outputs.
+        tool: the name of the tool that runs this step, or (in plans built in
+            Python) any callable, sync or async.
+        args: arguments; ``{"$ref": "<id>"}`` values are replaced by outputs.
         depends_on: steps that must succeed first (references add these too).
-        timeout: seconds this step may run before it is cancelled.
+        timeout: seconds one try of this step may run before it is cancelled.
+        retry: how to try again when the step raises (none by default).
 
     Example:
         >>> Step(id="total", tool="add", args={"a": ref("x", "n"), "b": 2}).references
         ('x.n',)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     id: str
-    tool: str
+    tool: str | Callable[..., Any]
     args: dict[str, Any] = Field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
     timeout: float | None = Field(default=None, gt=0)
+    retry: RetryPolicy | None = None
+
+    @field_serializer("tool")
+    def _tool_name(self, tool: str | Callable[..., Any]) -> str:
+        return tool if isinstance(tool, str) else callable_name(tool)
+
+    @property
+    def tool_name(self) -> str:
+        """The tool's name; for a callable, its qualified name."""
+        tool = self.tool
+        return tool if isinstance(tool, str) else callable_name(tool)
 
     @cached_property
     def references(self) -> tuple[str, ...]:
@@ -219,6 +239,8 @@ class Plan(BaseModel):
 
         problems: list[str] = []
         for step in self.steps:
+            if not isinstance(step.tool, str):
+                continue  # a callable runs as it is; its arguments are checked when bound
             tool = tools.get(step.tool)
             if tool is None:
                 problems.append(

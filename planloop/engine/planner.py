@@ -76,7 +76,7 @@ class RunContext:
         self.final = False
         self.model_calls = 0
         self.tokens = 0
-        self.state: dict[str, Any] = {}
+        self.state: dict[Any, Any] = {}
         self._start = start
 
     def elapsed(self) -> float:

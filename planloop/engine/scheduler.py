@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from planloop.engine._threads import run_in_thread
+from planloop.engine.functions import FunctionTool
 from planloop.engine.plan import Plan, Step, resolve_refs
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
@@ -100,7 +102,7 @@ async def execute_plan(
                     step_id=sid,
                     status=StepStatus.skipped,
                     error=f"dependency {blocker!r} {status[blocker].value}",
-                    tool=by_id[sid].tool,
+                    tool=by_id[sid].tool_name,
                     args=by_id[sid].args,
                     started_at=None,
                     ended_at=now,
@@ -150,7 +152,7 @@ async def execute_plan(
                     status=StepStatus.cancelled,
                     error="cancelled while running",
                     attempts=1,
-                    tool=step.tool,
+                    tool=step.tool_name,
                     args=step.args,
                     started_at=started,
                     ended_at=now,
@@ -164,7 +166,7 @@ async def execute_plan(
                         step_id=step.id,
                         status=StepStatus.cancelled,
                         error="cancelled before it started",
-                        tool=step.tool,
+                        tool=step.tool_name,
                         args=step.args,
                         ended_at=now,
                     )
@@ -190,7 +192,7 @@ def _callback(
                 error=f"{type(exc).__name__}: {exc}",
                 error_type=type(exc).__name__,
                 fatal=True,
-                tool=step.tool,
+                tool=step.tool_name,
                 args=step.args,
             )
             on_done(step, result, exc)
@@ -199,6 +201,20 @@ def _callback(
         on_done(step, result, error)
 
     return done
+
+
+def _tool_for(step: Step, tools: Mapping[str, ToolLike]) -> ToolLike | None:
+    if isinstance(step.tool, str):
+        return tools.get(step.tool)
+    return FunctionTool(step.tool)
+
+
+async def _attempt(tool: ToolLike, kwargs: dict[str, Any], timeout: float | None) -> Any:
+    if tool.is_async:
+        call = tool.call(kwargs)
+        return await (asyncio.wait_for(call, timeout) if timeout is not None else call)
+    fut = run_in_thread(partial(tool.call, kwargs))
+    return await (asyncio.wait_for(fut, timeout) if timeout is not None else fut)
 
 
 async def _run_step(
@@ -211,7 +227,33 @@ async def _run_step(
     record: Callable[[Any], None],
 ) -> tuple[StepResult, BaseException | None]:
     started = clock()
-    tool = tools.get(step.tool)
+    name = step.tool_name
+    deps = plan.dependencies(step)
+    attempt = 1
+
+    def result(
+        status: StepStatus,
+        *,
+        output: Any = None,
+        error: str | None = None,
+        error_type: str | None = None,
+        fatal: bool = False,
+        args: dict[str, Any] = step.args,
+    ) -> StepResult:
+        return StepResult(
+            step_id=step.id,
+            status=status,
+            output=output,
+            error=error,
+            error_type=error_type,
+            fatal=fatal,
+            attempts=attempt,
+            tool=name,
+            args=args,
+            started_at=started,
+            ended_at=clock(),
+        )
+
     try:
         args = resolve_refs(plan, step.args, outputs) if step.references else step.args
     except (KeyError, IndexError, AttributeError, TypeError) as exc:
@@ -219,89 +261,58 @@ async def _run_step(
             f"a reference in the arguments of step {step.id!r} could not be resolved "
             f"({type(exc).__name__}: {exc}); refer to a field the output has"
         )
-        record(StepStarted(t=started, act=act, step_id=step.id, tool=step.tool, args=step.args))
-        return (
-            StepResult(
-                step_id=step.id,
-                status=StepStatus.failed,
-                output=message,
-                error=message,
-                error_type="InvalidReference",
-                attempts=1,
-                tool=step.tool,
-                args=step.args,
-                started_at=started,
-                ended_at=clock(),
-            ),
-            exc,
+        record(StepStarted(t=started, act=act, step_id=step.id, tool=name, depends_on=deps))
+        failed = result(
+            StepStatus.failed, output=message, error=message, error_type="InvalidReference"
         )
-    record(
-        StepStarted(
-            t=started,
-            act=act,
-            step_id=step.id,
-            tool=step.tool,
-            args=args,
-            attempt=1,
-            depends_on=plan.dependencies(step),
-        )
-    )
-
-    def failed(
-        message: str, error_type: str, *, output: Any = None, fatal: bool = False
-    ) -> StepResult:
-        return StepResult(
-            step_id=step.id,
-            status=StepStatus.failed,
-            output=output,
-            error=message,
-            error_type=error_type,
-            fatal=fatal,
-            attempts=1,
-            tool=step.tool,
-            args=args,
-            started_at=started,
-            ended_at=clock(),
-        )
-
+        return failed, exc
+    record(StepStarted(t=started, act=act, step_id=step.id, tool=name, args=args, depends_on=deps))
+    tool = _tool_for(step, tools)
     if tool is None:
-        text = invalid_tool_message(step.tool, tools)
-        return failed(text, TOOL_NOT_FOUND, output=text), None
+        text = invalid_tool_message(name, tools)
+        return result(
+            StepStatus.failed, output=text, error=text, error_type=TOOL_NOT_FOUND, args=args
+        ), None
     try:
         kwargs = tool.validate_args(args)
     except ToolArgumentsError as exc:
-        return failed(str(exc), type(exc).__name__, output=str(exc)), exc
-    try:
-        if tool.is_async:
-            call = tool.call(kwargs)
-            if step.timeout is not None:
-                value = await asyncio.wait_for(call, step.timeout)
+        text = str(exc)
+        return result(
+            StepStatus.failed, output=text, error=text, error_type=type(exc).__name__, args=args
+        ), exc
+    policy = step.retry
+    while True:
+        try:
+            value = await _attempt(tool, kwargs, step.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
+            if policy is not None and policy.retries(exc, attempt):
+                await asyncio.sleep(policy.wait(attempt))
+                attempt += 1
+                record(
+                    StepStarted(
+                        t=clock(),
+                        act=act,
+                        step_id=step.id,
+                        tool=name,
+                        args=args,
+                        attempt=attempt,
+                        depends_on=deps,
+                    )
+                )
+                continue
+            if isinstance(exc, TimeoutError) and step.timeout is not None:
+                message = f"TimeoutError: timed out after {step.timeout:g} s"
             else:
-                value = await call
-        else:
-            fut = run_in_thread(lambda: tool.call(kwargs))
-            value = await (asyncio.wait_for(fut, step.timeout) if step.timeout else fut)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
-        handled = tool.handle_error(exc)
-        if isinstance(exc, TimeoutError) and step.timeout is not None:
-            message = f"timed out after {step.timeout:g} s"
-        else:
-            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if handled is None:
-            return failed(message, type(exc).__name__, fatal=True), exc
-        return failed(message, type(exc).__name__, output=handled), exc
-    return (
-        StepResult(
-            step_id=step.id,
-            status=StepStatus.succeeded,
-            output=value,
-            attempts=1,
-            tool=step.tool,
-            args=args,
-            started_at=started,
-            ended_at=clock(),
-        ),
-        None,
-    )
+                message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            handled = tool.handle_error(exc)
+            return result(
+                StepStatus.failed,
+                output=handled,
+                error=message,
+                error_type=type(exc).__name__,
+                fatal=handled is None,
+                args=args,
+            ), exc
+        return result(StepStatus.succeeded, output=value, args=args), None

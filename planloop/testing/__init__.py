@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from planloop.testing.faults import flaky_tool, hanging_tool, raising_tool, slow_tool
 from planloop.testing.invariants import INVARIANTS, check_trace
 from planloop.testing.scripted import ModelRequest, ScriptedModel
 
 if TYPE_CHECKING:
     from planloop.testing.strategies import (
         MachineEvents,
+        invalid_plans,
         limits,
         model_responses,
         model_scripts,
+        plans,
     )
 
 __all__ = [
@@ -25,12 +28,18 @@ __all__ = [
     "ModelRequest",
     "ScriptedModel",
     "check_trace",
+    "flaky_tool",
+    "hanging_tool",
+    "invalid_plans",
     "limits",
     "model_responses",
     "model_scripts",
+    "plans",
+    "raising_tool",
+    "slow_tool",
 ]
 
-_LAZY = {"MachineEvents", "limits", "model_responses", "model_scripts"}
+_LAZY = {"MachineEvents", "invalid_plans", "limits", "model_responses", "model_scripts", "plans"}
 
 
 def __getattr__(name: str) -> Any:

@@ -144,10 +144,21 @@ def _steps(trace: Trace) -> None:
     for act, events in trace.iter_acts():
         finished: dict[str, StepStatus] = {}
         started: set[str] = set()
+        attempts: dict[str, int] = {}
         for e in events:
             if isinstance(e, StepStarted):
-                if e.step_id in started:
-                    raise _fail(4, f"act {act}: step {e.step_id!r} started twice")
+                if e.step_id in finished:
+                    raise _fail(4, f"act {act}: step {e.step_id!r} started again after it ended")
+                if e.attempt != attempts.get(e.step_id, 0) + 1:
+                    raise _fail(
+                        4,
+                        f"act {act}: step {e.step_id!r} started attempt {e.attempt} after "
+                        f"attempt {attempts.get(e.step_id, 0)} (a step runs once per act; "
+                        "retries are numbered attempts of that run)",
+                    )
+                attempts[e.step_id] = e.attempt
+                if e.attempt > 1:
+                    continue
                 started.add(e.step_id)
                 for dep in e.depends_on:
                     if finished.get(dep) is not StepStatus.succeeded:

@@ -47,7 +47,16 @@ from planloop.engine.tooling import ToolLike
 from planloop.errors import InvalidTransition
 from planloop.models.messages import ToolCall
 
-__all__ = ["MachineEvents", "events", "limits", "model_responses", "model_scripts"]
+__all__ = [
+    "INVALID_KINDS",
+    "MachineEvents",
+    "events",
+    "invalid_plans",
+    "limits",
+    "model_responses",
+    "model_scripts",
+    "plans",
+]
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 
@@ -133,6 +142,74 @@ def limits() -> st.SearchStrategy[dict[str, Any]]:
             "handle_parsing_errors": st.sampled_from([True, "Check your output.", False]),
         }
     )
+
+
+@st.composite
+def _dag(draw: st.DrawFn, tools: Sequence[ToolLike], max_steps: int) -> Plan:
+    n = draw(st.integers(1, max_steps))
+    steps: list[Step] = []
+    for i in range(n):
+        tool = draw(st.sampled_from(list(tools)))
+        deps = draw(st.lists(st.sampled_from(range(i)), unique=True, max_size=3)) if i else []
+        steps.append(
+            Step(
+                id=f"s{i}",
+                tool=tool.name,
+                args=draw(_args_for(tool)),
+                depends_on=tuple(f"s{d}" for d in sorted(deps)),
+            )
+        )
+    return Plan(steps)
+
+
+def plans(*, tools: Sequence[ToolLike], max_steps: int = 10) -> st.SearchStrategy[Plan]:
+    """Valid plans: DAGs of steps over ``tools``, with arguments drawn from their schemas.
+
+    Each step may depend on up to three earlier ones, so the DAG has parallel
+    branches, chains and joins.
+    """
+    if not tools:
+        raise ValueError("plans() needs at least one tool")
+    return _dag(tools, max_steps)
+
+
+INVALID_KINDS = ("duplicate_id", "unknown_dependency", "cycle", "unknown_tool", "self_reference")
+
+
+@st.composite
+def _broken(draw: st.DrawFn, tools: Sequence[ToolLike], max_steps: int) -> tuple[str, Plan]:
+    plan = draw(_dag(tools, max(2, max_steps)))
+    steps = list(plan.steps)
+    kind = draw(st.sampled_from(INVALID_KINDS))
+    i = draw(st.integers(0, len(steps) - 1))
+    s = steps[i]
+    if kind == "duplicate_id":
+        steps.append(s.model_copy(update={"depends_on": ()}))
+    elif kind == "unknown_dependency":
+        steps[i] = s.model_copy(update={"depends_on": (*s.depends_on, "missing_step")})
+    elif kind == "cycle":
+        first = steps[0]
+        last = steps[-1]
+        if first is last:
+            steps.append(Step(id="extra", tool=first.tool, depends_on=(first.id,)))
+            last = steps[-1]
+        steps[0] = first.model_copy(update={"depends_on": (*first.depends_on, last.id)})
+        if last.id != "extra" and first.id not in last.depends_on:
+            steps[-1] = last.model_copy(update={"depends_on": (*last.depends_on, first.id)})
+    elif kind == "unknown_tool":
+        steps[i] = s.model_copy(update={"tool": "no_such_tool"})
+    else:
+        steps[i] = s.model_copy(update={"args": {**s.args, "x": {"$ref": s.id}}})
+    return kind, Plan(steps)
+
+
+def invalid_plans(
+    *, tools: Sequence[ToolLike], max_steps: int = 6
+) -> st.SearchStrategy[tuple[str, Plan]]:
+    """``(kind, plan)`` pairs: plans broken in one way each (see ``INVALID_KINDS``)."""
+    if not tools:
+        raise ValueError("invalid_plans() needs at least one tool")
+    return _broken(tools, max_steps)
 
 
 _PLAN = Plan([Step(id="s", tool="t")])

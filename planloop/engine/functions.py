@@ -1,0 +1,67 @@
+"""Plain callables as steps: the scheduler's view of a function with no schema."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Set
+from typing import Any
+
+from planloop.engine.plan import callable_name
+from planloop.engine.tooling import ToolSpec
+from planloop.errors import ToolArgumentsError
+
+__all__ = ["FunctionTool"]
+
+
+class FunctionTool:
+    """Runs a callable with the step's arguments, checked against its signature only.
+
+    Values pass through untouched (outputs of earlier steps keep their types).
+    """
+
+    __slots__ = ("_is_async", "_name", "_signature", "fn")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self._name = callable_name(fn)
+        self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            type(fn).__call__
+        )
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins have no signature: call as given
+            self._signature = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def return_direct(self) -> bool:
+        return False
+
+    @property
+    def is_async(self) -> bool:
+        return self._is_async
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self._name, description=inspect.getdoc(self.fn) or "")
+
+    def validate_args(
+        self, args: Mapping[str, Any], *, partial: Set[str] = frozenset()
+    ) -> dict[str, Any]:
+        kwargs = dict(args)
+        if self._signature is None:
+            return kwargs
+        try:
+            self._signature.bind(**kwargs, **dict.fromkeys(partial - kwargs.keys()))
+        except TypeError as exc:
+            raise ToolArgumentsError(self._name, [str(exc)]) from None
+        return kwargs
+
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        return self.fn(**kwargs)
+
+    def handle_error(self, error: BaseException) -> Any | None:
+        return None

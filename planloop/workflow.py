@@ -1,0 +1,249 @@
+"""Workflows defined in Python: a fixed plan of callables, run through the same loop."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from planloop.engine._sync import run_sync
+from planloop.engine.loop import LoopConfig, run_loop
+from planloop.engine.plan import Plan, Step, callable_name
+from planloop.engine.planner import Answer, RunContext
+from planloop.engine.result import RunResult
+from planloop.engine.retry import RetryPolicy
+from planloop.engine.states import StepStatus
+from planloop.engine.trace import Limits
+from planloop.errors import DefinitionError, StepFailed
+from planloop.nodes.planners import FunctionPlanner
+
+__all__ = ["StepHandle", "Workflow"]
+
+
+class StepHandle:
+    """What :meth:`Workflow.step` returns: pass it as an argument to use the step's output.
+
+    ``handle["field"]`` refers to one field of the output (a key of a dict output, or an
+    attribute).
+    """
+
+    __slots__ = ("field", "id")
+
+    def __init__(self, step_id: str, field: str | None = None) -> None:
+        self.id = step_id
+        self.field = field
+
+    def __getitem__(self, field: str) -> StepHandle:
+        return StepHandle(self.id, field if self.field is None else f"{self.field}.{field}")
+
+    def as_ref(self) -> dict[str, str]:
+        return {"$ref": self.id if self.field is None else f"{self.id}.{self.field}"}
+
+    def __repr__(self) -> str:
+        suffix = "" if self.field is None else f"[{self.field!r}]"
+        return f"StepHandle({self.id!r}){suffix}"
+
+
+class Workflow:
+    """A DAG of Python callables, run by the plan → act → observe → finish loop.
+
+    Example:
+        >>> import asyncio
+        >>> wf = Workflow("report")
+        >>> def fetch(url: str) -> str:
+        ...     return f"<p>text of {url}</p>"
+        >>> async def clean(html: str) -> str:
+        ...     return html.removeprefix("<p>").removesuffix("</p>")
+        >>> def summarize(text: str) -> str:
+        ...     return text.upper()
+        >>> raw = wf.step(fetch, url="https://example.org")
+        >>> text = wf.step(clean, html=raw)
+        >>> _ = wf.step(summarize, text=text, id="summary")
+        >>> wf.run_sync().output
+        'TEXT OF HTTPS://EXAMPLE.ORG'
+    """
+
+    def __init__(
+        self,
+        name: str = "workflow",
+        *,
+        max_execution_time: float | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if max_execution_time is not None and not max_execution_time >= 0:
+            raise DefinitionError(
+                f"max_execution_time={max_execution_time!r}; use seconds >= 0 or None"
+            )
+        if max_concurrency is not None and max_concurrency < 1:
+            raise DefinitionError(f"max_concurrency={max_concurrency!r}; use a number >= 1")
+        self.name = name
+        self.max_execution_time = max_execution_time
+        self.max_concurrency = max_concurrency
+        self._steps: list[Step] = []
+        self._ids: set[str] = set()
+
+    def step(
+        self,
+        fn: Callable[..., Any],
+        /,
+        *,
+        id: str | None = None,
+        depends_on: Iterable[StepHandle | str] = (),
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        **args: Any,
+    ) -> StepHandle:
+        """Add a step that calls ``fn(**args)``; handles among ``args`` pass outputs along.
+
+        Raises:
+            DefinitionError: the id is taken, a dependency is unknown, or ``args``
+                do not fit ``fn``'s signature.
+        """
+        if not callable(fn):
+            raise DefinitionError(f"a workflow step needs a callable, got {type(fn).__name__}")
+        step_id = id if id is not None else self._fresh_id(getattr(fn, "__name__", "step"))
+        if step_id in self._ids:
+            raise DefinitionError(
+                f"workflow {self.name!r} already has a step {step_id!r}; pass another id="
+            )
+        deps = tuple(d.id if isinstance(d, StepHandle) else str(d) for d in depends_on)
+        resolved = {k: _refs(v) for k, v in args.items()}
+        problems = [
+            f"step {step_id!r} depends on {d!r}, which is not in the workflow; add it first"
+            for d in deps
+            if d not in self._ids
+        ]
+        problems.extend(self._binding_problems(fn, step_id, args))
+        if problems:
+            raise DefinitionError(
+                "invalid workflow step:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
+        self._steps.append(
+            Step(
+                id=step_id,
+                tool=fn,
+                args=resolved,
+                depends_on=deps,
+                timeout=timeout,
+                retry=retry,
+            )
+        )
+        self._ids.add(step_id)
+        return StepHandle(step_id)
+
+    @property
+    def plan(self) -> Plan:
+        """The workflow as a :class:`Plan` (validated)."""
+        plan = Plan(self._steps, log=f"workflow {self.name}")
+        plan.validate()
+        return plan
+
+    @property
+    def sinks(self) -> list[str]:
+        """Ids of the steps nothing depends on: their outputs are the result."""
+        plan = Plan(self._steps)
+        used = {d for s in self._steps for d in plan.dependencies(s)}
+        return [s.id for s in self._steps if s.id not in used]
+
+    async def run(
+        self,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> RunResult:
+        """Run every step (in parallel where the DAG allows); the output is the sinks'.
+
+        One sink gives its output; several give a dict by step id.
+
+        Raises:
+            StepFailed: a step raised; ``.result`` holds what was recorded.
+        """
+        plan = self.plan
+        sinks = self.sinks
+
+        def decide(ctx: RunContext) -> Plan | Answer:
+            if not ctx.all_steps:
+                return plan
+            failed = [r for r in ctx.last_results if r.status is not StepStatus.succeeded]
+            if failed:
+                first = failed[0]
+                raise StepFailed(
+                    f"workflow {self.name!r}: step {first.step_id!r} {first.status.value}: "
+                    f"{first.error}",
+                    step_id=first.step_id,
+                    tool=first.tool,
+                )
+            outputs = {r.step_id: r.output for r in ctx.last_results}
+            if len(sinks) == 1:
+                return Answer(outputs[sinks[0]])
+            return Answer({sid: outputs[sid] for sid in sinks})
+
+        config = LoopConfig(
+            planner=FunctionPlanner(decide),
+            tools={},
+            limits=Limits(max_iterations=None, max_execution_time=self.max_execution_time),
+            max_concurrency=self.max_concurrency,
+            name=self.name,
+        )
+        return await run_loop(config, input, run_id=run_id, on_event=on_event)
+
+    def run_sync(
+        self,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> RunResult:
+        """:meth:`run` from sync code (also inside a running event loop)."""
+        return run_sync(self.run(input, run_id=run_id, on_event=on_event))
+
+    def _fresh_id(self, base: str) -> str:
+        if base not in self._ids:
+            return base
+        n = 2
+        while f"{base}_{n}" in self._ids:
+            n += 1
+        return f"{base}_{n}"
+
+    def _binding_problems(
+        self, fn: Callable[..., Any], step_id: str, args: dict[str, Any]
+    ) -> list[str]:
+        problems = [
+            f"step {step_id!r} uses the output of {h.id!r}, which is not in the workflow; "
+            "add that step first"
+            for h in _handles(args)
+            if h.id not in self._ids
+        ]
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return problems
+        try:
+            sig.bind(**args)
+        except TypeError as exc:
+            problems.append(f"step {step_id!r}: {callable_name(fn)}() {exc}")
+        return problems
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, steps={[s.id for s in self._steps]!r})"
+
+
+def _refs(value: Any) -> Any:
+    if isinstance(value, StepHandle):
+        return value.as_ref()
+    if isinstance(value, dict):
+        return {k: _refs(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_refs(v) for v in value)
+    return value
+
+
+def _handles(value: Any) -> list[StepHandle]:
+    if isinstance(value, StepHandle):
+        return [value]
+    if isinstance(value, dict):
+        return [h for v in value.values() for h in _handles(v)]
+    if isinstance(value, list | tuple):
+        return [h for v in value for h in _handles(v)]
+    return []
