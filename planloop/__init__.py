@@ -60,7 +60,16 @@ from planloop.errors import (
     StepFailed,
     ToolArgumentsError,
 )
-from planloop.nodes import FunctionPlanner, ReActPlanner, Tool, ToolCallingPlanner, tool
+from planloop.nodes import (
+    CompilerPlanner,
+    FunctionPlanner,
+    ReActPlanner,
+    Tool,
+    ToolCallingPlanner,
+    tool,
+)
+from planloop.nodes.planners.plan_and_execute import PlanningOutputParser, StepResponse
+from planloop.plan_and_execute import PlanAndExecute, load_agent_executor, load_chat_planner
 from planloop.workflow import StepHandle, Workflow
 
 del _visualize
@@ -73,6 +82,7 @@ __all__ = [
     "Agent",
     "Answer",
     "Answered",
+    "CompilerPlanner",
     "Continued",
     "DefinitionError",
     "Event",
@@ -86,10 +96,12 @@ __all__ = [
     "OutputParserError",
     "ParsingFailed",
     "Plan",
+    "PlanAndExecute",
     "PlanloopError",
     "Planned",
     "Planner",
     "PlannerFailed",
+    "PlanningOutputParser",
     "ReActPlanner",
     "Rejected",
     "RetryPolicy",
@@ -101,6 +113,7 @@ __all__ = [
     "Step",
     "StepFailed",
     "StepHandle",
+    "StepResponse",
     "StepResult",
     "StepStatus",
     "StopReason",
@@ -111,6 +124,8 @@ __all__ = [
     "Trace",
     "TraceError",
     "Workflow",
+    "load_agent_executor",
+    "load_chat_planner",
     "ref",
     "tool",
 ]

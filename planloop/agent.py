@@ -41,9 +41,11 @@ class Agent:
             with reason ``budget``.
         max_concurrency: how many steps of one plan may run at once
             (default: as many as are ready).
-        on_tool_error: ``"stop"`` (default): a tool error nothing handled stops
-            the run and raises :class:`StepFailed`; ``"observe"``: the error
-            becomes the step's observation and the planner can plan around it.
+        on_tool_error: ``"stop"``: a tool error nothing handled stops the run
+            and raises :class:`StepFailed`; ``"observe"``: the error becomes the
+            step's observation and the planner can plan around it. The default
+            is the planner's preference (``"observe"`` for
+            :class:`CompilerPlanner`), else ``"stop"``.
         spec, handlers: a machine spec with extra states, and a handler per
             extra state returning the event that leaves it.
         name: shown in traces and diagrams.
@@ -76,7 +78,7 @@ class Agent:
         max_model_calls: int | None = None,
         max_tokens: int | None = None,
         max_concurrency: int | None = None,
-        on_tool_error: Literal["stop", "observe"] = "stop",
+        on_tool_error: Literal["stop", "observe"] | None = None,
         spec: MachineSpec | None = None,
         handlers: Mapping[str, StateHandler] | None = None,
         name: str = "agent",
@@ -125,7 +127,7 @@ class Agent:
             trim_intermediate_steps=trim_intermediate_steps,
             handlers=dict(handlers or {}),
             max_concurrency=max_concurrency,
-            on_tool_error=on_tool_error,
+            on_tool_error=on_tool_error or _tool_error_default(self.planner),
             name=name,
         )
 
@@ -171,6 +173,10 @@ class Agent:
         names = [t.name for t in self.tools]
         planner = type(self.planner).__name__
         return f"Agent(name={self.name!r}, tools={names!r}, planner={planner})"
+
+
+def _tool_error_default(planner: Planner) -> Literal["stop", "observe"]:
+    return "observe" if getattr(planner, "on_tool_error", "stop") == "observe" else "stop"
 
 
 def _planner(planner: Planner | str | None, model: ChatModel | None) -> Planner:

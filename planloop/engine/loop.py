@@ -262,6 +262,8 @@ class _Run:
             decision = await self.cfg.planner.plan(ctx)
         except OutputParserError as exc:
             return self._rejected_output(exc)
+        except InvalidPlan as exc:  # a planner's invalid plan goes back to it as feedback
+            return Rejected(error="invalid plan", feedback=str(exc))
         if isinstance(decision, Answer):
             return Answered(output=decision.output)
         if isinstance(decision, Plan):

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from planloop.nodes.planners import FunctionPlanner, ReActPlanner, ToolCallingPlanner
+from planloop.nodes.planners import (
+    CompilerPlanner,
+    FunctionPlanner,
+    ReActPlanner,
+    ToolCallingPlanner,
+)
 from planloop.nodes.tool import Tool, tool
 
-__all__ = ["FunctionPlanner", "ReActPlanner", "Tool", "ToolCallingPlanner", "tool"]
+__all__ = [
+    "CompilerPlanner",
+    "FunctionPlanner",
+    "ReActPlanner",
+    "Tool",
+    "ToolCallingPlanner",
+    "tool",
+]

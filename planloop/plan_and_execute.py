@@ -1,0 +1,102 @@
+"""``PlanAndExecute``: plan every step up front, run each with a sub-agent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from planloop.agent import Agent
+from planloop.engine._sync import run_sync
+from planloop.engine.loop import LoopConfig, run_loop
+from planloop.engine.result import RunResult
+from planloop.engine.trace import Limits
+from planloop.models.messages import ChatModel
+from planloop.nodes.planners.plan_and_execute import (
+    PLANNER_SYSTEM_PROMPT,
+    ChatPlanner,
+    PlanAndExecutePlanner,
+    StepExecutor,
+)
+from planloop.nodes.tool import Tool
+
+__all__ = ["PlanAndExecute", "load_agent_executor", "load_chat_planner"]
+
+
+def load_chat_planner(model: ChatModel, system_prompt: str = PLANNER_SYSTEM_PROMPT) -> ChatPlanner:
+    """A planner that asks ``model`` for a numbered plan (as in ``langchain_experimental``)."""
+    return ChatPlanner(model, system_prompt=system_prompt)
+
+
+def load_agent_executor(
+    model: ChatModel,
+    tools: Iterable[Tool | Callable[..., Any]],
+    *,
+    include_task_in_prompt: bool = False,
+    **agent_options: Any,
+) -> StepExecutor:
+    """An executor that runs each step with an :class:`~planloop.Agent` over ``tools``.
+
+    ``agent_options`` go to the Agent (``max_iterations``, ``planner``, ...).
+    """
+    agent = Agent(model, tools, name="step executor", **agent_options)
+    return StepExecutor(agent, include_task_in_prompt=include_task_in_prompt)
+
+
+class PlanAndExecute:
+    """Plan the whole task, then execute the steps in order, each with a sub-agent.
+
+    The output is the last step's response. Each step's sub-agent run is kept
+    in ``result.trace.children`` by step id. ``replan=True`` asks the planner
+    again after every step (it may change the remaining steps or answer).
+
+    Example:
+        >>> from planloop.testing import ScriptedModel
+        >>> planner_model = ScriptedModel(["Plan:\\n1. Find it\\n2. Say it\\n<END_OF_PLAN>"])
+        >>> executor_model = ScriptedModel(["found: 42", "The answer is 42."])
+        >>> pe = PlanAndExecute(load_chat_planner(planner_model),
+        ...                     load_agent_executor(executor_model, []))
+        >>> result = pe.run_sync("What is the answer?")
+        >>> result.output, sorted(result.trace.children)
+        ('The answer is 42.', ['step_1', 'step_2'])
+    """
+
+    def __init__(
+        self,
+        planner: ChatPlanner,
+        executor: StepExecutor,
+        *,
+        replan: bool = False,
+        max_iterations: int | None = 15,
+        max_execution_time: float | None = None,
+        name: str = "plan_and_execute",
+    ) -> None:
+        self.planner = planner
+        self.executor = executor
+        self.replan = replan
+        self.name = name
+        self._config = LoopConfig(
+            planner=PlanAndExecutePlanner(planner, executor, replan=replan),
+            tools={},
+            limits=Limits(max_iterations=max_iterations, max_execution_time=max_execution_time),
+            name=name,
+        )
+
+    async def run(
+        self,
+        input: Any,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> RunResult:
+        """Plan and execute ``input``; raises :class:`~planloop.RunError` on failure."""
+        return await run_loop(self._config, input, run_id=run_id, on_event=on_event)
+
+    def run_sync(
+        self,
+        input: Any,
+        *,
+        run_id: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+    ) -> RunResult:
+        """:meth:`run` from sync code."""
+        return run_sync(self.run(input, run_id=run_id, on_event=on_event))
