@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import planloop
 from planloop.models import ToolCall
@@ -69,6 +71,69 @@ def floor_run(k: int) -> float:
     return asyncio.run(go())
 
 
+def _sleeper(seconds: float, sync: bool) -> Any:
+    if sync:
+
+        def work(**_: Any) -> float:
+            time.sleep(seconds)
+            return seconds
+
+        return work
+
+    async def work_async(**_: Any) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    return work_async
+
+
+def fan_out(sync: bool) -> tuple[float, float]:
+    """50 independent 50 ms steps, then a join: (makespan, critical path)."""
+    wf = planloop.Workflow("fan-out")
+    leaves = [wf.step(_sleeper(0.05, sync), id=f"s{i}") for i in range(50)]
+    wf.step(lambda **_: None, id="join", depends_on=leaves)
+    return _timed(wf), 0.05
+
+
+def layered(sync: bool) -> tuple[float, float]:
+    """5 layers of 20 steps of 20 ms, random edges between layers (seed 7)."""
+    rng = random.Random(7)
+    wf = planloop.Workflow("layered")
+    previous: list[planloop.StepHandle] = []
+    for layer in range(5):
+        current = []
+        for i in range(20):
+            deps = rng.sample(previous, k=min(len(previous), rng.randint(1, 3))) if previous else []
+            current.append(wf.step(_sleeper(0.02, sync), id=f"l{layer}_{i}", depends_on=deps))
+        previous = current
+    return _timed(wf), 0.1
+
+
+def _timed(wf: planloop.Workflow) -> float:
+    t0 = time.perf_counter()
+    result = wf.run_sync()
+    elapsed = time.perf_counter() - t0
+    assert result.status == "finished"
+    return elapsed
+
+
+def throughput() -> float:
+    """Steps per second: 100 chains of 100 async no-op steps, then a join (10,001 steps)."""
+
+    async def noop_step(**_: Any) -> None:
+        return None
+
+    wf = planloop.Workflow("throughput")
+    ends = []
+    for c in range(100):
+        prev: planloop.StepHandle | None = None
+        for i in range(100):
+            prev = wf.step(noop_step, id=f"c{c}_{i}", depends_on=[prev] if prev else [])
+        ends.append(prev)
+    wf.step(noop_step, id="join", depends_on=ends)
+    return 10_001 / _timed(wf)
+
+
 def median(fn: Callable[[], float], repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
@@ -116,6 +181,24 @@ def main() -> None:
         )
     )
     rows.append(("import planloop", f"{import_time():.3f} s", "", ""))
+    for name, scenario in (
+        ("50 × 50 ms fan-out + join", fan_out),
+        ("5 × 20 layered × 20 ms", layered),
+    ):
+        for sync in (True, False):
+            runs = [scenario(sync) for _ in range(repeats)]
+            ratio = statistics.median(m / cp for m, cp in runs)
+            makespan = statistics.median(m for m, _ in runs)
+            rows.append(
+                (
+                    f"S2 makespan ÷ critical path, {name}, {'sync' if sync else 'async'}",
+                    f"{ratio:.3f}",
+                    f"{makespan * 1000:.1f} ms makespan",
+                    "",
+                )
+            )
+    rate = statistics.median(throughput() for _ in range(repeats))
+    rows.append(("S3 throughput, 10,001 async no-op steps", f"{rate:,.0f} steps/s", "", ""))
     print("| scenario | planloop | plain-Python floor | ratio |")
     print("|---|---|---|---|")
     for row in rows:

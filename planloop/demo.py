@@ -91,14 +91,19 @@ def density(population: int, area_km2: float) -> float:
 
 
 @tool
-def compare(a: float, b: float) -> dict[str, float]:
-    """How much larger ``a`` is than ``b``.
+def compare(a: float, b: float) -> dict[str, Any]:
+    """Which of two values is larger, how many times, and by how much.
 
     Args:
         a: the first value.
         b: the second value.
     """
-    return {"ratio": round(calculator(f"{a} / {b}"), 2), "difference": round(a - b, 1)}
+    high, low = (a, b) if a >= b else (b, a)
+    return {
+        "larger": "a" if a >= b else "b",
+        "times": round(calculator(f"{high} / {low}"), 2),
+        "difference": round(high - low, 1),
+    }
 
 
 def _slug(name: str) -> str:
@@ -138,13 +143,10 @@ def _plan(ctx: RunContext) -> Plan | Answer:
     found = {a.step_id: obs for a, obs in ctx.intermediate_steps}
     lines = [f"{n}: {found[f'density_{_slug(n)}']} people/km²" for n in names[:2]]
     if "compare" in found and isinstance(found["compare"], dict):
-        a, b = names[:2]
+        first, second = names[:2]
         cmp = found["compare"]
-        if cmp["ratio"] >= 1:
-            verdict = f"{a} is denser, {cmp['ratio']}× {b}"
-        else:
-            verdict = f"{b} is denser, {round(1 / cmp['ratio'], 2)}× {a}"
-        lines.append(verdict)
+        denser, other = (first, second) if cmp["larger"] == "a" else (second, first)
+        lines.append(f"{denser} is denser, {cmp['times']}× {other}")
     return Answer("; ".join(lines))
 
 

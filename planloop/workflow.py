@@ -135,7 +135,7 @@ class Workflow:
     def plan(self) -> Plan:
         """The workflow as a :class:`Plan` (validated)."""
         plan = Plan(self._steps, log=f"workflow {self.name}")
-        plan.validate()
+        plan.validate(max_steps=None)
         return plan
 
     @property
@@ -184,6 +184,7 @@ class Workflow:
             tools={},
             limits=Limits(max_iterations=None, max_execution_time=self.max_execution_time),
             max_concurrency=self.max_concurrency,
+            max_plan_steps=None,
             name=self.name,
         )
         return await run_loop(config, input, run_id=run_id, on_event=on_event)

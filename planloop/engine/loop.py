@@ -38,7 +38,7 @@ from planloop.engine.events import (
     Stopped,
 )
 from planloop.engine.machine import Machine
-from planloop.engine.plan import Plan
+from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan
 from planloop.engine.planner import Answer, Planner, RunContext
 from planloop.engine.result import RunResult
 from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
@@ -90,6 +90,7 @@ class LoopConfig:
     handlers: Mapping[str, StateHandler] = field(default_factory=dict)
     max_concurrency: int | None = None
     on_tool_error: Literal["stop", "observe"] = "stop"
+    max_plan_steps: int | None = DEFAULT_MAX_STEPS
     name: str = ""
     on_end: Callable[[RunResult], None] | None = None
 
@@ -267,7 +268,7 @@ class _Run:
         if isinstance(decision, Answer):
             return Answered(output=decision.output)
         if isinstance(decision, Plan):
-            problems = decision.problems()
+            problems = decision.problems(max_steps=self.cfg.max_plan_steps)
             if problems:
                 feedback = str(InvalidPlan(problems))
                 return Rejected(error="invalid plan", feedback=feedback, llm_output=decision.log)

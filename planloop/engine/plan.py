@@ -171,7 +171,7 @@ class Plan(BaseModel):
         self,
         tools: Mapping[str, ToolLike] | Sequence[ToolLike] | None = None,
         *,
-        max_steps: int = DEFAULT_MAX_STEPS,
+        max_steps: int | None = DEFAULT_MAX_STEPS,
     ) -> None:
         """Check the plan and raise :class:`InvalidPlan` listing every problem.
 
@@ -187,13 +187,13 @@ class Plan(BaseModel):
         self,
         tools: Mapping[str, ToolLike] | Sequence[ToolLike] | None = None,
         *,
-        max_steps: int = DEFAULT_MAX_STEPS,
+        max_steps: int | None = DEFAULT_MAX_STEPS,
     ) -> list[str]:
         """Every problem ``validate`` would report, as a list (empty when valid)."""
         problems: list[str] = []
         if not self.steps:
             return ["the plan has no steps; add at least one step, or answer instead"]
-        if len(self.steps) > max_steps:
+        if max_steps is not None and len(self.steps) > max_steps:
             problems.append(
                 f"the plan has {len(self.steps)} steps, more than max_steps={max_steps}; "
                 "split the work or raise max_steps"

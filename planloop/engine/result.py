@@ -37,6 +37,16 @@ class RunResult(BaseModel):
     steps: list[StepResult]
     trace: Trace
 
+    def __repr__(self) -> str:
+        output = repr(self.output)
+        if len(output) > 80:
+            output = output[:77] + "..."
+        reason = f", stop_reason={self.stop_reason.value!r}" if self.stop_reason else ""
+        return (
+            f"RunResult(run_id={self.run_id!r}, status={self.status.value!r}{reason}, "
+            f"iterations={self.iterations}, steps={len(self.steps)}, output={output})"
+        )
+
     def _repr_svg_(self) -> str | None:
         from planloop.engine._display import svg_of
 

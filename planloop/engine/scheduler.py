@@ -71,6 +71,16 @@ async def execute_plan(
         for d in ds:
             dependents[d].append(sid)
     by_id = plan.by_id
+    functions: dict[int, FunctionTool] = {}
+
+    def tool_for(step: Step) -> ToolLike | None:
+        if isinstance(step.tool, str):
+            return tools.get(step.tool)
+        fn = functions.get(id(step.tool))
+        if fn is None:
+            fn = functions[id(step.tool)] = FunctionTool(step.tool)
+        return fn
+
     outputs: dict[str, Any] = {}
     status: dict[str, StepStatus] = {s.id: StepStatus.pending for s in steps}
     running: dict[str, tuple[asyncio.Task[Any], float]] = {}
@@ -84,7 +94,11 @@ async def execute_plan(
         nonlocal remaining
         status[result.step_id] = result.status
         out.results.append(result)
-        record(StepFinished(t=clock(), act=act, result=result, depends_on=deps[result.step_id]))
+        record(
+            StepFinished.model_construct(
+                t=clock(), act=act, result=result, depends_on=deps[result.step_id]
+            )
+        )
         remaining -= 1
         if remaining == 0 and not all_done.done():
             all_done.set_result(None)
@@ -133,7 +147,11 @@ async def execute_plan(
             step = ready.popleft()
             status[step.id] = StepStatus.running
             started = clock()
-            task = loop.create_task(_run_step(step, plan, tools, outputs, act, clock, record))
+            task = loop.create_task(
+                _run_step(
+                    step, plan, deps[step.id], tool_for(step), tools, outputs, act, clock, record
+                )
+            )
             running[step.id] = (task, started)
             task.add_done_callback(_callback(step, on_done))
 
@@ -203,12 +221,6 @@ def _callback(
     return done
 
 
-def _tool_for(step: Step, tools: Mapping[str, ToolLike]) -> ToolLike | None:
-    if isinstance(step.tool, str):
-        return tools.get(step.tool)
-    return FunctionTool(step.tool)
-
-
 async def _attempt(tool: ToolLike, kwargs: dict[str, Any], timeout: float | None) -> Any:
     if tool.is_async:
         call = tool.call(kwargs)
@@ -220,6 +232,8 @@ async def _attempt(tool: ToolLike, kwargs: dict[str, Any], timeout: float | None
 async def _run_step(
     step: Step,
     plan: Plan,
+    deps: tuple[str, ...],
+    tool: ToolLike | None,
     tools: Mapping[str, ToolLike],
     outputs: Mapping[str, Any],
     act: int,
@@ -228,7 +242,6 @@ async def _run_step(
 ) -> tuple[StepResult, BaseException | None]:
     started = clock()
     name = step.tool_name
-    deps = plan.dependencies(step)
     attempt = 1
 
     def result(
@@ -240,7 +253,7 @@ async def _run_step(
         fatal: bool = False,
         args: dict[str, Any] = step.args,
     ) -> StepResult:
-        return StepResult(
+        return StepResult.model_construct(
             step_id=step.id,
             status=status,
             output=output,
@@ -266,8 +279,11 @@ async def _run_step(
             StepStatus.failed, output=message, error=message, error_type="InvalidReference"
         )
         return failed, exc
-    record(StepStarted(t=started, act=act, step_id=step.id, tool=name, args=args, depends_on=deps))
-    tool = _tool_for(step, tools)
+    record(
+        StepStarted.model_construct(
+            t=started, act=act, step_id=step.id, tool=name, args=args, attempt=1, depends_on=deps
+        )
+    )
     if tool is None:
         text = invalid_tool_message(name, tools)
         return result(

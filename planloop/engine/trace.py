@@ -257,6 +257,13 @@ class Trace(BaseModel):
             detail = "\n".join(lines)
             raise TraceError(f"not a valid planloop trace:\n{detail}") from None
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio reprs a run's task (and so its result) on the way
+        # out of asyncio.run, and a full dump of a long trace takes seconds.
+        ended = self.ended
+        end = f", status={ended.status.value!r}" if ended else ""
+        return f"Trace(run_id={self.run_id!r}, events={len(self.events)}{end})"
+
     def _repr_svg_(self) -> str | None:
         from planloop.engine._display import svg_of
 

@@ -1,0 +1,260 @@
+r"""Diagram IR as Graphviz DOT text: pure, deterministic, every label escaped by one function.
+
+Example:
+    >>> from planloop.visualize.ir import Diagram, Edge, Node
+    >>> d = Diagram(nodes=(Node("a", 'say "hi"'), Node("b")), edges=(Edge("a", "b"),))
+    >>> print("\n".join(ir_to_dot(d).splitlines()[4:]))
+      "a" [label="say \"hi\"", shape="box"];
+      "b" [label="", shape="box"];
+      "a" -> "b";
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style
+
+__all__ = ["DEFAULT_MAX_LABEL", "escape_label", "ir_to_dot", "quote_id"]
+
+DEFAULT_MAX_LABEL = 300
+"""Labels longer than this many characters are cut, ending in an ellipsis."""
+
+_LINE_BREAKS = ("\r\n", "\r", "\u2028", "\u2029", "\x85")
+
+
+def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
+    """``text`` as a quoted DOT string that Graphviz shows exactly as written.
+
+    Newlines become line breaks; quotes and backslashes are escaped (so Graphviz's
+    own ``\\N``, ``\\l`` sequences cannot be triggered); ``&`` is written as
+    ``&amp;`` because Graphviz decodes HTML entities in labels; tabs become
+    spaces; other control characters are shown as ``\\xNN`` text; lone surrogates
+    become U+FFFD. Text longer than ``max_chars`` characters is cut and ends in
+    ``…``. Braces, ``|`` and angle brackets need nothing: the renderer never uses
+    record shapes or HTML labels.
+
+    >>> print(escape_label('say "hi"\\nC:\\\\temp\\\\'))
+    "say \\"hi\\"\\nC:\\\\temp\\\\"
+    >>> print(escape_label("bell\\x07 & <b>"))
+    "bell\\\\x07 &amp; <b>"
+    >>> print(escape_label("abcdefgh", max_chars=5))
+    "abcd…"
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, not {max_chars!r}")
+    for brk in _LINE_BREAKS:
+        text = text.replace(brk, "\n")
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    out: list[str] = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "&":
+            out.append("&amp;")
+        elif ch == "\t":
+            out.append(" ")
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\\\x{code:02x}")
+        elif 0xD800 <= code < 0xE000:
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def quote_id(text: str) -> str:
+    """A node or cluster id as a quoted DOT id (quotes, backslashes and control characters safe).
+
+    >>> print(quote_id('a"b'))
+    "a\\"b"
+    """
+    out: list[str] = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
+            out.append(f"\\\\u{code:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def ir_to_dot(diagram: Diagram, *, style: Style | None = None) -> str:
+    """DOT text for ``diagram``.
+
+    Nodes, clusters and edges come out in the diagram's order (extractors build
+    it in a fixed order) and attributes sorted by name, so the text is the same
+    for equal diagrams. An edge to or from a cluster is drawn to its first node
+    and clipped at the cluster's border.
+
+    Raises:
+        ValueError: an id is used twice, an edge or a cluster names an unknown
+            node, or a node sits in two clusters.
+    """
+    st = style or Style()
+    _check(diagram)
+    limit = st.max_label_chars
+    clusters = {c.id: c for c in diagram.all_clusters()}
+    nodes = {n.id: n for n in diagram.nodes}
+    compound = any(e.source in clusters or e.target in clusters for e in diagram.edges)
+
+    graph_attrs: dict[str, str] = {
+        "rankdir": diagram.direction,
+        "fontname": st.font,
+        "fontsize": _num(st.title_font_size),
+        "labelloc": "t",
+        "nodesep": "0.3",
+        "ranksep": "0.4",
+    }
+    if diagram.title:
+        graph_attrs["label"] = escape_label(diagram.title, max_chars=limit)
+    if compound:
+        graph_attrs["compound"] = "true"
+    lines = [
+        "digraph planloop {",
+        f"  graph {_attrs(graph_attrs)};",
+        "  node "
+        + _attrs({"fontname": st.font, "fontsize": _num(st.font_size), "margin": "0.12,0.06"})
+        + ";",
+        "  edge "
+        + _attrs({"fontname": st.font, "fontsize": _num(st.small_font_size), "arrowsize": "0.7"})
+        + ";",
+    ]
+    in_cluster = {n for c in clusters.values() for n in c.nodes}
+    for node in diagram.nodes:
+        if node.id not in in_cluster:
+            lines.append(f"  {_node(node, limit)};")
+    for cluster in diagram.clusters:
+        lines.extend(_cluster(cluster, nodes, st, "  "))
+    for edge in diagram.edges:
+        lines.append(f"  {_edge(edge, clusters, limit)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _check(diagram: Diagram) -> None:
+    seen: set[str] = set()
+    for item_id in [n.id for n in diagram.nodes] + [c.id for c in diagram.all_clusters()]:
+        if item_id in seen:
+            raise ValueError(f"diagram id {item_id!r} is used more than once")
+        seen.add(item_id)
+    node_ids = {n.id for n in diagram.nodes}
+    placed: set[str] = set()
+    for cluster in diagram.all_clusters():
+        for node_id in cluster.nodes:
+            if node_id not in node_ids:
+                raise ValueError(f"cluster {cluster.id!r} lists unknown node {node_id!r}")
+            if node_id in placed:
+                raise ValueError(f"node {node_id!r} is in more than one cluster")
+            placed.add(node_id)
+    clusters = {c.id: c for c in diagram.all_clusters()}
+    for edge in diagram.edges:
+        for end in (edge.source, edge.target):
+            if end not in seen:
+                raise ValueError(f"edge {edge.source!r} -> {edge.target!r}: unknown id {end!r}")
+            if end in clusters and clusters[end].first_node() is None:
+                raise ValueError(
+                    f"edge {edge.source!r} -> {edge.target!r}: cluster {end!r} is empty"
+                )
+
+
+def _node(node: Node, limit: int) -> str:
+    attrs: dict[str, str] = {
+        "label": escape_label(node.label, max_chars=limit),
+        "shape": node.shape,
+    }
+    styles = list(node.style)
+    if node.fill is not None:
+        attrs["fillcolor"] = node.fill
+        styles.append("filled")
+    if styles:
+        attrs["style"] = ",".join(dict.fromkeys(styles))
+    if node.color is not None:
+        attrs["color"] = node.color
+    if node.font_color is not None:
+        attrs["fontcolor"] = node.font_color
+    if node.penwidth is not None:
+        attrs["penwidth"] = _num(node.penwidth)
+    if node.tooltip is not None:
+        attrs["tooltip"] = escape_label(node.tooltip, max_chars=limit)
+    return f"{quote_id(node.id)} {_attrs(attrs)}"
+
+
+def _cluster(cluster: Cluster, nodes: Mapping[str, Node], st: Style, indent: str) -> list[str]:
+    inner = indent + "  "
+    attrs: dict[str, str] = {
+        "label": escape_label(cluster.label, max_chars=st.max_label_chars),
+        "fontsize": _num(st.font_size),
+        "labeljust": "l",
+    }
+    styles = list(cluster.style)
+    if cluster.fill is not None:
+        attrs["fillcolor"] = cluster.fill
+        styles.append("filled")
+    if styles:
+        attrs["style"] = ",".join(dict.fromkeys(styles))
+    if cluster.color is not None:
+        attrs["color"] = cluster.color
+    if cluster.font_color is not None:
+        attrs["fontcolor"] = cluster.font_color
+    lines = [f"{indent}subgraph {quote_id('cluster_' + cluster.id)} {{"]
+    lines.extend(f"{inner}{key}={_value(key, value)};" for key, value in sorted(attrs.items()))
+    lines.extend(f"{inner}{_node(nodes[n], st.max_label_chars)};" for n in cluster.nodes)
+    for child in cluster.clusters:
+        lines.extend(_cluster(child, nodes, st, inner))
+    lines.append(f"{indent}}}")
+    return lines
+
+
+def _edge(edge: Edge, clusters: Mapping[str, Cluster], limit: int) -> str:
+    attrs: dict[str, str] = {}
+    source, target = edge.source, edge.target
+    if source in clusters:
+        attrs["ltail"] = "cluster_" + source
+        source = clusters[source].first_node() or source
+    if target in clusters:
+        attrs["lhead"] = "cluster_" + target
+        target = clusters[target].first_node() or target
+    if edge.label:
+        attrs["label"] = escape_label(edge.label, max_chars=limit)
+    if edge.style:
+        attrs["style"] = ",".join(edge.style)
+    if edge.color is not None:
+        attrs["color"] = edge.color
+    if edge.font_color is not None:
+        attrs["fontcolor"] = edge.font_color
+    if edge.penwidth is not None:
+        attrs["penwidth"] = _num(edge.penwidth)
+    if not edge.constraint:
+        attrs["constraint"] = "false"
+    text = f"{quote_id(source)} -> {quote_id(target)}"
+    return f"{text} {_attrs(attrs)}" if attrs else text
+
+
+_ESCAPED = frozenset({"label", "tooltip"})
+
+
+def _value(key: str, value: str) -> str:
+    # Labels arrive already escaped; every other value is plain text we chose.
+    return value if key in _ESCAPED else quote_id(value)
+
+
+def _attrs(attrs: Mapping[str, str]) -> str:
+    return "[" + ", ".join(f"{k}={_value(k, v)}" for k, v in sorted(attrs.items())) + "]"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"

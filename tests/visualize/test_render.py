@@ -1,0 +1,190 @@
+"""Rendering through the real Graphviz (system ``dot`` or pygraphviz), no mocks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import planloop
+from planloop import MachineSpec, Plan, PlanloopError, RunResult, Step
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel
+from planloop.visualize import (
+    Diagram,
+    InvalidFormat,
+    Node,
+    RenderError,
+    escape_label,
+    render,
+    render_dot,
+    to_dot,
+    to_svg,
+)
+
+
+@planloop.tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def run() -> RunResult:
+    model = ScriptedModel([[ToolCall("add", {"a": 1, "b": 2}), ToolCall("nope", {})], "3"])
+    return planloop.Agent(model, [add]).run_sync("x")
+
+
+def is_svg(text: str) -> bool:
+    return text.lstrip().startswith(("<?xml", "<svg")) and "<svg" in text
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"),
+    [(".svg", b"<svg"), (".png", b"\x89PNG\r\n\x1a\n"), (".pdf", b"%PDF")],
+)
+def test_render_writes_each_format_by_suffix(tmp_path: Path, suffix: str, magic: bytes) -> None:
+    out = render(run(), tmp_path / f"run{suffix}")
+    assert out == tmp_path / f"run{suffix}"
+    data = out.read_bytes()
+    if suffix == ".svg":
+        assert is_svg(data.decode("utf-8"))
+    else:
+        assert data.startswith(magic)
+
+
+def test_render_writes_dot_text_and_honours_an_explicit_format(tmp_path: Path) -> None:
+    result = run()
+    out = render(result, tmp_path / "run.dot", timings=False)
+    assert out.read_text("utf-8") == to_dot(result, timings=False)
+    out = render(result, tmp_path / "picture.bin", format="png")
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_unknown_suffix_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidFormat) as info:
+        render(run(), tmp_path / "run.gif")
+    assert str(info.value) == (
+        f"cannot tell the image format of {str(tmp_path / 'run.gif')!r} from '.gif'; "
+        "use one of: .dot, .gv, .pdf, .png, .svg (or pass format=)"
+    )
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, PlanloopError)
+    assert not (tmp_path / "run.gif").exists()
+    with pytest.raises(InvalidFormat, match="from no suffix"):
+        render(run(), tmp_path / "run")
+    with pytest.raises(InvalidFormat) as info:
+        render(run(), tmp_path / "run.svg", format="gif")
+    assert str(info.value) == "unknown format 'gif'; use one of: dot, svg, png, pdf"
+    with pytest.raises(InvalidFormat) as info:
+        render_dot("digraph { a }", "jpg")
+    assert str(info.value) == "unknown image format 'jpg'; use one of: svg, png, pdf"
+
+
+def test_repr_svg_of_engine_objects_is_svg() -> None:
+    result = run()
+    assert is_svg(result.trace._repr_svg_() or "")
+    assert is_svg(result._repr_svg_() or "")
+    assert is_svg(MachineSpec.default()._repr_svg_() or "")
+    assert is_svg(Plan([Step(id="a", tool="add")])._repr_svg_() or "")
+
+
+def test_to_svg_returns_text() -> None:
+    svg = to_svg(MachineSpec.default())
+    assert is_svg(svg)
+    assert ">observe</text>" in svg
+
+
+NASTY = [
+    'double "quotes" and \\"escaped\\"',
+    "backslash at the end \\",
+    "\\\\ two at the end \\\\",
+    "record syntax {a|b} <port> } { > <",
+    "line\nbreaks\r\nand\rreturns",
+    "".join(chr(c) for c in range(32)) + "\x7f\x85",
+    "emoji 😀🚀 and accents éàü ✓ 中文",
+    "html &lt;b&gt; &amp; &#x1F600; & done",
+    "escapes \\N \\G \\l \\r \\E",
+    "x" * 10_000,
+    "",
+    "lone surrogate \ud800 here",
+]
+
+
+@pytest.mark.parametrize("text", NASTY, ids=range(len(NASTY)))
+def test_nasty_labels_give_dot_that_graphviz_renders(text: str) -> None:
+    diagram = Diagram(title=text, nodes=(Node("n", text), Node(text, text)))
+    svg = render_dot(to_dot(diagram), "svg").decode("utf-8")
+    assert is_svg(svg)
+    assert svg.count('class="node"') == 2
+
+
+def test_escaped_label_shows_the_text_as_written() -> None:
+    text = 'a "b" \\ {c} <d> & &lt;'
+    dot = f"digraph {{ n [label={escape_label(text)}] }}"
+    svg = render_dot(dot, "svg").decode("utf-8")
+    assert ">a &quot;b&quot; \\ {c} &lt;d&gt; &amp; &amp;lt;</text>" in svg
+
+
+def test_rendering_prints_nothing_to_stderr(tmp_path: Path) -> None:
+    code = (
+        "import planloop; from planloop.visualize import render; "
+        f"render(planloop.MachineSpec.default(), {str(tmp_path / 'spec.png')!r})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert (tmp_path / "spec.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_without_graphviz_dot_text_works_and_images_name_the_install(tmp_path: Path) -> None:
+    # A process with neither a `dot` program on PATH nor pygraphviz importable.
+    code = f"""
+import sys
+sys.modules["pygraphviz"] = None
+import planloop
+from planloop.visualize import RenderError, render, to_dot
+spec = planloop.MachineSpec.default()
+assert to_dot(spec).startswith("digraph")
+assert spec._repr_svg_() is None
+render(spec, {str(tmp_path / "spec.dot")!r})
+try:
+    render(spec, {str(tmp_path / "spec.svg")!r})
+except RenderError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "cannot render svg: no `dot` program on PATH; pygraphviz is not installed; "
+        "install Graphviz with `pip install pygraphviz` or `apt-get install graphviz` "
+        "(DOT text needs neither: use to_dot())"
+    )
+    assert (tmp_path / "spec.dot").read_text().startswith("digraph")
+    assert not (tmp_path / "spec.svg").exists()
+
+
+def test_render_error_is_a_planloop_runtime_error() -> None:
+    assert issubclass(RenderError, PlanloopError)
+    assert issubclass(RenderError, RuntimeError)
+
+
+def test_importing_visualize_loads_no_graphviz() -> None:
+    code = (
+        "import sys, planloop.visualize; "
+        "print([m for m in ('pygraphviz', 'graphviz', 'networkx') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
