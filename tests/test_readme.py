@@ -48,3 +48,16 @@ def test_quickstart_output_and_picture(tmp_path: Path) -> None:
         "['plan', 'act', 'observe', 'plan', 'finish']"
     )
     assert (tmp_path / "quickstart.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_workflow_example_prints_its_output(tmp_path: Path) -> None:
+    [block] = [b for b in BLOCKS if "planloop.Workflow(" in b]
+    done = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout == "TEXT OF HTTPS://EXAMPLE.ORG\n"

@@ -12,10 +12,10 @@ from typing import Any
 
 __all__ = ["register_svg_renderer", "svg_of"]
 
-_renderer: Callable[[Any], str] | None = None
+_renderer: Callable[[Any], str | None] | None = None
 
 
-def register_svg_renderer(renderer: Callable[[Any], str]) -> None:
+def register_svg_renderer(renderer: Callable[[Any], str | None]) -> None:
     global _renderer
     _renderer = renderer
 

@@ -14,9 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from planloop.engine import _display
 from planloop.engine.plan import Plan
@@ -158,4 +157,4 @@ def _inline_svg(obj: Any) -> str | None:
 
 # The engine annotates the renderer as returning str, but svg_of() is documented
 # (and typed) to pass None on, which is what Jupyter needs to fall back to the repr.
-_display.register_svg_renderer(cast("Callable[[Any], str]", _inline_svg))
+_display.register_svg_renderer(_inline_svg)
