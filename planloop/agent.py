@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from planloop.engine._sync import run_sync
-from planloop.engine.loop import LoopConfig, ParsingErrorHandler, StateHandler, TrimSteps, run_loop
+from planloop._runnable import Runnable
+from planloop.engine.loop import LoopConfig, ParsingErrorHandler, StateHandler, TrimSteps
 from planloop.engine.planner import Planner
-from planloop.engine.result import RunResult
 from planloop.engine.spec import MachineSpec
 from planloop.engine.trace import Limits
 from planloop.errors import DefinitionError
@@ -19,7 +18,7 @@ from planloop.nodes.tool import Tool, as_tool
 __all__ = ["Agent"]
 
 
-class Agent:
+class Agent(Runnable):
     """Runs a model with tools as a typed state machine: plan, act, observe, finish.
 
     Args:
@@ -140,34 +139,8 @@ class Agent:
     def limits(self) -> Limits:
         return self._config.limits
 
-    async def run(
-        self,
-        input: Any,
-        *,
-        run_id: str | None = None,
-        on_event: Callable[[Any], None] | None = None,
-    ) -> RunResult:
-        """Run the agent on ``input``.
-
-        ``on_event`` is called with every trace event as it is recorded.
-
-        Raises:
-            RunError: the run stopped with reason ``error`` (a tool raised and
-                nothing handled it, the model raised, or its output could not
-                be parsed with ``handle_parsing_errors=False``); ``.result``
-                holds the partial result and its trace.
-        """
-        return await run_loop(self._config, input, run_id=run_id, on_event=on_event)
-
-    def run_sync(
-        self,
-        input: Any,
-        *,
-        run_id: str | None = None,
-        on_event: Callable[[Any], None] | None = None,
-    ) -> RunResult:
-        """:meth:`run` from sync code (also where an event loop is already running)."""
-        return run_sync(self.run(input, run_id=run_id, on_event=on_event))
+    def _loop_config(self) -> LoopConfig:
+        return self._config
 
     def __repr__(self) -> str:
         names = [t.name for t in self.tools]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from planloop._runnable import Runnable
 from planloop.agent import Agent
-from planloop.engine._sync import run_sync
-from planloop.engine.loop import LoopConfig, run_loop
-from planloop.engine.result import RunResult
+from planloop.engine.loop import LoopConfig
 from planloop.engine.trace import Limits
 from planloop.models.messages import ChatModel
 from planloop.nodes.planners.plan_and_execute import (
@@ -42,7 +41,7 @@ def load_agent_executor(
     return StepExecutor(agent, include_task_in_prompt=include_task_in_prompt)
 
 
-class PlanAndExecute:
+class PlanAndExecute(Runnable):
     """Plan the whole task, then execute the steps in order, each with a sub-agent.
 
     The output is the last step's response. Each step's sub-agent run is kept
@@ -81,22 +80,5 @@ class PlanAndExecute:
             name=name,
         )
 
-    async def run(
-        self,
-        input: Any,
-        *,
-        run_id: str | None = None,
-        on_event: Callable[[Any], None] | None = None,
-    ) -> RunResult:
-        """Plan and execute ``input``; raises :class:`~planloop.RunError` on failure."""
-        return await run_loop(self._config, input, run_id=run_id, on_event=on_event)
-
-    def run_sync(
-        self,
-        input: Any,
-        *,
-        run_id: str | None = None,
-        on_event: Callable[[Any], None] | None = None,
-    ) -> RunResult:
-        """:meth:`run` from sync code."""
-        return run_sync(self.run(input, run_id=run_id, on_event=on_event))
+    def _loop_config(self) -> LoopConfig:
+        return self._config

@@ -6,11 +6,10 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from planloop.engine._sync import run_sync
-from planloop.engine.loop import LoopConfig, run_loop
+from planloop._runnable import Runnable
+from planloop.engine.loop import LoopConfig
 from planloop.engine.plan import Plan, Step, callable_name
 from planloop.engine.planner import Answer, RunContext
-from planloop.engine.result import RunResult
 from planloop.engine.retry import RetryPolicy
 from planloop.engine.states import StepStatus
 from planloop.engine.trace import Limits
@@ -44,7 +43,7 @@ class StepHandle:
         return f"StepHandle({self.id!r}){suffix}"
 
 
-class Workflow:
+class Workflow(Runnable):
     """A DAG of Python callables, run by the plan → act → observe → finish loop.
 
     Example:
@@ -145,20 +144,10 @@ class Workflow:
         used = {d for s in self._steps for d in plan.dependencies(s)}
         return [s.id for s in self._steps if s.id not in used]
 
-    async def run(
-        self,
-        input: Any = None,
-        *,
-        run_id: str | None = None,
-        on_event: Callable[[Any], None] | None = None,
-    ) -> RunResult:
-        """Run every step (in parallel where the DAG allows); the output is the sinks'.
-
-        One sink gives its output; several give a dict by step id.
-
-        Raises:
-            StepFailed: a step raised; ``.result`` holds what was recorded.
-        """
+    def _loop_config(self) -> LoopConfig:
+        # Built per run: steps may have been added since the last one. One sink gives
+        # its output; several give a dict by step id. A step that fails, raises
+        # StepFailed with what was recorded.
         plan = self.plan
         sinks = self.sinks
 
@@ -179,7 +168,7 @@ class Workflow:
                 return Answer(outputs[sinks[0]])
             return Answer({sid: outputs[sid] for sid in sinks})
 
-        config = LoopConfig(
+        return LoopConfig(
             planner=FunctionPlanner(decide),
             tools={},
             limits=Limits(max_iterations=None, max_execution_time=self.max_execution_time),
@@ -187,17 +176,6 @@ class Workflow:
             max_plan_steps=None,
             name=self.name,
         )
-        return await run_loop(config, input, run_id=run_id, on_event=on_event)
-
-    def run_sync(
-        self,
-        input: Any = None,
-        *,
-        run_id: str | None = None,
-        on_event: Callable[[Any], None] | None = None,
-    ) -> RunResult:
-        """:meth:`run` from sync code (also inside a running event loop)."""
-        return run_sync(self.run(input, run_id=run_id, on_event=on_event))
 
     def _fresh_id(self, base: str) -> str:
         if base not in self._ids:

@@ -94,11 +94,7 @@ async def execute_plan(
         nonlocal remaining
         status[result.step_id] = result.status
         out.results.append(result)
-        record(
-            StepFinished.model_construct(
-                t=clock(), act=act, result=result, depends_on=deps[result.step_id]
-            )
-        )
+        record(StepFinished(t=clock(), act=act, result=result, depends_on=deps[result.step_id]))
         remaining -= 1
         if remaining == 0 and not all_done.done():
             all_done.set_result(None)
@@ -253,7 +249,7 @@ async def _run_step(
         fatal: bool = False,
         args: dict[str, Any] = step.args,
     ) -> StepResult:
-        return StepResult.model_construct(
+        return StepResult(
             step_id=step.id,
             status=status,
             output=output,
@@ -280,7 +276,7 @@ async def _run_step(
         )
         return failed, exc
     record(
-        StepStarted.model_construct(
+        StepStarted(
             t=started, act=act, step_id=step.id, tool=name, args=args, attempt=1, depends_on=deps
         )
     )
