@@ -19,7 +19,7 @@ class FunctionTool:
     Values pass through untouched (outputs of earlier steps keep their types).
     """
 
-    __slots__ = ("_is_async", "_name", "_signature", "fn")
+    __slots__ = ("_bindable", "_is_async", "_name", "_signature", "fn")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
@@ -31,6 +31,9 @@ class FunctionTool:
             self._signature: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):  # some builtins have no signature: call as given
             self._signature = None
+        # Keyword binding depends only on the names given, so each set of names that
+        # bound once is remembered and later calls skip inspect's slow path.
+        self._bindable: set[frozenset[str]] = set()
 
     @property
     def name(self) -> str:
@@ -54,10 +57,14 @@ class FunctionTool:
         kwargs = dict(args)
         if self._signature is None:
             return kwargs
+        names = frozenset(kwargs.keys() | partial)
+        if names in self._bindable:
+            return kwargs
         try:
-            self._signature.bind(**kwargs, **dict.fromkeys(partial - kwargs.keys()))
+            self._signature.bind(**dict.fromkeys(names))
         except TypeError as exc:
             raise ToolArgumentsError(self._name, [str(exc)]) from None
+        self._bindable.add(names)
         return kwargs
 
     def call(self, kwargs: dict[str, Any]) -> Any:

@@ -198,6 +198,16 @@ class Plan(BaseModel):
                 f"the plan has {len(self.steps)} steps, more than max_steps={max_steps}; "
                 "split the work or raise max_steps"
             )
+        problems.extend(self._structure_problems)
+        if tools is not None:
+            problems.extend(self._tool_problems(_tool_map(tools)))
+        return problems
+
+    @cached_property
+    def _structure_problems(self) -> tuple[str, ...]:
+        # A plan is immutable, so its structure is checked once however often it is
+        # validated (a workflow's plan is checked when built and again when it runs).
+        problems: list[str] = []
         seen: set[str] = set()
         for step in self.steps:
             if step.id in seen:
@@ -230,9 +240,7 @@ class Plan(BaseModel):
         if cycle:
             path = " -> ".join(repr(s) for s in [*cycle, cycle[0]])
             problems.append(f"the steps form a cycle: {path}; remove one of these dependencies")
-        if tools is not None:
-            problems.extend(self._tool_problems(_tool_map(tools)))
-        return problems
+        return tuple(problems)
 
     def _tool_problems(self, tools: Mapping[str, ToolLike]) -> list[str]:
         from planloop.errors import ToolArgumentsError
