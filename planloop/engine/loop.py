@@ -209,12 +209,11 @@ class _Run:
                 try:
                     async with scope:
                         await self._drive()
-                except TimeoutError as exc:
-                    if not scope.expired():
+                except TimeoutError:
+                    if not scope.expired():  # raised by a planner or handler: an error
                         raise
                     reason = StopReason.max_execution_time
                     self._keep_cancelled_steps()
-                    del exc
         except _StopRequest as req:
             reason = req.reason
         except asyncio.CancelledError:
