@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Set
+from types import FunctionType
 from typing import Any
 
 from planloop.engine.plan import callable_name
@@ -27,12 +28,9 @@ class FunctionTool:
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             type(fn).__call__
         )
-        try:
-            self._signature: inspect.Signature | None = inspect.signature(fn)
-        except (TypeError, ValueError):  # some builtins have no signature: call as given
-            self._signature = None
+        self._signature: inspect.Signature | bool | None = False  # False: not read yet
         # Keyword binding depends only on the names given, so each set of names that
-        # bound once is remembered and later calls skip inspect's slow path.
+        # bound once is remembered and later calls skip the check.
         self._bindable: set[frozenset[str]] = set()
 
     @property
@@ -55,15 +53,20 @@ class FunctionTool:
         self, args: Mapping[str, Any], *, partial: Set[str] = frozenset()
     ) -> dict[str, Any]:
         kwargs = dict(args)
-        if self._signature is None:
-            return kwargs
         names = frozenset(kwargs.keys() | partial)
         if names in self._bindable:
             return kwargs
-        try:
-            self._signature.bind(**dict.fromkeys(names))
-        except TypeError as exc:
-            raise ToolArgumentsError(self._name, [str(exc)]) from None
+        if not _binds_fast(self.fn, names):  # unsure or no: ask inspect, for its message
+            if self._signature is False:
+                try:
+                    self._signature = inspect.signature(self.fn)
+                except (TypeError, ValueError):  # some builtins have none: call as given
+                    self._signature = None
+            if isinstance(self._signature, inspect.Signature):
+                try:
+                    self._signature.bind(**dict.fromkeys(names))
+                except TypeError as exc:
+                    raise ToolArgumentsError(self._name, [str(exc)]) from None
         self._bindable.add(names)
         return kwargs
 
@@ -72,3 +75,34 @@ class FunctionTool:
 
     def handle_error(self, error: BaseException) -> Any | None:
         return None
+
+
+def _binds_fast(fn: Callable[..., Any], names: frozenset[str]) -> bool:
+    """Whether ``fn(**{name: ...})`` binds, read from the code object; False when unsure.
+
+    ``inspect.signature`` costs about 15 µs, and a workflow may hold thousands of
+    distinct closures. Only plain functions are read here; anything else (and
+    every call that would fail) goes to ``inspect``, which words the error.
+    """
+    if type(fn) is not FunctionType or hasattr(fn, "__wrapped__") or hasattr(fn, "__signature__"):
+        return False
+    code = fn.__code__
+    n_args, n_posonly, n_kwonly = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
+    params = code.co_varnames[:n_args]
+    kwonly = code.co_varnames[n_args : n_args + n_kwonly]
+    defaults = fn.__defaults__ or ()
+    kwdefaults = fn.__kwdefaults__ or {}
+    n_required = n_args - len(defaults)
+    if n_posonly and (n_required or not names.isdisjoint(params[:n_posonly])):
+        return False  # positional-only parameters cannot be given by keyword
+    for name in params[n_posonly:n_required]:
+        if name not in names:
+            return False
+    for name in kwonly:
+        if name not in names and name not in kwdefaults:
+            return False
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        return True
+    accepted = set(params[n_posonly:])
+    accepted.update(kwonly)
+    return names <= accepted

@@ -22,11 +22,13 @@ import asyncio
 import inspect
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from planloop.engine._trusted import trusted
 from planloop.engine.events import (
     Acted,
     Answered,
@@ -162,12 +164,6 @@ class _Run:
         self.failure: RunError | None = None
         limit = cfg.limits.max_execution_time
         self.deadline = None if limit is None else self.start + limit
-        self.handlers: dict[str, StateHandler] = {
-            LoopState.plan: self._plan,
-            LoopState.act: self._act,
-            LoopState.observe: self._observe,
-            **cfg.handlers,
-        }
 
     def clock(self) -> float:
         return time.perf_counter() - self.start
@@ -240,10 +236,15 @@ class _Run:
 
     async def _drive(self) -> None:
         machine = self.machine
-        handlers = self.handlers
+        handlers = self.cfg.handlers
+        ctx = self.ctx
         while not machine.terminal:
             state = machine.state
-            event = handlers[state](self.ctx)
+            handler = handlers.get(state)
+            # The built-in handlers are looked up unbound: a dict of bound methods
+            # on self would be a reference cycle, and then a run's whole trace
+            # could only be freed by the cyclic garbage collector.
+            event = handler(ctx) if handler is not None else _BUILTIN[state](self, ctx)
             if inspect.isawaitable(event):
                 event = await event
             if not isinstance(event, Event):
@@ -324,16 +325,20 @@ class _Run:
         self, ctx: RunContext, plan: Plan, results: Sequence[StepResult]
     ) -> StepResult | None:
         by_id = {r.step_id: r for r in results}
+        log, iteration, add = plan.log, ctx.iteration, ctx.all_steps.append
         for step in plan.steps:
             res = by_id[step.id]
-            action = Action(
-                tool=step.tool_name,
-                tool_input=res.args if res.started_at is not None else step.args,
-                log=plan.log,
-                step_id=step.id,
-                iteration=ctx.iteration,
+            action = trusted(
+                Action,
+                {
+                    "tool": res.tool,
+                    "tool_input": res.args if res.started_at is not None else step.args,
+                    "log": log,
+                    "step_id": step.id,
+                    "iteration": iteration,
+                },
             )
-            ctx.all_steps.append((action, res.observation))
+            add((action, res.observation))
         ctx.last_results = results
         fatal = next((r for r in results if r.fatal), None)
         if fatal is not None and self.cfg.on_tool_error == "stop":
@@ -478,16 +483,22 @@ class _Run:
         )
 
 
+_BUILTIN: dict[str, Callable[[_Run, RunContext], Awaitable[Event]]] = {
+    LoopState.plan: _Run._plan,
+    LoopState.act: _Run._act,
+    LoopState.observe: _Run._observe,
+}
+
+
 def _loop_offset() -> float:
     # asyncio.timeout takes loop time; the deadline is kept in perf_counter time.
     return asyncio.get_running_loop().time() - time.perf_counter()
 
 
 def _payload(event: Event) -> dict[str, Any]:
-    if isinstance(event, Acted):
-        return {
-            "results": [{"step_id": r.step_id, "status": r.status.value} for r in event.results]
-        }
+    if isinstance(event, Acted):  # the results themselves are in the step_finished events
+        counts = Counter(r.status.value for r in event.results)
+        return {"steps": len(event.results), **{s: counts[s] for s in sorted(counts)}}
     if isinstance(event, Continued):
         return {}
     return event.model_dump(mode="json", fallback=repr)

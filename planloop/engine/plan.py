@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from planloop.engine.tooling import ToolLike
 
-__all__ = ["DEFAULT_MAX_STEPS", "Plan", "Step", "callable_name", "ref", "resolve_refs"]
+__all__ = ["DEFAULT_MAX_STEPS", "Plan", "PlanIndex", "Step", "callable_name", "ref", "resolve_refs"]
 
 DEFAULT_MAX_STEPS = 1000
 """Plans longer than this are rejected unless ``validate(max_steps=...)`` says otherwise."""
@@ -103,6 +103,19 @@ class Step(BaseModel):
         return tuple(found)
 
 
+class PlanIndex(NamedTuple):
+    """A plan's edges by position, computed once per plan (plans are immutable)."""
+
+    deps: tuple[tuple[str, ...], ...]
+    """Each step's dependency ids, explicit ones first, then those its references add."""
+    dependents: tuple[tuple[int, ...], ...]
+    """Positions of the steps that wait for each step."""
+    indegree: tuple[int, ...]
+    """How many steps of the plan each step waits for."""
+    position: Mapping[str, int]
+    """Each id's position (the first, if ids repeat)."""
+
+
 class Plan(BaseModel):
     """An ordered list of steps forming a DAG.
 
@@ -135,6 +148,24 @@ class Plan(BaseModel):
         for step in self.steps:
             out.setdefault(step.id, step)
         return out
+
+    @cached_property
+    def index(self) -> PlanIndex:
+        """The edges by position (unknown ids and self-dependencies left out)."""
+        steps = self.steps
+        pos: dict[str, int] = {}
+        for i, step in enumerate(steps):
+            pos.setdefault(step.id, i)
+        deps = tuple(self.dependencies(step) for step in steps)
+        dependents: list[list[int]] = [[] for _ in steps]
+        indegree = [0] * len(steps)
+        for i, ds in enumerate(deps):
+            for d in ds:
+                j = pos.get(d)
+                if j is not None and j != i:
+                    dependents[j].append(i)
+                    indegree[i] += 1
+        return PlanIndex(deps, tuple(map(tuple, dependents)), tuple(indegree), pos)
 
     def dependencies(self, step: Step) -> tuple[str, ...]:
         """The ids ``step`` waits for, resolving dotted references to step ids."""
@@ -265,18 +296,14 @@ class Plan(BaseModel):
 
     def find_cycle(self) -> list[str]:
         """One cycle among the steps as a list of ids, or ``[]`` when there is none."""
-        succ: dict[str, list[str]] = {s.id: [] for s in self.steps}
-        for step in self.steps:
-            for dep in self.dependencies(step):
-                if dep in succ and dep != step.id:
-                    succ[dep].append(step.id)
+        succ = self.index.dependents
         white, grey, black = 0, 1, 2
-        color = dict.fromkeys(succ, white)
-        for root in succ:
+        color = [white] * len(succ)
+        for root in range(len(succ)):
             if color[root] != white:
                 continue
-            stack: list[tuple[str, int]] = [(root, 0)]
-            path: list[str] = [root]
+            stack: list[tuple[int, int]] = [(root, 0)]
+            path: list[int] = [root]
             color[root] = grey
             while stack:
                 node, i = stack[-1]
@@ -285,7 +312,7 @@ class Plan(BaseModel):
                     stack[-1] = (node, i + 1)
                     nxt = nexts[i]
                     if color[nxt] == grey:
-                        return path[path.index(nxt) :]
+                        return [self.steps[j].id for j in path[path.index(nxt) :]]
                     if color[nxt] == white:
                         color[nxt] = grey
                         stack.append((nxt, 0))

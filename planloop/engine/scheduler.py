@@ -3,21 +3,27 @@
 A step starts the moment its last dependency succeeds: each finished step
 decrements its dependents' counters and starts those that reach zero, so
 there are no waves and no polling. Sync tools run on daemon pool threads,
-async tools on the event loop. A failed step marks its transitive dependents
-``skipped``; other branches go on. When the surrounding task is cancelled (a
-deadline, a user cancellation) every step still open ends ``cancelled`` and
-sync tools are abandoned rather than waited for.
+async tools on the event loop, one task per step. A failed step marks its
+transitive dependents ``skipped``; other branches go on. When the surrounding
+task is cancelled (a deadline, a user cancellation) every step still open
+ends ``cancelled`` and sync tools are abandoned rather than waited for.
+
+This is the hot path of a large plan, so it is written for speed: positions
+instead of ids, the plan's edges computed once per plan, records built
+without a second validation (see ``_trusted``), and a step's completion
+handled at the end of its own task rather than in a done callback.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
-from planloop.engine._threads import run_in_thread
+from planloop.engine._threads import run_in_thread, submit
+from planloop.engine._trusted import trusted
 from planloop.engine.functions import FunctionTool
 from planloop.engine.plan import Plan, Step, resolve_refs
 from planloop.engine.states import StepStatus
@@ -29,6 +35,13 @@ from planloop.errors import ToolArgumentsError
 __all__ = ["ActOutcome", "execute_plan", "invalid_tool_message"]
 
 TOOL_NOT_FOUND = "ToolNotFound"
+
+_PENDING = StepStatus.pending
+_RUNNING = StepStatus.running
+_SUCCEEDED = StepStatus.succeeded
+_FAILED = StepStatus.failed
+_SKIPPED = StepStatus.skipped
+_CANCELLED = StepStatus.cancelled
 
 
 def invalid_tool_message(name: str, tools: Mapping[str, ToolLike]) -> str:
@@ -46,6 +59,64 @@ class ActOutcome:
         self.errors: dict[str, BaseException] = {}
 
 
+def step_result(
+    step_id: str,
+    status: StepStatus,
+    *,
+    output: Any = None,
+    error: str | None = None,
+    attempts: int = 0,
+    started_at: float | None = None,
+    ended_at: float | None = None,
+    tool: str = "",
+    args: dict[str, Any],
+    error_type: str | None = None,
+    fatal: bool = False,
+) -> StepResult:
+    """A :class:`StepResult` from values the scheduler made (not validated again)."""
+    return trusted(
+        StepResult,
+        {
+            "step_id": step_id,
+            "status": status,
+            "output": output,
+            "error": error,
+            "attempts": attempts,
+            "started_at": started_at,
+            "ended_at": ended_at,
+            "tool": tool,
+            "args": args,
+            "error_type": error_type,
+            "fatal": fatal,
+        },
+    )
+
+
+def _started(
+    t: float, act: int, step_id: str, tool: str, args: dict[str, Any], attempt: int, deps: Any
+) -> StepStarted:
+    return trusted(
+        StepStarted,
+        {
+            "t": t,
+            "kind": "step_started",
+            "act": act,
+            "step_id": step_id,
+            "tool": tool,
+            "args": args,
+            "attempt": attempt,
+            "depends_on": deps,
+        },
+    )
+
+
+def _finished(t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> StepFinished:
+    return trusted(
+        StepFinished,
+        {"t": t, "kind": "step_finished", "act": act, "result": result, "depends_on": deps},
+    )
+
+
 async def execute_plan(
     plan: Plan,
     tools: Mapping[str, ToolLike],
@@ -56,275 +127,435 @@ async def execute_plan(
     max_concurrency: int | None = None,
     outcome: ActOutcome | None = None,
 ) -> ActOutcome:
-    """Run every step of ``plan`` to a terminal status.
+    """Run every step of ``plan`` (already validated) to a terminal status.
 
     ``clock`` gives seconds since the run started; ``record`` receives the
     trace events. ``outcome`` may be passed in so the caller keeps what was
     recorded even when this coroutine is cancelled.
     """
     out = outcome if outcome is not None else ActOutcome()
+    results = out.results
+    errors = out.errors
     steps = plan.steps
-    deps = {s.id: plan.dependencies(s) for s in steps}
-    waiting = {s.id: len(deps[s.id]) for s in steps}
-    dependents: dict[str, list[str]] = {s.id: [] for s in steps}
-    for sid, ds in deps.items():
-        for d in ds:
-            dependents[d].append(sid)
-    by_id = plan.by_id
-    functions: dict[int, FunctionTool] = {}
-
-    def tool_for(step: Step) -> ToolLike | None:
-        if isinstance(step.tool, str):
-            return tools.get(step.tool)
-        fn = functions.get(id(step.tool))
-        if fn is None:
-            fn = functions[id(step.tool)] = FunctionTool(step.tool)
-        return fn
-
+    index = plan.index
+    deps_of = index.deps
+    position = index.position
+    dependents = index.dependents
+    waiting = list(index.indegree)
+    n = len(steps)
+    status = [_PENDING] * n
+    started_at: list[float | None] = [None] * n
     outputs: dict[str, Any] = {}
-    status: dict[str, StepStatus] = {s.id: StepStatus.pending for s in steps}
-    running: dict[str, tuple[asyncio.Task[Any], float]] = {}
-    ready: deque[Step] = deque(s for s in steps if not deps[s.id])
-    closed = False
+    # A running step's task, or None for a sync step handed straight to a thread.
+    running: dict[int, asyncio.Task[None] | None] = {}
+    ready = deque(i for i in range(n) if not waiting[i])
     loop = asyncio.get_running_loop()
     all_done: asyncio.Future[None] = loop.create_future()
-    remaining = len(steps)
+    remaining = n
+    closed = False
+    launching = False
+    by_name: dict[str, ToolLike | None] = {}
+    by_callable: dict[int, FunctionTool] = {}
+    env = _Env(plan, tools, outputs, act, clock, record)
 
-    def finish(result: StepResult) -> None:
+    def tool_for(step: Step) -> ToolLike | None:
+        what = step.tool
+        if isinstance(what, str):
+            try:
+                return by_name[what]
+            except KeyError:
+                found = by_name[what] = tools.get(what)
+                return found
+        fn = by_callable.get(id(what))
+        if fn is None:
+            fn = by_callable[id(what)] = FunctionTool(what)
+        return fn
+
+    def finish(i: int, result: StepResult) -> None:
         nonlocal remaining
-        status[result.step_id] = result.status
-        out.results.append(result)
-        record(StepFinished(t=clock(), act=act, result=result, depends_on=deps[result.step_id]))
+        status[i] = result.status
+        results.append(result)
+        record(_finished(clock(), act, result, deps_of[i]))
         remaining -= 1
         if remaining == 0 and not all_done.done():
             all_done.set_result(None)
 
-    def skip_dependents(failed: str) -> None:
+    def skip_dependents(failed: int) -> None:
         todo = list(dependents[failed])
         while todo:
-            sid = todo.pop()
-            if status[sid] is not StepStatus.pending:
+            i = todo.pop()
+            if status[i] is not _PENDING:
                 continue
-            blocker = next(d for d in deps[sid] if status[d] in _BAD)
-            now = clock()
-            finish(
-                StepResult(
-                    step_id=sid,
-                    status=StepStatus.skipped,
-                    error=f"dependency {blocker!r} {status[blocker].value}",
-                    tool=by_id[sid].tool_name,
-                    args=by_id[sid].args,
-                    started_at=None,
-                    ended_at=now,
-                )
+            step = steps[i]
+            blocked, blocker = next(
+                (status[position[d]], d) for d in deps_of[i] if status[position[d]] in _BAD
             )
-            todo.extend(dependents[sid])
-
-    def on_done(step: Step, result: StepResult, error: BaseException | None) -> None:
-        if closed:  # the act was cancelled; this step already ended ``cancelled``
-            return
-        running.pop(step.id, None)
-        if result.status is StepStatus.succeeded:
-            outputs[step.id] = result.output
-        if error is not None:
-            out.errors[step.id] = error
-        finish(result)
-        if result.status is StepStatus.succeeded:
-            for nxt in dependents[step.id]:
-                waiting[nxt] -= 1
-                if waiting[nxt] == 0 and status[nxt] is StepStatus.pending:
-                    ready.append(by_id[nxt])
-        else:
-            skip_dependents(step.id)
-        launch()
-
-    def launch() -> None:
-        while ready and (max_concurrency is None or len(running) < max_concurrency):
-            step = ready.popleft()
-            status[step.id] = StepStatus.running
-            started = clock()
-            task = loop.create_task(
-                _run_step(
-                    step, plan, deps[step.id], tool_for(step), tools, outputs, act, clock, record
-                )
-            )
-            running[step.id] = (task, started)
-            task.add_done_callback(_callback(step, on_done))
-
-    launch()
-    try:
-        await all_done
-    except asyncio.CancelledError:
-        closed = True
-        now = clock()
-        for sid, (task, started) in list(running.items()):
-            task.cancel()
-            step = by_id[sid]
             finish(
-                StepResult(
-                    step_id=sid,
-                    status=StepStatus.cancelled,
-                    error="cancelled while running",
-                    attempts=1,
+                i,
+                step_result(
+                    step.id,
+                    _SKIPPED,
+                    error=f"dependency {blocker!r} {blocked.value}",
                     tool=step.tool_name,
                     args=step.args,
-                    started_at=started,
-                    ended_at=now,
-                )
+                    ended_at=clock(),
+                ),
             )
-        running.clear()
-        for step in steps:
-            if status[step.id] is StepStatus.pending:
+            todo.extend(dependents[i])
+
+    def complete(i: int, result: StepResult, error: BaseException | None) -> None:
+        del running[i]
+        ok = result.status is _SUCCEEDED
+        if ok:
+            outputs[steps[i].id] = result.output
+        elif error is not None:
+            errors[steps[i].id] = error
+        finish(i, result)
+        if ok:
+            for j in dependents[i]:
+                waiting[j] -= 1
+                if waiting[j] == 0 and status[j] is _PENDING:
+                    ready.append(j)
+        else:
+            skip_dependents(i)
+        if ready and not launching:
+            launch()
+
+    def settle(i: int, result: StepResult, error: BaseException | None) -> None:
+        # A step's end, from its task or its thread: never let a scheduler bug
+        # leave the act waiting.
+        if closed:  # the act was cancelled; this step already ended ``cancelled``
+            return
+        try:
+            complete(i, result, error)
+        except BaseException as exc:  # noqa: BLE001 - handed to the act's awaiter
+            if not all_done.done():
+                all_done.set_exception(exc)
+
+    async def run(i: int, step: Step, tool: ToolLike | None) -> None:
+        started = started_at[i] = clock()
+        try:
+            result, error = await _run_step(step, deps_of[i], tool, started, env)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a bug below the tool call; the step still ends
+            result = _crashed(step, exc, started, clock())
+            error = exc
+        settle(i, result, error)
+
+    def start_in_thread(i: int, step: Step, tool: ToolLike) -> None:
+        # A plain sync step needs no task: checked here, run on a pool thread, and
+        # settled when the thread hands its outcome back to the loop.
+        started = started_at[i] = clock()
+        try:
+            args, kwargs = _prepare(step, deps_of[i], tool, started, env)
+        except _Early as early:
+            settle(i, early.result, early.error)
+            return
+
+        def delivered(value: Any, exc: BaseException | None) -> None:
+            if exc is None:
+                result = step_result(
+                    step.id,
+                    _SUCCEEDED,
+                    output=value,
+                    attempts=1,
+                    tool=step.tool_name,
+                    args=args,
+                    started_at=started,
+                    ended_at=clock(),
+                )
+                settle(i, result, None)
+            elif isinstance(exc, Exception):
+                settle(i, *_failure(step, tool, exc, 1, args, started, clock()))
+            else:  # KeyboardInterrupt, SystemExit in a tool: nothing can handle it
+                settle(i, _crashed(step, exc, started, clock()), exc)
+
+        submit(partial(tool.call, kwargs), delivered)
+
+    def launch_ready() -> None:
+        nonlocal launching
+        cap = max_concurrency
+        launching = True  # steps that end at once are settled here, not by recursion
+        try:
+            while ready and (cap is None or len(running) < cap):
+                i = ready.popleft()
+                status[i] = _RUNNING
+                step = steps[i]
+                tool = tool_for(step)
+                if (
+                    tool is not None
+                    and not tool.is_async
+                    and step.timeout is None
+                    and step.retry is None
+                ):
+                    running[i] = None
+                    start_in_thread(i, step, tool)
+                else:
+                    running[i] = loop.create_task(run(i, step, tool))
+        finally:
+            launching = False
+
+    # ``complete`` reaches ``run`` through ``launch``: a reference cycle, broken
+    # when the act ends by pointing ``launch`` elsewhere, so that everything this
+    # act recorded is freed by reference counting rather than left to the
+    # cyclic garbage collector.
+    launch: Callable[[], None] = launch_ready
+    if n:
+        launch()
+    else:
+        all_done.set_result(None)
+    try:
+        try:
+            await all_done
+        except asyncio.CancelledError:
+            closed = True
+            now = clock()
+            for i, task in list(running.items()):
+                if task is not None:
+                    task.cancel()
+                step = steps[i]
+                started = started_at[i]
                 finish(
-                    StepResult(
-                        step_id=step.id,
-                        status=StepStatus.cancelled,
-                        error="cancelled before it started",
+                    i,
+                    step_result(
+                        step.id,
+                        _CANCELLED,
+                        error="cancelled while running",
+                        attempts=1,
                         tool=step.tool_name,
                         args=step.args,
+                        started_at=now if started is None else started,
                         ended_at=now,
-                    )
+                    ),
                 )
-        raise
+            running.clear()
+            for i, step in enumerate(steps):
+                if status[i] is _PENDING:
+                    finish(
+                        i,
+                        step_result(
+                            step.id,
+                            _CANCELLED,
+                            error="cancelled before it started",
+                            tool=step.tool_name,
+                            args=step.args,
+                            ended_at=now,
+                        ),
+                    )
+            raise
+    finally:
+        launch = _nothing
     return out
 
 
-_BAD = frozenset({StepStatus.failed, StepStatus.skipped, StepStatus.cancelled})
+_BAD = frozenset({_FAILED, _SKIPPED, _CANCELLED})
 
 
-def _callback(
-    step: Step, on_done: Callable[[Step, StepResult, BaseException | None], None]
-) -> Callable[[asyncio.Task[Any]], None]:
-    def done(task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:  # a bug below the tool call; the step still ends
-            result = StepResult(
-                step_id=step.id,
-                status=StepStatus.failed,
-                error=f"{type(exc).__name__}: {exc}",
-                error_type=type(exc).__name__,
-                fatal=True,
-                tool=step.tool_name,
-                args=step.args,
-            )
-            on_done(step, result, exc)
-            return
-        result, error = task.result()
-        on_done(step, result, error)
-
-    return done
+def _nothing() -> None:
+    return None
 
 
-async def _attempt(tool: ToolLike, kwargs: dict[str, Any], timeout: float | None) -> Any:
-    if tool.is_async:
-        call = tool.call(kwargs)
-        return await (asyncio.wait_for(call, timeout) if timeout is not None else call)
-    fut = run_in_thread(partial(tool.call, kwargs))
-    return await (asyncio.wait_for(fut, timeout) if timeout is not None else fut)
+class _Env:
+    """What every step of one act shares."""
+
+    __slots__ = ("act", "clock", "outputs", "plan", "record", "tools")
+
+    def __init__(
+        self,
+        plan: Plan,
+        tools: Mapping[str, ToolLike],
+        outputs: Mapping[str, Any],
+        act: int,
+        clock: Callable[[], float],
+        record: Callable[[Any], None],
+    ) -> None:
+        self.plan = plan
+        self.tools = tools
+        self.outputs = outputs
+        self.act = act
+        self.clock = clock
+        self.record = record
 
 
-async def _run_step(
-    step: Step,
-    plan: Plan,
-    deps: tuple[str, ...],
-    tool: ToolLike | None,
-    tools: Mapping[str, ToolLike],
-    outputs: Mapping[str, Any],
-    act: int,
-    clock: Callable[[], float],
-    record: Callable[[Any], None],
-) -> tuple[StepResult, BaseException | None]:
-    started = clock()
+class _Early(Exception):
+    """A step that ended before its tool was called (bad reference, unknown tool, bad args)."""
+
+    def __init__(self, result: StepResult, error: BaseException | None) -> None:
+        super().__init__(result.error)
+        self.result = result
+        self.error = error
+
+
+def _prepare(
+    step: Step, deps: tuple[str, ...], tool: ToolLike | None, started: float, env: _Env
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolve references, record the start, check the arguments: ``(args, kwargs)``.
+
+    Raises:
+        _Early: the step failed before its tool could be called.
+    """
     name = step.tool_name
-    attempt = 1
+    clock, record, act = env.clock, env.record, env.act
 
-    def result(
-        status: StepStatus,
-        *,
-        output: Any = None,
-        error: str | None = None,
-        error_type: str | None = None,
-        fatal: bool = False,
-        args: dict[str, Any] = step.args,
-    ) -> StepResult:
-        return StepResult(
-            step_id=step.id,
-            status=status,
-            output=output,
-            error=error,
+    def early(text: str, error_type: str, args: dict[str, Any], exc: Exception | None) -> _Early:
+        failed = step_result(
+            step.id,
+            _FAILED,
+            output=text,
+            error=text,
             error_type=error_type,
-            fatal=fatal,
-            attempts=attempt,
+            attempts=1,
             tool=name,
             args=args,
             started_at=started,
             ended_at=clock(),
         )
+        return _Early(failed, exc)
 
-    try:
-        args = resolve_refs(plan, step.args, outputs) if step.references else step.args
-    except (KeyError, IndexError, AttributeError, TypeError) as exc:
-        message = (
-            f"a reference in the arguments of step {step.id!r} could not be resolved "
-            f"({type(exc).__name__}: {exc}); refer to a field the output has"
-        )
-        record(StepStarted(t=started, act=act, step_id=step.id, tool=name, depends_on=deps))
-        failed = result(
-            StepStatus.failed, output=message, error=message, error_type="InvalidReference"
-        )
-        return failed, exc
-    record(
-        StepStarted(
-            t=started, act=act, step_id=step.id, tool=name, args=args, attempt=1, depends_on=deps
-        )
-    )
+    args = step.args
+    if step.references:
+        try:
+            args = resolve_refs(env.plan, args, env.outputs)
+        except (KeyError, IndexError, AttributeError, TypeError) as exc:
+            message = (
+                f"a reference in the arguments of step {step.id!r} could not be resolved "
+                f"({type(exc).__name__}: {exc}); refer to a field the output has"
+            )
+            record(_started(started, act, step.id, name, {}, 1, deps))
+            raise early(message, "InvalidReference", step.args, exc) from None
+    record(_started(started, act, step.id, name, args, 1, deps))
     if tool is None:
-        text = invalid_tool_message(name, tools)
-        return result(
-            StepStatus.failed, output=text, error=text, error_type=TOOL_NOT_FOUND, args=args
-        ), None
+        raise early(invalid_tool_message(name, env.tools), TOOL_NOT_FOUND, args, None)
     try:
-        kwargs = tool.validate_args(args)
+        return args, tool.validate_args(args)
     except ToolArgumentsError as exc:
-        text = str(exc)
-        return result(
-            StepStatus.failed, output=text, error=text, error_type=type(exc).__name__, args=args
-        ), exc
+        raise early(str(exc), type(exc).__name__, args, exc) from None
+
+
+async def _run_step(
+    step: Step, deps: tuple[str, ...], tool: ToolLike | None, started: float, env: _Env
+) -> tuple[StepResult, BaseException | None]:
+    try:
+        args, kwargs = _prepare(step, deps, tool, started, env)
+    except _Early as early:
+        return early.result, early.error
+    assert tool is not None  # _prepare fails a step whose tool is missing
+    attempt = 1
+    error: Exception
+    try:
+        if step.timeout is None and step.retry is None:  # the common case, kept short
+            value = await _call(tool, kwargs)
+        else:
+            value, attempt = await _attempts(step, tool, kwargs, args, deps, env)
+    except asyncio.CancelledError:
+        raise
+    except _Failed as failed:
+        attempt = failed.attempt
+        error = failed.error
+    except Exception as raised:  # noqa: BLE001 - a tool's failure becomes this step's result
+        error = raised
+    else:
+        return step_result(
+            step.id,
+            _SUCCEEDED,
+            output=value,
+            attempts=attempt,
+            tool=step.tool_name,
+            args=args,
+            started_at=started,
+            ended_at=env.clock(),
+        ), None
+    return _failure(step, tool, error, attempt, args, started, env.clock())
+
+
+def _failure(
+    step: Step,
+    tool: ToolLike,
+    error: Exception,
+    attempts: int,
+    args: dict[str, Any],
+    started: float,
+    ended: float,
+) -> tuple[StepResult, BaseException]:
+    """The result of a tool that raised: handled by the tool into an observation, or fatal."""
+    if isinstance(error, TimeoutError) and step.timeout is not None:
+        message = f"TimeoutError: timed out after {step.timeout:g} s"
+    else:
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    handled = tool.handle_error(error)
+    return step_result(
+        step.id,
+        _FAILED,
+        output=handled,
+        error=message,
+        error_type=type(error).__name__,
+        fatal=handled is None,
+        attempts=attempts,
+        tool=step.tool_name,
+        args=args,
+        started_at=started,
+        ended_at=ended,
+    ), error
+
+
+def _crashed(step: Step, exc: BaseException, started: float, ended: float) -> StepResult:
+    """A step ended by an exception nothing below it caught (a bug, or an interrupt)."""
+    return step_result(
+        step.id,
+        _FAILED,
+        error=f"{type(exc).__name__}: {exc}",
+        error_type=type(exc).__name__,
+        fatal=True,
+        attempts=1,
+        tool=step.tool_name,
+        args=step.args,
+        started_at=started,
+        ended_at=ended,
+    )
+
+
+def _call(tool: ToolLike, kwargs: dict[str, Any]) -> Awaitable[Any]:
+    if tool.is_async:
+        return tool.call(kwargs)  # type: ignore[no-any-return]
+    return run_in_thread(partial(tool.call, kwargs))
+
+
+class _Failed(Exception):
+    """The last attempt's exception, with how many attempts were made."""
+
+    def __init__(self, error: Exception, attempt: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.attempt = attempt
+
+
+async def _attempts(
+    step: Step,
+    tool: ToolLike,
+    kwargs: dict[str, Any],
+    args: dict[str, Any],
+    deps: tuple[str, ...],
+    env: _Env,
+) -> tuple[Any, int]:
+    """Try a step with its timeout, as often as its retry policy allows."""
+    timeout = step.timeout
     policy = step.retry
+    attempt = 1
     while True:
         try:
-            value = await _attempt(tool, kwargs, step.timeout)
+            call = _call(tool, kwargs)
+            value = await (asyncio.wait_for(call, timeout) if timeout is not None else call)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
+        except Exception as exc:  # retried, or handed back as _Failed
             if policy is not None and policy.retries(exc, attempt):
                 await asyncio.sleep(policy.wait(attempt))
                 attempt += 1
-                record(
-                    StepStarted(
-                        t=clock(),
-                        act=act,
-                        step_id=step.id,
-                        tool=name,
-                        args=args,
-                        attempt=attempt,
-                        depends_on=deps,
-                    )
+                started = _started(
+                    env.clock(), env.act, step.id, step.tool_name, args, attempt, deps
                 )
+                env.record(started)
                 continue
-            if isinstance(exc, TimeoutError) and step.timeout is not None:
-                message = f"TimeoutError: timed out after {step.timeout:g} s"
-            else:
-                message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            handled = tool.handle_error(exc)
-            return result(
-                StepStatus.failed,
-                output=handled,
-                error=message,
-                error_type=type(exc).__name__,
-                fatal=handled is None,
-                args=args,
-            ), exc
-        return result(StepStatus.succeeded, output=value, args=args), None
+            raise _Failed(exc, attempt) from exc
+        return value, attempt

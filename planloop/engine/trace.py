@@ -153,8 +153,11 @@ class Trace(BaseModel):
     def append(self, event: Any) -> None:
         """Record ``event`` (runs only append; nothing is ever rewritten)."""
         self.events.append(event)
-        for listener in self._listeners:
-            listener(event)
+        # Read through the private dict: pydantic's attribute hook costs a microsecond.
+        private = self.__pydantic_private__
+        if private:
+            for listener in private["_listeners"]:
+                listener(event)
 
     def subscribe(self, listener: Callable[[Any], None]) -> None:
         """Call ``listener(event)`` for every event appended from now on."""

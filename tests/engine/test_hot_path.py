@@ -1,0 +1,249 @@
+"""The shortcuts the scheduler takes for speed give the same answers as the slow way."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import itertools
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import planloop
+from planloop import Plan, RetryPolicy, Step, StepStatus, ref
+from planloop.engine import _threads
+from planloop.engine.functions import FunctionTool, _binds_fast
+from planloop.engine.trace import Trace
+
+# --- records built without validation equal validated ones ---------------------
+
+
+def _mixed_workflow() -> planloop.Workflow:
+    calls = {"flaky": 0}
+
+    def ok(x: int = 1) -> int:
+        return x
+
+    async def ok_async(x: int) -> int:
+        return x + 1
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    def flaky() -> str:
+        calls["flaky"] += 1
+        if calls["flaky"] < 2:
+            raise ConnectionError("again")
+        return "ok"
+
+    wf = planloop.Workflow("mixed")
+    a = wf.step(ok, x=2, id="a")
+    wf.step(ok_async, x=a, id="b")
+    bad = wf.step(boom, id="bad")
+    wf.step(ok, x=bad, id="after_bad")
+    wf.step(flaky, id="flaky", retry=RetryPolicy(attempts=3, initial_interval=0.001, jitter=False))
+    return wf
+
+
+def test_records_built_by_the_engine_equal_the_same_records_validated() -> None:
+    wf = _mixed_workflow()
+    with pytest.raises(planloop.StepFailed) as info:
+        wf.run_sync()
+    result = info.value.result
+    assert result is not None
+    records: list[Any] = list(result.trace.events)
+    records += result.steps
+    records += [action for action, _ in result.intermediate_steps]
+    kinds = {type(r).__name__ for r in records}
+    assert {"StepStarted", "StepFinished", "StepResult", "Action"} <= kinds
+    for record in records:
+        cls = type(record)
+        assert set(record.__dict__) == set(cls.model_fields), cls.__name__
+        validated = cls.model_validate(record.model_dump())
+        assert validated == record
+        assert cls.model_validate_json(record.model_dump_json()) == cls.model_validate_json(
+            validated.model_dump_json()
+        )
+    statuses = {r.step_id: r.status for r in result.steps}
+    assert statuses == {
+        "a": StepStatus.succeeded,
+        "b": StepStatus.succeeded,
+        "bad": StepStatus.failed,
+        "after_bad": StepStatus.skipped,
+        "flaky": StepStatus.succeeded,
+    }
+    assert Trace.from_json(result.trace.to_json()) == result.trace
+
+
+# --- a finished run is freed without the cyclic garbage collector ---------------
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_runs_trace_is_freed_by_reference_counting(sync: bool) -> None:
+    def step(x: int) -> int:
+        return x
+
+    async def step_async(x: int) -> int:
+        return x
+
+    wf = planloop.Workflow("freed")
+    prev = wf.step(step if sync else step_async, x=0, id="s0")
+    for i in range(1, 20):
+        prev = wf.step(step if sync else step_async, x=prev, id=f"s{i}")
+    gc.collect()
+    gc.disable()
+    try:
+        result = wf.run_sync()
+        assert result.output == 0
+        trace = weakref.ref(result.trace)
+        del result
+        assert trace() is None, "the trace is kept alive by a reference cycle"
+    finally:
+        gc.enable()
+
+
+# --- the fast keyword-binding check agrees with inspect --------------------------
+
+
+def _f1(a: Any, b: Any = 1) -> None: ...
+def _f2(a: Any, /, b: Any) -> None: ...
+def _f3(a: Any = 1, /, b: Any = 2) -> None: ...
+def _f4(*, k: Any, m: Any = 2) -> None: ...
+def _f5(a: Any, **kw: Any) -> None: ...
+def _f6(*args: Any, **kw: Any) -> None: ...
+def _f7(a: Any, *args: Any, k: Any) -> None: ...
+def _f8(a: Any = 0, /, **kw: Any) -> None: ...
+def _f9() -> None: ...
+
+
+@pytest.mark.parametrize("fn", [_f1, _f2, _f3, _f4, _f5, _f6, _f7, _f8, _f9, lambda x, y=1: x])
+def test_the_fast_binding_check_never_accepts_what_inspect_rejects(
+    fn: Callable[..., Any],
+) -> None:
+    names = ["a", "b", "k", "m", "x", "y", "args", "kw"]
+    accepted = 0
+    for size in range(4):
+        for combo in itertools.combinations(names, size):
+            given = frozenset(combo)
+            try:
+                inspect.signature(fn).bind(**dict.fromkeys(given))
+                binds = True
+            except TypeError:
+                binds = False
+            if _binds_fast(fn, given):
+                assert binds, (fn, combo)
+                accepted += 1
+            # And the tool as a whole says exactly what inspect says.
+            tool = FunctionTool(fn)
+            if binds:
+                tool.validate_args(dict.fromkeys(given))
+            else:
+                with pytest.raises(planloop.ToolArgumentsError):
+                    tool.validate_args(dict.fromkeys(given))
+    if fn not in (_f2, _f8):  # these have required or keyword-named positional-only params
+        assert accepted > 0  # the fast path is actually taken
+
+
+def test_wrapped_functions_are_checked_against_their_declared_signature() -> None:
+    import functools
+
+    def inner(a: int) -> int:
+        return a
+
+    @functools.wraps(inner)
+    def outer(*args: Any, **kwargs: Any) -> int:
+        return inner(*args, **kwargs)
+
+    with pytest.raises(planloop.ToolArgumentsError, match="missing a required argument: 'a'"):
+        FunctionTool(outer).validate_args({})
+
+
+# --- the thread pool --------------------------------------------------------------
+
+
+def test_results_of_steps_that_end_together_all_arrive() -> None:
+    barrier = threading.Barrier(40)
+
+    def together(i: int) -> int:
+        barrier.wait(timeout=10)
+        return i
+
+    wf = planloop.Workflow("together")
+    for i in range(40):
+        wf.step(together, i=i, id=f"s{i}")
+    result = wf.run_sync()
+    assert result.output == {f"s{i}": i for i in range(40)}
+
+
+def test_idle_workers_leave_and_new_ones_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_threads, "_IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(_threads, "_POOL", _threads._Pool())  # workers of this test only
+
+    def me() -> threading.Thread:
+        return threading.current_thread()
+
+    async def go() -> tuple[list[threading.Thread], threading.Thread]:
+        first = []
+        for _ in range(3):
+            first.append(await _threads.run_in_thread(me))
+        await asyncio.sleep(0.3)  # the idle worker times out and leaves
+        return first, await _threads.run_in_thread(me)
+
+    first, last = asyncio.run(go())
+    assert len({t.ident for t in first}) == 1  # one warm worker served the calls in a row
+    assert not first[0].is_alive()
+    assert last is not first[0]
+    last.join(timeout=5)  # and the new worker leaves in its turn
+    assert not last.is_alive()
+
+
+def test_a_result_that_arrives_after_its_loop_closed_is_dropped() -> None:
+    release = threading.Event()
+
+    def slow() -> int:
+        release.wait(timeout=10)
+        return 1
+
+    async def go() -> None:
+        fut = _threads.run_in_thread(slow)
+        await asyncio.sleep(0.01)
+        fut.cancel()
+
+    asyncio.run(go())
+    release.set()  # the worker posts to a closed loop; nothing raises anywhere
+    time.sleep(0.05)
+
+
+# --- the direct (task-free) path for sync steps keeps every behaviour ------------
+
+
+def test_sync_steps_keep_their_failure_texts_and_skips() -> None:
+    def needs(a: int) -> int:
+        return a
+
+    plan = Plan(
+        [
+            Step(id="missing", tool="nope"),
+            Step(id="badargs", tool=needs, args={"b": 1}),
+            Step(id="ok", tool=needs, args={"a": 1}),
+            Step(id="badref", tool=needs, args={"a": ref("ok", "field")}),
+            Step(id="after", tool=needs, args={"a": ref("badref")}),
+        ]
+    )
+    planner = planloop.FunctionPlanner(
+        lambda ctx: plan if not ctx.all_steps else planloop.Answer("done")
+    )
+    agent = planloop.Agent(None, [], planner=planner, on_tool_error="observe")
+    result = agent.run_sync("go")
+    by_id = {r.step_id: r for r in result.steps}
+    assert by_id["missing"].error == "nope is not a valid tool, try one of []."
+    assert by_id["badargs"].error_type == "ToolArgumentsError"
+    assert by_id["ok"].status is StepStatus.succeeded
+    assert by_id["badref"].error_type == "InvalidReference"
+    assert by_id["after"].status is StepStatus.skipped
+    assert by_id["after"].error == "dependency 'badref' failed"
