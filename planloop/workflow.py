@@ -80,6 +80,7 @@ class Workflow(Runnable):
         self.max_concurrency = max_concurrency
         self._steps: list[Step] = []
         self._ids: set[str] = set()
+        self._plan: Plan | None = None  # built once per set of steps
 
     def step(
         self,
@@ -128,20 +129,24 @@ class Workflow(Runnable):
             )
         )
         self._ids.add(step_id)
+        self._plan = None
         return StepHandle(step_id)
 
     @property
     def plan(self) -> Plan:
         """The workflow as a :class:`Plan` (validated)."""
-        plan = Plan(self._steps, log=f"workflow {self.name}")
-        plan.validate(max_steps=None)
+        plan = self._plan
+        if plan is None:
+            plan = Plan(self._steps, log=f"workflow {self.name}")
+            plan.validate(max_steps=None)
+            self._plan = plan
         return plan
 
     @property
     def sinks(self) -> list[str]:
         """Ids of the steps nothing depends on: their outputs are the result."""
-        plan = Plan(self._steps)
-        used = {d for s in self._steps for d in plan.dependencies(s)}
+        plan = self._plan or Plan(self._steps)
+        used = {d for deps in plan.index.deps for d in deps}
         return [s.id for s in self._steps if s.id not in used]
 
     def _loop_config(self) -> LoopConfig:

@@ -156,7 +156,12 @@ class Plan(BaseModel):
         pos: dict[str, int] = {}
         for i, step in enumerate(steps):
             pos.setdefault(step.id, i)
-        deps = tuple(self.dependencies(step) for step in steps)
+        deps = tuple(
+            self.dependencies(step)
+            if step.references or len(step.depends_on) > 1
+            else step.depends_on  # nothing to merge or repeat: the common case, kept cheap
+            for step in steps
+        )
         dependents: list[list[int]] = [[] for _ in steps]
         indegree = [0] * len(steps)
         for i, ds in enumerate(deps):
@@ -297,8 +302,19 @@ class Plan(BaseModel):
     def find_cycle(self) -> list[str]:
         """One cycle among the steps as a list of ids, or ``[]`` when there is none."""
         succ = self.index.dependents
+        # Kahn's algorithm first: cheap, and enough to show there is no cycle.
+        waiting = list(self.index.indegree)
+        free = [i for i, w in enumerate(waiting) if not w]
+        while free:
+            for j in succ[free.pop()]:
+                waiting[j] -= 1
+                if not waiting[j]:
+                    free.append(j)
+        if not any(waiting):
+            return []
+        # Some steps never became free: search among them for the cycle's path.
         white, grey, black = 0, 1, 2
-        color = [white] * len(succ)
+        color = [white if w else black for w in waiting]
         for root in range(len(succ)):
             if color[root] != white:
                 continue

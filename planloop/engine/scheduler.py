@@ -232,7 +232,37 @@ async def execute_plan(
             if not all_done.done():
                 all_done.set_exception(exc)
 
-    async def run(i: int, step: Step, tool: ToolLike | None) -> None:
+    async def run(i: int, step: Step, tool: ToolLike) -> None:
+        # A plain async step: its whole life in one coroutine, in its own task.
+        started = started_at[i] = clock()
+        error: BaseException | None = None
+        args: dict[str, Any] = step.args
+        try:
+            args, kwargs = _prepare(step, deps_of[i], tool, started, env)
+            value = await tool.call(kwargs)
+        except _Early as early:
+            result, error = early.result, early.error
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
+            result, error = _failure(step, tool, exc, 1, args, started, clock())
+        except BaseException as exc:  # noqa: BLE001 - nothing can handle it; the step still ends
+            result, error = _crashed(step, exc, started, clock()), exc
+        else:
+            result = step_result(
+                step.id,
+                _SUCCEEDED,
+                output=value,
+                attempts=1,
+                tool=step.tool_name,
+                args=args,
+                started_at=started,
+                ended_at=clock(),
+            )
+        settle(i, result, error)
+
+    async def run_general(i: int, step: Step, tool: ToolLike | None) -> None:
+        # Anything else: a timeout, retries, a missing tool.
         started = started_at[i] = clock()
         try:
             result, error = await _run_step(step, deps_of[i], tool, started, env)
@@ -283,16 +313,13 @@ async def execute_plan(
                 status[i] = _RUNNING
                 step = steps[i]
                 tool = tool_for(step)
-                if (
-                    tool is not None
-                    and not tool.is_async
-                    and step.timeout is None
-                    and step.retry is None
-                ):
+                if tool is None or step.timeout is not None or step.retry is not None:
+                    running[i] = loop.create_task(run_general(i, step, tool))
+                elif tool.is_async:
+                    running[i] = loop.create_task(run(i, step, tool))
+                else:
                     running[i] = None
                     start_in_thread(i, step, tool)
-                else:
-                    running[i] = loop.create_task(run(i, step, tool))
         finally:
             launching = False
 
