@@ -3,9 +3,11 @@
     ./dev python benchmarks/run.py            # all scenarios, markdown table on stdout
     ./dev python benchmarks/run.py --quick    # fewer repeats
 
-Each number is a median over repeats. The floor does the same work as the
-loop (ask a scripted model, call the tool, keep the history) in plain Python,
-so the ratio shows what planloop's machine, trace and scheduler cost.
+Each number is a median over repeats. For S1 the floor does the same work as
+the loop (ask a scripted model, call the tool, keep the history) in plain
+Python; for S2 and S3 it is a plain event-driven asyncio scheduler with no
+trace and no checks (sync steps on a warm pool of 64 threads). The ratio shows what
+planloop's machine, trace and scheduler cost.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import planloop
@@ -87,26 +90,30 @@ def _sleeper(seconds: float, sync: bool) -> Any:
     return work_async
 
 
-def fan_out(sync: bool) -> tuple[float, float]:
-    """50 independent 50 ms steps, then a join: (makespan, critical path)."""
-    wf = planloop.Workflow("fan-out")
-    leaves = [wf.step(_sleeper(0.05, sync), id=f"s{i}") for i in range(50)]
-    wf.step(lambda **_: None, id="join", depends_on=leaves)
-    return _timed(wf), 0.05
+Graph = dict[str, tuple[list[str], float]]
+"""Step id -> (dependencies, seconds it sleeps)."""
 
 
-def layered(sync: bool) -> tuple[float, float]:
+def fan_out_graph() -> tuple[Graph, float]:
+    """50 independent 50 ms steps, then a join: (graph, critical path)."""
+    graph: Graph = {f"s{i}": ([], 0.05) for i in range(50)}
+    graph["join"] = (list(graph), 0.0)
+    return graph, 0.05
+
+
+def layered_graph() -> tuple[Graph, float]:
     """5 layers of 20 steps of 20 ms, random edges between layers (seed 7)."""
     rng = random.Random(7)
-    wf = planloop.Workflow("layered")
-    previous: list[planloop.StepHandle] = []
+    graph: Graph = {}
+    previous: list[str] = []
     for layer in range(5):
         current = []
         for i in range(20):
             deps = rng.sample(previous, k=min(len(previous), rng.randint(1, 3))) if previous else []
-            current.append(wf.step(_sleeper(0.02, sync), id=f"l{layer}_{i}", depends_on=deps))
+            graph[f"l{layer}_{i}"] = (deps, 0.02)
+            current.append(f"l{layer}_{i}")
         previous = current
-    return _timed(wf), 0.1
+    return graph, 0.1
 
 
 def _timed(wf: planloop.Workflow) -> float:
@@ -115,6 +122,82 @@ def _timed(wf: planloop.Workflow) -> float:
     elapsed = time.perf_counter() - t0
     assert result.status == "finished"
     return elapsed
+
+
+def planloop_makespan(graph: Graph, sync: bool) -> float:
+    """The graph as a planloop workflow, default settings."""
+    wf = planloop.Workflow("makespan")
+    for sid, (deps, seconds) in graph.items():
+        fn = _sleeper(seconds, sync) if seconds else (lambda **_: None)
+        wf.step(fn, id=sid, depends_on=deps)
+    return _timed(wf)
+
+
+async def plain_schedule(graph: Graph, work: Callable[[str], Awaitable[None]]) -> float:
+    """The floor: a plain event-driven asyncio scheduler, no trace, no checks (seconds)."""
+    dependents: dict[str, list[str]] = {sid: [] for sid in graph}
+    for sid, (deps, _) in graph.items():
+        for d in deps:
+            dependents[d].append(sid)
+    loop = asyncio.get_running_loop()
+    waiting = {sid: len(deps) for sid, (deps, _) in graph.items()}
+    done: asyncio.Future[None] = loop.create_future()
+    left = [len(graph)]
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run(sid: str) -> None:
+        await work(sid)
+        left[0] -= 1
+        if not left[0]:
+            done.set_result(None)
+        for nxt in dependents[sid]:
+            waiting[nxt] -= 1
+            if not waiting[nxt]:
+                tasks.add(loop.create_task(run(nxt)))
+
+    t0 = time.perf_counter()
+    for sid, count in waiting.items():
+        if not count:
+            tasks.add(loop.create_task(run(sid)))
+    await done
+    return time.perf_counter() - t0
+
+
+_FLOOR_POOL = ThreadPoolExecutor(max_workers=64)  # warm across repeats, like planloop's
+
+
+def plain_makespan(graph: Graph, sync: bool) -> float:
+    """The floor for S2; sync steps run on a warm ThreadPoolExecutor of 64 threads."""
+
+    async def go() -> float:
+        loop = asyncio.get_running_loop()
+
+        async def work(sid: str) -> None:
+            seconds = graph[sid][1]
+            if sync:
+                await loop.run_in_executor(_FLOOR_POOL, time.sleep, seconds)
+            else:
+                await asyncio.sleep(seconds)
+
+        return await plain_schedule(graph, work)
+
+    return asyncio.run(go())
+
+
+def plain_throughput() -> float:
+    """The floor for S3: the same 10,001 no-op steps, no trace."""
+    graph: Graph = {}
+    ends = []
+    for c in range(100):
+        for i in range(100):
+            graph[f"c{c}_{i}"] = ([f"c{c}_{i - 1}"] if i else [], 0.0)
+        ends.append(f"c{c}_99")
+    graph["join"] = (ends, 0.0)
+
+    async def work(sid: str) -> None:
+        return None
+
+    return len(graph) / asyncio.run(plain_schedule(graph, work))
 
 
 def throughput() -> float:
@@ -181,24 +264,32 @@ def main() -> None:
         )
     )
     rows.append(("import planloop", f"{import_time():.3f} s", "", ""))
-    for name, scenario in (
-        ("50 × 50 ms fan-out + join", fan_out),
-        ("5 × 20 layered × 20 ms", layered),
+    for name, make in (
+        ("50 × 50 ms fan-out + join", fan_out_graph),
+        ("5 × 20 layered × 20 ms", layered_graph),
     ):
+        graph, critical = make()
         for sync in (True, False):
-            runs = [scenario(sync) for _ in range(repeats)]
-            ratio = statistics.median(m / cp for m, cp in runs)
-            makespan = statistics.median(m for m, _ in runs)
+            ours = statistics.median(planloop_makespan(graph, sync) for _ in range(repeats))
+            floor = statistics.median(plain_makespan(graph, sync) for _ in range(repeats))
             rows.append(
                 (
                     f"S2 makespan ÷ critical path, {name}, {'sync' if sync else 'async'}",
-                    f"{ratio:.3f}",
-                    f"{makespan * 1000:.1f} ms makespan",
-                    "",
+                    f"{ours / critical:.3f} ({ours * 1000:.1f} ms)",
+                    f"{floor / critical:.3f} ({floor * 1000:.1f} ms)",
+                    f"{ours / floor:.3f}×",
                 )
             )
     rate = statistics.median(throughput() for _ in range(repeats))
-    rows.append(("S3 throughput, 10,001 async no-op steps", f"{rate:,.0f} steps/s", "", ""))
+    floor_rate = statistics.median(plain_throughput() for _ in range(repeats))
+    rows.append(
+        (
+            "S3 throughput, 10,001 async no-op steps, tracing on",
+            f"{rate:,.0f} steps/s",
+            f"{floor_rate:,.0f} steps/s",
+            f"{floor_rate / rate:.1f}× slower",
+        )
+    )
     print("| scenario | planloop | plain-Python floor | ratio |")
     print("|---|---|---|---|")
     for row in rows:
