@@ -217,6 +217,21 @@ def throughput() -> float:
     return 10_001 / _timed(wf)
 
 
+def render_long_run() -> float:
+    """Seconds to draw a 1,000-iteration run as SVG (trace to IR to DOT to Graphviz)."""
+    from planloop.visualize import to_svg
+
+    tool = planloop.Tool(noop, name="noop")
+    model = ScriptedModel([ToolCall("noop", {"x": 1})] * 1000 + ["done"])
+    result = planloop.Agent(model, [tool], max_iterations=None).run_sync("go")
+    assert result.iterations == 1000
+    t0 = time.perf_counter()
+    svg = to_svg(result)
+    elapsed = time.perf_counter() - t0
+    assert "acts 4–997 not drawn" in svg
+    return elapsed
+
+
 def median(fn: Callable[[], float], repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
@@ -288,6 +303,14 @@ def main() -> None:
             f"{rate:,.0f} steps/s",
             f"{floor_rate:,.0f} steps/s",
             f"{floor_rate / rate:.1f}× slower",
+        )
+    )
+    rows.append(
+        (
+            "render a 1,000-iteration run to SVG (target ≤ 2 s)",
+            f"{median(render_long_run, repeats):.3f} s",
+            "",
+            "",
         )
     )
     print("| scenario | planloop | plain-Python floor | ratio |")

@@ -23,9 +23,10 @@ from planloop.engine.result import RunResult
 from planloop.engine.spec import MachineSpec, SpecSummary
 from planloop.engine.trace import Trace
 from planloop.visualize.dot import escape_label, ir_to_dot
-from planloop.visualize.extract import plan_to_ir, spec_to_ir, trace_to_ir
+from planloop.visualize.extract import plan_to_ir, spec_to_ir
 from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style
 from planloop.visualize.render import FORMATS, InvalidFormat, RenderError, render_dot
+from planloop.visualize.trace_ir import trace_to_ir
 
 __all__ = [
     "Cluster",

@@ -191,6 +191,11 @@ class Style:
     preview_chars: int = 40
     """Outputs, errors and feedback are shown as previews this long."""
     legend: bool = True
+    fold: int | None = 3
+    """A run with more than ``2 * fold + 1`` acts and rejected outputs shows the
+    first and last ``fold`` of them and counts the rest; ``None`` draws them all."""
+    sub_agents: bool = True
+    """Draw sub-agents' runs as nested clusters; ``False`` sums each up on its step."""
 
     ink: str = "#37474f"
     """Text, outlines and taken transitions."""
@@ -226,6 +231,8 @@ class Style:
                 check_color(value, f"Style.{f.name}")
         if self.direction not in ("LR", "TB", "RL", "BT"):
             raise ValueError(f"Style.direction must be LR, TB, RL or BT, not {self.direction!r}")
+        if self.fold is not None and self.fold < 1:
+            raise ValueError(f"Style.fold must be at least 1 or None, not {self.fold!r}")
         for name in ("max_label_chars", "preview_chars"):
             if getattr(self, name) < 2:
                 raise ValueError(f"Style.{name} must be at least 2, not {getattr(self, name)!r}")

@@ -25,8 +25,9 @@ from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
 from planloop.visualize import Diagram, Edge, Node, Style, escape_label, ir_to_dot, to_dot
 from planloop.visualize.dot import quote_id
-from planloop.visualize.extract import duration_text, preview, trace_to_ir
+from planloop.visualize.extract import duration_text, preview
 from planloop.visualize.ir import Cluster
+from planloop.visualize.trace_ir import trace_to_ir
 
 
 @planloop.tool
@@ -269,11 +270,31 @@ def test_style_changes_colours_and_rejects_short_hex() -> None:
         Node("a", fill="red")
 
 
-def test_long_runs_stay_one_cluster_per_act() -> None:
+def test_long_runs_are_folded_to_their_first_and_last_acts() -> None:
     model = ScriptedModel([ToolCall("add", {"a": 1, "b": 2})] * 12)
     result = planloop.Agent(model, [add], max_iterations=10).run_sync("x")
-    diagram = trace_to_ir(result, timings=False)
-    assert [c.id for c in diagram.clusters] == [f"act{n}" for n in range(1, 11)] + ["legend"]
+    unfolded = trace_to_ir(result, timings=False, style=Style(fold=None))
+    assert [c.id for c in unfolded.clusters] == [f"act{n}" for n in range(1, 11)] + ["legend"]
+
+    diagram = trace_to_ir(result, timings=False, style=Style(fold=2))
+    assert [c.id for c in diagram.clusters] == ["act1", "act2", "act9", "act10", "legend"]
+    folded = next(n for n in diagram.nodes if n.id == "folded")
+    assert folded.label == "⋯ acts 3–8 not drawn\n6 steps: 6 succeeded"
+    # The chain runs act2 -> folded note -> act9, and the loop's counts are the whole run's.
+    chain = [(e.source, e.target) for e in diagram.edges if e.style != ("invis",)]
+    assert ("act2", "folded") in chain
+    assert ("folded", "act9") in chain
+    act_state = next(n for n in diagram.nodes if n.id == "s_act")
+    assert act_state.label == "act ×10"
+    with pytest.raises(ValueError, match=r"Style\.fold must be at least 1 or None"):
+        Style(fold=0)
+
+
+def test_a_short_run_is_not_folded() -> None:
+    model = ScriptedModel([ToolCall("add", {"a": 1, "b": 2})] * 7)
+    result = planloop.Agent(model, [add], max_iterations=7).run_sync("x")
+    diagram = trace_to_ir(result, timings=False)  # 7 acts = 2 * 3 + 1: all drawn
+    assert [c.id for c in diagram.clusters] == [f"act{n}" for n in range(1, 8)] + ["legend"]
 
 
 # --- the escaping function -----------------------------------------------------
@@ -357,3 +378,47 @@ def test_broken_diagrams_are_rejected(diagram: Diagram, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)) as info:
         ir_to_dot(diagram)
     assert str(info.value) == message
+
+
+# --- sub-agents -------------------------------------------------------------------
+
+
+def plan_and_execute_run() -> RunResult:
+    planner_model = ScriptedModel(["Plan:\n1. Add them\n2. Say it\n<END_OF_PLAN>"])
+    executor_model = ScriptedModel([ToolCall("add", {"a": 1, "b": 2}), "it is 3", "Three."])
+    pe = planloop.PlanAndExecute(
+        planloop.load_chat_planner(planner_model),
+        planloop.load_agent_executor(executor_model, [add]),
+    )
+    return pe.run_sync("add 1 and 2")
+
+
+def test_sub_agent_runs_are_nested_in_the_step_that_ran_them() -> None:
+    diagram = trace_to_ir(plan_and_execute_run(), timings=False)
+    act = next(c for c in diagram.clusters if c.id == "act1")
+    assert [c.id for c in act.clusters] == ["a1_0_sub", "a1_1_sub"]
+    first, second = act.clusters
+    assert first.label == "sub-agent of step_1 · finished · 1 iteration"
+    assert [c.id for c in first.clusters] == ["a1_0_act1"]
+    labels = {n.id: n.label for n in diagram.nodes}
+    assert labels["a1_0_a1_0"] == "call_1 · add\nsucceeded\n= 3"
+    # The second sub-agent answered without a tool: a note says so.
+    assert second.nodes == ("a1_1_answer",)
+    assert labels["a1_1_answer"] == "answered directly\n= Three."
+    # Each step points at its sub-agent's first node.
+    dashed = {(e.source, e.target) for e in diagram.edges if e.style == ("dashed",)}
+    assert {("a1_0", "a1_0_a1_0"), ("a1_1", "a1_1_answer")} <= dashed
+    # Every node is in exactly one cluster or none, and DOT accepts the nesting.
+    seen = [n for c in diagram.all_clusters() for n in c.nodes]
+    assert len(seen) == len(set(seen))
+    dot = ir_to_dot(diagram)
+    assert 'subgraph "cluster_a1_0_sub"' in dot
+
+
+def test_sub_agents_collapse_into_a_line_on_their_step() -> None:
+    diagram = trace_to_ir(plan_and_execute_run(), timings=False, style=Style(sub_agents=False))
+    act = next(c for c in diagram.clusters if c.id == "act1")
+    assert act.clusters == ()
+    labels = {n.id: n.label for n in diagram.nodes}
+    assert labels["a1_0"].endswith("\nsub-agent: finished · 1 iteration")
+    assert not any(n.startswith("a1_0_") for n in labels)
