@@ -48,6 +48,7 @@ from planloop.engine import (
 from planloop.engine.retry import RetryPolicy
 from planloop.errors import (
     DefinitionError,
+    DiagramWarning,
     InvalidPlan,
     InvalidSpec,
     InvalidTool,
@@ -85,6 +86,7 @@ __all__ = [
     "CompilerPlanner",
     "Continued",
     "DefinitionError",
+    "DiagramWarning",
     "Event",
     "FunctionPlanner",
     "InvalidPlan",

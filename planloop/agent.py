@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
+from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
 from planloop.engine.loop import LoopConfig, ParsingErrorHandler, StateHandler, TrimSteps
 from planloop.engine.planner import Planner
@@ -48,6 +50,17 @@ class Agent(Runnable):
         spec, handlers: a machine spec with extra states, and a handler per
             extra state returning the event that leaves it.
         name: shown in traces and diagrams.
+        diagram_dir: a directory (created if missing) where every run writes
+            ``<run_id>.svg``, a picture of the run, when it ends: finished,
+            stopped or failed. ``None`` (default) uses ``$PLANLOOP_DIAGRAM_DIR``
+            if it is set when the run starts, except for a run nested in
+            another planloop run (a sub-agent), which the outer run's picture
+            shows. A picture that cannot be drawn or written gives a
+            :class:`~planloop.DiagramWarning` and leaves the result as it is.
+
+    Raises:
+        DefinitionError: an argument is invalid (every problem is listed),
+            e.g. ``diagram_dir`` is a file.
 
     Example:
         >>> from planloop import Agent, tool
@@ -81,6 +94,7 @@ class Agent(Runnable):
         spec: MachineSpec | None = None,
         handlers: Mapping[str, StateHandler] | None = None,
         name: str = "agent",
+        diagram_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         problems: list[str] = []
         self.tools: list[Tool] = [as_tool(t) for t in tools]
@@ -106,6 +120,10 @@ class Agent(Runnable):
             problems.append(
                 "trim_intermediate_steps=0 would hide every step; use N > 0, -1 (all) or a function"
             )
+        try:
+            self.diagram_dir = check_dir(diagram_dir)
+        except DefinitionError as exc:
+            problems.append(str(exc))
         if problems:
             raise DefinitionError("invalid Agent:\n" + "\n".join(f"  - {p}" for p in problems))
         self.model = model

@@ -14,6 +14,8 @@ PlanloopError
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
     └── PlannerFailed                    the planner (or its model) raised
+
+DiagramWarning (UserWarning)             a run's picture (``diagram_dir``) could not be written
 ```
 
 Every :class:`RunError` carries the partial :class:`~planloop.RunResult` of the
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DefinitionError",
+    "DiagramWarning",
     "InvalidPlan",
     "InvalidSpec",
     "InvalidTool",
@@ -184,3 +187,12 @@ class ParsingFailed(RunError):
 
 class PlannerFailed(RunError):
     """The planner, or the model it called, raised an exception."""
+
+
+class DiagramWarning(UserWarning):
+    """The picture of a run (``diagram_dir=`` or ``PLANLOOP_DIAGRAM_DIR``) was not written.
+
+    A warning, not an error: the run's result, or its :class:`RunError`, is
+    unaffected. The message says what failed and how to fix it. Silence it
+    with ``warnings.simplefilter("ignore", planloop.DiagramWarning)``.
+    """

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
 from planloop.agent import Agent
 from planloop.engine.loop import LoopConfig
@@ -48,6 +50,27 @@ class PlanAndExecute(Runnable):
     in ``result.trace.children`` by step id. ``replan=True`` asks the planner
     again after every step (it may change the remaining steps or answer).
 
+    Args:
+        planner: makes the plan (see :func:`load_chat_planner`).
+        executor: runs each step (see :func:`load_agent_executor`).
+        replan: ask the planner again after every step.
+        max_iterations: passes through ``observe`` before stopping; ``None`` for no limit.
+        max_execution_time: a hard deadline in seconds for the whole run.
+        name: shown in traces and diagrams.
+        diagram_dir: a directory (created if missing) where every run writes
+            ``<run_id>.svg`` when it ends (finished, stopped or failed): one
+            picture per run, with each step's sub-agent run drawn inside the step
+            that ran it. The sub-agents write no files of their own, even with
+            ``$PLANLOOP_DIAGRAM_DIR`` set; an executor agent given its own
+            ``diagram_dir=`` (``load_agent_executor(..., diagram_dir=...)``)
+            writes one per step. ``None`` (default) uses ``$PLANLOOP_DIAGRAM_DIR``
+            if it is set when the run starts. A picture that cannot be drawn or
+            written gives a :class:`~planloop.DiagramWarning` and leaves the
+            result as it is.
+
+    Raises:
+        DefinitionError: ``diagram_dir`` is not a usable directory path (e.g. a file).
+
     Example:
         >>> from planloop.testing import ScriptedModel
         >>> planner_model = ScriptedModel(["Plan:\\n1. Find it\\n2. Say it\\n<END_OF_PLAN>"])
@@ -68,7 +91,9 @@ class PlanAndExecute(Runnable):
         max_iterations: int | None = 15,
         max_execution_time: float | None = None,
         name: str = "plan_and_execute",
+        diagram_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        self.diagram_dir = check_dir(diagram_dir)
         self.planner = planner
         self.executor = executor
         self.replan = replan

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
 from planloop.engine.loop import LoopConfig
 from planloop.engine.plan import Plan, Step, callable_name
@@ -46,6 +48,21 @@ class StepHandle:
 class Workflow(Runnable):
     """A DAG of Python callables, run by the plan → act → observe → finish loop.
 
+    Args:
+        name: shown in traces and diagrams.
+        max_execution_time: a hard deadline in seconds for the whole run.
+        max_concurrency: how many steps may run at once (default: as many as are ready).
+        diagram_dir: a directory (created if missing) where every run writes
+            ``<run_id>.svg``, a picture of the run with each step's status and
+            timing, when it ends: finished, stopped, or failed with
+            :class:`StepFailed`. ``None`` (default) uses ``$PLANLOOP_DIAGRAM_DIR``
+            if it is set when the run starts (unless the run is nested in another
+            planloop run). A picture that cannot be drawn or written gives a
+            :class:`~planloop.DiagramWarning` and leaves the result as it is.
+
+    Raises:
+        DefinitionError: an argument is invalid, e.g. ``diagram_dir`` is a file.
+
     Example:
         >>> import asyncio
         >>> wf = Workflow("report")
@@ -68,6 +85,7 @@ class Workflow(Runnable):
         *,
         max_execution_time: float | None = None,
         max_concurrency: int | None = None,
+        diagram_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if max_execution_time is not None and not max_execution_time >= 0:
             raise DefinitionError(
@@ -75,6 +93,7 @@ class Workflow(Runnable):
             )
         if max_concurrency is not None and max_concurrency < 1:
             raise DefinitionError(f"max_concurrency={max_concurrency!r}; use a number >= 1")
+        self.diagram_dir = check_dir(diagram_dir)
         self.name = name
         self.max_execution_time = max_execution_time
         self.max_concurrency = max_concurrency

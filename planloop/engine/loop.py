@@ -95,6 +95,11 @@ class LoopConfig:
     max_plan_steps: int | None = DEFAULT_MAX_STEPS
     name: str = ""
     on_end: Callable[[RunResult], None] | None = None
+    """Called with the result when a run ends, however it ends: finished, stopped
+    (when cancelled, just before ``CancelledError`` goes on), or failed (just before
+    the :class:`~planloop.errors.RunError` is raised). What it raises is raised in
+    place of the result (during a cancellation it goes to the event loop's exception
+    handler instead), so a hook that must not change the run catches its own errors."""
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -215,6 +220,7 @@ class _Run:
         except asyncio.CancelledError:
             self._keep_cancelled_steps()
             self._stop_now(StopReason.cancelled, None)
+            self._end_cancelled()
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary: a failure becomes a stopped run
             reason = StopReason.error
@@ -253,6 +259,17 @@ class _Run:
                     "it must return an Event"
                 )
             self.fire(event)
+
+    def _end_cancelled(self) -> None:
+        on_end = self.cfg.on_end
+        if on_end is None:
+            return
+        try:
+            on_end(self._result())
+        except Exception as exc:  # noqa: BLE001 - the cancellation goes on; the error is reported
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "planloop: on_end raised while a run was cancelled", "exception": exc}
+            )
 
     # --- the built-in states -------------------------------------------------
 

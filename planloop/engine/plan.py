@@ -7,7 +7,7 @@ reference adds the dependency edge by itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -343,6 +343,13 @@ class Plan(BaseModel):
         from planloop.engine._display import svg_of
 
         return svg_of(self)
+
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
+        from planloop.engine._display import mimebundle_of
+
+        return mimebundle_of(self, repr(self), include, exclude)
 
 
 def _contains_ref(value: Any) -> bool:

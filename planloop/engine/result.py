@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -51,3 +52,10 @@ class RunResult(BaseModel):
         from planloop.engine._display import svg_of
 
         return svg_of(self.trace)
+
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
+        from planloop.engine._display import mimebundle_of
+
+        return mimebundle_of(self.trace, repr(self), include, exclude)

@@ -7,7 +7,7 @@ state, and every non-terminal state can reach a terminal one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -175,6 +175,13 @@ class MachineSpec:
         from planloop.engine._display import svg_of
 
         return svg_of(self)
+
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
+        from planloop.engine._display import mimebundle_of
+
+        return mimebundle_of(self, repr(self), include, exclude)
 
     def __repr__(self) -> str:
         return f"MachineSpec(states={[str(s) for s in self.states]!r}, initial={_q(self.initial)})"

@@ -7,7 +7,7 @@ are stored as their ``repr``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -271,6 +271,13 @@ class Trace(BaseModel):
         from planloop.engine._display import svg_of
 
         return svg_of(self)
+
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, str]:
+        from planloop.engine._display import mimebundle_of
+
+        return mimebundle_of(self, repr(self), include, exclude)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
