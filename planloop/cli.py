@@ -42,31 +42,47 @@ def demo(question: str | None, out_dir: Path) -> None:
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the picture; the format comes from the suffix (.svg, .png, .pdf).",
+    help=(
+        "Where to write the picture; the format comes from the suffix "
+        "(.svg, .png, .pdf, .dot, .mmd). Without it, text is printed."
+    ),
 )
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["dot", "svg", "png", "pdf"]),
+    type=click.Choice(["dot", "mermaid", "svg", "png", "pdf"]),
     default=None,
-    help="'dot' prints DOT text; otherwise the format of --output.",
+    help=(
+        "'dot' and 'mermaid' are text (printed, or written to --output); svg, png "
+        "and pdf need --output. Default: from the suffix of --output, else dot."
+    ),
 )
 def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
     """Draw a trace saved as JSON."""
     from planloop.engine.trace import Trace, TraceError
+    from planloop.visualize import InvalidFormat, RenderError, to_dot, to_mermaid
     from planloop.visualize import render as render_to
-    from planloop.visualize import to_dot
 
     try:
         trace = Trace.from_json(trace_file.read_bytes())
     except TraceError as exc:
         raise click.ClickException(f"{trace_file}: {exc}") from None
-    if fmt == "dot" or (output is None and fmt is None):
-        click.echo(to_dot(trace), nl=False)
+    if fmt is None and output is not None and output.suffix.lower() == ".mmd":
+        fmt = "mermaid"
+    if fmt in ("dot", "mermaid") or (output is None and fmt is None):
+        text = to_mermaid(trace) if fmt == "mermaid" else to_dot(trace)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            click.echo(str(output))
         return
     if output is None:
         raise click.UsageError(f"--format {fmt} needs --output FILE")
-    click.echo(str(render_to(trace, output, format=fmt)))
+    try:
+        click.echo(str(render_to(trace, output, format=fmt)))
+    except (InvalidFormat, RenderError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ def test_quickstart_output_and_picture(tmp_path: Path) -> None:
 
 
 def test_workflow_example_prints_its_output(tmp_path: Path) -> None:
-    [block] = [b for b in BLOCKS if "planloop.Workflow(" in b]
+    [block] = [b for b in BLOCKS if 'planloop.Workflow("report")' in b]
     done = subprocess.run(
         [sys.executable, "-c", block],
         cwd=tmp_path,
@@ -61,3 +61,25 @@ def test_workflow_example_prints_its_output(tmp_path: Path) -> None:
         check=True,
     )
     assert done.stdout == "TEXT OF HTTPS://EXAMPLE.ORG\n"
+
+
+def test_diagram_dir_example_writes_the_runs_picture(tmp_path: Path) -> None:
+    [block] = [b for b in BLOCKS if "diagram_dir=pictures" in b]
+    done = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout == "check failed\n['nightly-1.svg']\n"
+
+
+def test_pictures_the_readme_shows_are_in_the_repository() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert images
+    for image in images:
+        path = README.parent / image
+        assert path.is_file(), image
+        assert path.read_bytes().startswith(b"\x89PNG")

@@ -119,15 +119,16 @@ class _Pool:
             worker.job = None
             fn, inbox, deliver = job
             try:
-                value = fn()
+                value, error = fn(), None
             except BaseException as exc:  # noqa: BLE001 - handed to the loop, not swallowed
-                inbox.post(deliver, None, exc)
-            else:
-                inbox.post(deliver, value, None)
-                del value
-            del job, fn, inbox, deliver  # keep nothing of the last job alive while idle
+                value, error = None, exc
+            # Idle again before the result goes out, so that the step the result
+            # unblocks finds this warm worker instead of starting a thread. A job
+            # handed over before the wait below finds the lock already released.
             with self._lock:
                 self._idle.append(worker)
+            inbox.post(deliver, value, error)
+            del job, fn, inbox, deliver, value, error  # keep nothing alive while idle
             if not worker.wake.acquire(timeout=_IDLE_SECONDS):
                 with self._lock:
                     if worker in self._idle:  # still idle after the wait: leave

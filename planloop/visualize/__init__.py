@@ -1,7 +1,8 @@
-"""Diagrams of machines, plans and runs: DOT text always, SVG/PNG/PDF through Graphviz.
+"""Diagrams of machines, plans and runs: DOT and Mermaid text always, SVG/PNG/PDF through Graphviz.
 
-``to_dot`` needs nothing but planloop; ``render`` and ``to_svg`` use the
-system ``dot`` program or pygraphviz, loaded only when first needed.
+``to_dot`` and ``to_mermaid`` need nothing but planloop; ``render`` and
+``to_svg`` use the system ``dot`` program or pygraphviz, loaded only when
+first needed.
 Importing this package makes traces, plans, specs and run results show
 themselves inline in Jupyter.
 
@@ -25,6 +26,7 @@ from planloop.engine.trace import Trace
 from planloop.visualize.dot import escape_label, ir_to_dot
 from planloop.visualize.extract import plan_to_ir, spec_to_ir
 from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style
+from planloop.visualize.mermaid import ir_to_mermaid
 from planloop.visualize.render import FORMATS, InvalidFormat, RenderError, render_dot
 from planloop.visualize.trace_ir import trace_to_ir
 
@@ -38,12 +40,14 @@ __all__ = [
     "Style",
     "escape_label",
     "ir_to_dot",
+    "ir_to_mermaid",
     "plan_to_ir",
     "render",
     "render_dot",
     "spec_to_ir",
     "to_diagram",
     "to_dot",
+    "to_mermaid",
     "to_svg",
     "trace_to_ir",
 ]
@@ -89,6 +93,42 @@ def to_dot(obj: Any, *, timings: bool = True, style: Style | None = None) -> str
     """
     st = style or Style()
     return ir_to_dot(to_diagram(obj, timings=timings, style=st), style=st)
+
+
+def to_mermaid(obj: Any, *, timings: bool = True, style: Style | None = None) -> str:
+    """Mermaid flowchart text for ``obj`` (see :func:`to_dot` for what ``obj`` may be).
+
+    It needs no Graphviz: GitHub, GitLab and many documentation sites draw it
+    inside a fenced ```` ```mermaid ```` block. The picture is the one
+    :func:`to_dot` draws; see :func:`~planloop.visualize.mermaid.ir_to_mermaid`
+    for what Mermaid cannot show.
+
+    Args:
+        obj: a :class:`~planloop.Trace`, :class:`~planloop.RunResult`,
+            :class:`~planloop.Plan` or :class:`~planloop.MachineSpec`.
+        timings: show durations (turn off for text that must not change between runs).
+        style: colours and label lengths.
+
+    Raises:
+        TypeError: ``obj`` is none of the accepted types.
+
+    Example:
+        >>> from planloop import Plan, Step
+        >>> plan = Plan([Step(id="a", tool="t"), Step(id="b", tool="u", depends_on=("a",))])
+        >>> print(to_mermaid(plan), end="")
+        ---
+        title: "plan · 2 steps"
+        ---
+        flowchart TB
+          n_p_0("a · t")
+          n_p_1("b · u")
+          n_p_0 --> n_p_1
+          classDef s0 fill:#ffffff,stroke:#1565c0,color:#37474f
+          class n_p_0,n_p_1 s0
+          linkStyle 0 stroke:#37474f
+    """
+    st = style or Style()
+    return ir_to_mermaid(to_diagram(obj, timings=timings, style=st), style=st)
 
 
 def to_svg(obj: Any, *, timings: bool = True, style: Style | None = None) -> str:

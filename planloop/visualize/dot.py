@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style
+from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style, check_diagram
 
 __all__ = ["DEFAULT_MAX_LABEL", "escape_label", "ir_to_dot", "quote_id"]
 
@@ -105,7 +105,7 @@ def ir_to_dot(diagram: Diagram, *, style: Style | None = None) -> str:
             node, or a node sits in two clusters.
     """
     st = style or Style()
-    _check(diagram)
+    check_diagram(diagram)
     limit = st.max_label_chars
     clusters = {c.id: c for c in diagram.all_clusters()}
     nodes = {n.id: n for n in diagram.nodes}
@@ -143,32 +143,6 @@ def ir_to_dot(diagram: Diagram, *, style: Style | None = None) -> str:
         lines.append(f"  {_edge(edge, clusters, limit)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def _check(diagram: Diagram) -> None:
-    seen: set[str] = set()
-    for item_id in [n.id for n in diagram.nodes] + [c.id for c in diagram.all_clusters()]:
-        if item_id in seen:
-            raise ValueError(f"diagram id {item_id!r} is used more than once")
-        seen.add(item_id)
-    node_ids = {n.id for n in diagram.nodes}
-    placed: set[str] = set()
-    for cluster in diagram.all_clusters():
-        for node_id in cluster.nodes:
-            if node_id not in node_ids:
-                raise ValueError(f"cluster {cluster.id!r} lists unknown node {node_id!r}")
-            if node_id in placed:
-                raise ValueError(f"node {node_id!r} is in more than one cluster")
-            placed.add(node_id)
-    clusters = {c.id: c for c in diagram.all_clusters()}
-    for edge in diagram.edges:
-        for end in (edge.source, edge.target):
-            if end not in seen:
-                raise ValueError(f"edge {edge.source!r} -> {edge.target!r}: unknown id {end!r}")
-            if end in clusters and clusters[end].first_node() is None:
-                raise ValueError(
-                    f"edge {edge.source!r} -> {edge.target!r}: cluster {end!r} is empty"
-                )
 
 
 def _node(node: Node, limit: int) -> str:

@@ -1,10 +1,11 @@
 """The diagram IR: plain frozen dataclasses that every extractor builds and every renderer reads.
 
 Extractors (:mod:`planloop.visualize.extract`) turn engine objects into a
-:class:`Diagram`; renderers (:mod:`planloop.visualize.dot`) turn a diagram into
-text. Nothing here knows about Graphviz: labels are plain text (newlines break
-lines), colours are ``#rrggbb`` strings, and an edge may point at a node or at
-a whole cluster.
+:class:`Diagram`; renderers (:mod:`planloop.visualize.dot`,
+:mod:`planloop.visualize.mermaid`) turn a diagram into text. Nothing here
+knows about Graphviz or Mermaid: labels are plain text (newlines break lines),
+colours are ``#rrggbb`` strings, and an edge may point at a node or at a whole
+cluster.
 
 Example:
     >>> d = Diagram(
@@ -22,7 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
-__all__ = ["Cluster", "Diagram", "Edge", "Node", "Style", "check_color"]
+__all__ = ["Cluster", "Diagram", "Edge", "Node", "Style", "check_color", "check_diagram"]
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -163,6 +164,43 @@ class Diagram:
         """Every cluster, nested ones included, depth first."""
         for cluster in self.clusters:
             yield from cluster.walk()
+
+
+def check_diagram(diagram: Diagram) -> None:
+    """Raise ``ValueError`` unless ``diagram`` is one every renderer can draw.
+
+    Ids are unique across nodes and clusters, clusters list known nodes, a node
+    sits in at most one cluster, and edges join known ids (a cluster only when
+    it holds a node).
+
+    >>> check_diagram(Diagram(nodes=(Node("a"),), edges=(Edge("a", "b"),)))
+    Traceback (most recent call last):
+    ...
+    ValueError: edge 'a' -> 'b': unknown id 'b'
+    """
+    seen: set[str] = set()
+    for item_id in [n.id for n in diagram.nodes] + [c.id for c in diagram.all_clusters()]:
+        if item_id in seen:
+            raise ValueError(f"diagram id {item_id!r} is used more than once")
+        seen.add(item_id)
+    node_ids = {n.id for n in diagram.nodes}
+    placed: set[str] = set()
+    for cluster in diagram.all_clusters():
+        for node_id in cluster.nodes:
+            if node_id not in node_ids:
+                raise ValueError(f"cluster {cluster.id!r} lists unknown node {node_id!r}")
+            if node_id in placed:
+                raise ValueError(f"node {node_id!r} is in more than one cluster")
+            placed.add(node_id)
+    clusters = {c.id: c for c in diagram.all_clusters()}
+    for edge in diagram.edges:
+        for end in (edge.source, edge.target):
+            if end not in seen:
+                raise ValueError(f"edge {edge.source!r} -> {edge.target!r}: unknown id {end!r}")
+            if end in clusters and clusters[end].first_node() is None:
+                raise ValueError(
+                    f"edge {edge.source!r} -> {edge.target!r}: cluster {end!r} is empty"
+                )
 
 
 @dataclass(frozen=True)
