@@ -50,8 +50,9 @@ def test_quickstart_output_and_picture(tmp_path: Path) -> None:
     assert (tmp_path / "quickstart.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
-def test_workflow_example_prints_its_output(tmp_path: Path) -> None:
-    [block] = [b for b in BLOCKS if 'planloop.Workflow("report")' in b]
+def run_block(marker: str, tmp_path: Path) -> str:
+    """Run the one README block containing ``marker``; its standard output."""
+    [block] = [b for b in BLOCKS if marker in b]
     done = subprocess.run(
         [sys.executable, "-c", block],
         cwd=tmp_path,
@@ -60,20 +61,15 @@ def test_workflow_example_prints_its_output(tmp_path: Path) -> None:
         timeout=120,
         check=True,
     )
-    assert done.stdout == "TEXT OF HTTPS://EXAMPLE.ORG\n"
+    return done.stdout
+
+
+def test_workflow_example_prints_its_output(tmp_path: Path) -> None:
+    assert run_block('planloop.Workflow("report")', tmp_path) == "TEXT OF HTTPS://EXAMPLE.ORG\n"
 
 
 def test_diagram_dir_example_writes_the_runs_picture(tmp_path: Path) -> None:
-    [block] = [b for b in BLOCKS if "diagram_dir=pictures" in b]
-    done = subprocess.run(
-        [sys.executable, "-c", block],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert done.stdout == "check failed\n['nightly-1.svg']\n"
+    assert run_block("diagram_dir=pictures", tmp_path) == "check failed\n['nightly-1.svg']\n"
 
 
 def test_pictures_the_readme_shows_are_in_the_repository() -> None:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style, check_diagram
+from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style, check_diagram, cut_label
 
 __all__ = ["DEFAULT_MAX_LABEL", "escape_label", "ir_to_dot", "quote_id"]
 
 DEFAULT_MAX_LABEL = 300
 """Labels longer than this many characters are cut, ending in an ellipsis."""
-
-_LINE_BREAKS = ("\r\n", "\r", "\u2028", "\u2029", "\x85")
 
 
 def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
@@ -42,12 +40,7 @@ def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
     >>> print(escape_label("abcdefgh", max_chars=5))
     "abcd…"
     """
-    if max_chars < 1:
-        raise ValueError(f"max_chars must be at least 1, not {max_chars!r}")
-    for brk in _LINE_BREAKS:
-        text = text.replace(brk, "\n")
-    if len(text) > max_chars:
-        text = text[: max_chars - 1] + "…"
+    text = cut_label(text, max_chars)
     out: list[str] = ['"']
     for ch in text:
         code = ord(ch)

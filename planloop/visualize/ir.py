@@ -46,6 +46,29 @@ def check_color(value: str | None, what: str = "colour") -> str | None:
     return value
 
 
+_LINE_BREAKS = ("\r\n", "\r", "\u2028", "\u2029", "\x85")
+
+
+def cut_label(text: str, max_chars: int) -> str:
+    r"""``text`` with every kind of line break as ``\n``, cut to ``max_chars`` with an ellipsis.
+
+    Both renderers start from this, so a label breaks and cuts the same way in
+    DOT and in Mermaid.
+
+    >>> cut_label("a\r\nb\x85c", 10)
+    'a\nb\nc'
+    >>> cut_label("abcdefgh", 5)
+    'abcd…'
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, not {max_chars!r}")
+    for brk in _LINE_BREAKS:
+        text = text.replace(brk, "\n")
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return text
+
+
 @dataclass(frozen=True)
 class Node:
     """One box, ellipse or note.

@@ -18,14 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style, check_diagram
+from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style, check_diagram, cut_label
 
 __all__ = ["DEFAULT_MAX_LABEL", "escape_label", "ir_to_mermaid", "mermaid_ids"]
 
 DEFAULT_MAX_LABEL = 300
 """Labels longer than this many characters are cut, ending in an ellipsis."""
 
-_LINE_BREAKS = ("\r\n", "\r", "\u2028", "\u2029", "\x85")
 _DIRECTIONS = ("TB", "LR", "RL", "BT")
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_]")
 
@@ -94,15 +93,10 @@ def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL, title: bool =
     >>> print(escape_label(""))
     " "
     """
-    if max_chars < 1:
-        raise ValueError(f"max_chars must be at least 1, not {max_chars!r}")
     escapes = _YAML_ESCAPES if title else _ENTITIES
     line_break = " " if title else "<br>"
     backslash = escapes["\\"]
-    for brk in _LINE_BREAKS:
-        text = text.replace(brk, "\n")
-    if len(text) > max_chars:
-        text = text[: max_chars - 1] + "…"
+    text = cut_label(text, max_chars)
     out: list[str] = ['"']
     for ch in text:
         code = ord(ch)
