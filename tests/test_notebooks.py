@@ -37,8 +37,15 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     ]
     assert any(t.strip() == "True" for t in texts), "the JSON round-trip cell should print True"
     if path.name == "quickstart.ipynb":
-        last = nb.cells[-1].outputs
-        assert any("image/svg+xml" in out.get("data", {}) for out in last), "no inline diagram"
+        by_source = {
+            cell.source.strip(): cell.outputs for cell in nb.cells if cell.cell_type == "code"
+        }
+        for last_line in ("result.trace", "plan"):  # cells that end by showing an object
+            [outputs] = [o for s, o in by_source.items() if s.splitlines()[-1] == last_line]
+            drawn = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
+            assert drawn, f"no inline diagram for {last_line}"
+        mermaid = [c for s, c in by_source.items() if "to_mermaid" in s]
+        assert mermaid and mermaid[0][0]["text"].lstrip().startswith(("---", "flowchart"))
     if os.environ.get("PLANLOOP_UPDATE_NOTEBOOKS") == "1":
         nbformat.write(nb, path)
 
