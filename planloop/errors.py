@@ -10,6 +10,7 @@ PlanloopError
 ├── OutputParserError (ValueError)       a planner could not read the model's output
 ├── ToolArgumentsError (ValueError)      arguments failed a tool's schema
 ├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
+├── StoreError (RuntimeError)            the run store cannot be opened, or a stored run is bad
 └── RunError (RuntimeError)              a run ended ``stopped`` with reason ``error``
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
@@ -44,6 +45,7 @@ __all__ = [
     "RunError",
     "ScriptExhausted",
     "StepFailed",
+    "StoreError",
     "ToolArgumentsError",
 ]
 
@@ -143,6 +145,16 @@ class ToolArgumentsError(PlanloopError, ValueError):
 
 class ScriptExhausted(PlanloopError, RuntimeError):
     """A scripted model was called more times than it has responses."""
+
+
+class StoreError(PlanloopError, RuntimeError):
+    """The run store could not be opened, or what it holds for a run is unusable.
+
+    Raised for: a file that is not a planloop database, a database of another
+    schema version, an unknown run id, a duplicate event, and a stored row that is
+    corrupt. The message names the file or the run (and event) concerned and says
+    what to do. The store never modifies a file it refused to open.
+    """
 
 
 class RunError(PlanloopError, RuntimeError):

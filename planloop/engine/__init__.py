@@ -1,4 +1,4 @@
-"""The engine: the machine, the loop, plans, the scheduler and the trace.
+"""The engine: the machine, the loop, plans, the scheduler, the trace and the store.
 
 Nothing here imports the rest of planloop; everything else builds on it.
 """
@@ -23,8 +23,10 @@ from planloop.engine.result import RunResult
 from planloop.engine.spec import MachineSpec, SpecSummary, TransitionRule
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
+from planloop.engine.store import Checkpoint, Redactor, RunRecord, SQLiteStore, Store
 from planloop.engine.tooling import ToolLike, ToolSpec
 from planloop.engine.trace import Limits, Trace, TraceError, TraceEvent, Usage
+from planloop.errors import StoreError
 
 __all__ = [
     "FORCE_STOP_MESSAGE",
@@ -32,6 +34,7 @@ __all__ = [
     "Action",
     "Answer",
     "Answered",
+    "Checkpoint",
     "Continued",
     "Event",
     "Limits",
@@ -42,11 +45,14 @@ __all__ = [
     "Plan",
     "Planned",
     "Planner",
+    "Redactor",
     "Rejected",
     "ReturnedDirect",
     "RunContext",
+    "RunRecord",
     "RunResult",
     "RunStatus",
+    "SQLiteStore",
     "SpecSummary",
     "StateHandler",
     "Step",
@@ -54,6 +60,8 @@ __all__ = [
     "StepStatus",
     "StopReason",
     "Stopped",
+    "Store",
+    "StoreError",
     "ToolLike",
     "ToolSpec",
     "Trace",

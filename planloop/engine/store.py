@@ -1,0 +1,823 @@
+"""Where runs are kept: runs, their trace events (append-only) and checkpoints.
+
+A run records its :class:`~planloop.engine.trace.Trace` events as they happen
+(:meth:`Store.append_events`) and a checkpoint after every transition
+(:meth:`Store.save_checkpoint`); ``resume`` later reads the last checkpoint
+(:meth:`Store.load_checkpoint`) and the events (:meth:`Store.load_trace`).
+
+:class:`SQLiteStore` is the default implementation, on the standard library's
+``sqlite3``. Its file lives at :func:`default_store_path` unless given.
+
+Design:
+
+* **Connections and locking.** One connection per store object, shared by all
+  threads and guarded by a :class:`threading.Lock`. SQLite allows one writer per
+  file at a time anyway, so per-thread connections would only add contention
+  inside the process, resolved by SQLite's busy handler (which sleeps and
+  retries) instead of a lock that hands over at once; one connection also makes
+  :meth:`SQLiteStore.close` close everything, from any thread. Between
+  *processes* (or separate store objects on one file) the database is in WAL
+  mode, so readers never block the writer, and ``busy_timeout`` makes a writer
+  wait for the file lock instead of failing. Every write runs in a
+  ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so two
+  writers can never deadlock upgrading a read lock (which no timeout resolves).
+  A process forked with an open store opens its own connection on first use
+  (SQLite connections must not cross ``fork``).
+* **Durability.** ``synchronous=NORMAL`` in WAL mode: a committed event or
+  checkpoint survives the process being killed, which is what ``resume``
+  needs; only a power loss may drop the last commits. It keeps a checkpoint
+  cheap (tens of microseconds), which matters at one checkpoint per transition.
+* **JSON.** Event bodies are ``event.model_dump_json(fallback=repr)``, exactly
+  as :meth:`Trace.to_json` writes them (values that are not JSON are kept as
+  their ``repr``); they are read back through the ``TraceEvent`` union, so a
+  stored trace equals the recorded one. Checkpoint states are turned into JSON
+  values by pydantic (models, enums, datetimes, tuples are understood; anything
+  else becomes its ``repr``), so :meth:`load_checkpoint` returns plain JSON
+  values.
+* **Redaction.** Every event body and checkpoint passes through the store's
+  :class:`Redactor` before it is written, so secrets never reach the file.
+* **Schema.** The ``meta`` table holds :data:`SCHEMA_VERSION`. A database of
+  another version, or a file that is not a planloop database, raises
+  :class:`~planloop.errors.StoreError` and is left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
+
+from planloop.engine.trace import Trace, TraceEvent
+from planloop.errors import StoreError
+
+__all__ = [
+    "DEFAULT_SECRET_PATTERNS",
+    "REDACTED",
+    "SCHEMA_VERSION",
+    "Checkpoint",
+    "Redactor",
+    "RunRecord",
+    "SQLiteStore",
+    "Store",
+    "default_store_path",
+]
+
+SCHEMA_VERSION = 1
+"""The version of the database layout this planloop reads and writes."""
+
+REDACTED = "[redacted]"
+"""What a redacted value is replaced with."""
+
+DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
+    "api_key",
+    "apikey",
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "secrets",
+    "authorization",
+    "auth",
+    "cookie",
+    "cookies",
+    "private_key",
+    "credential",
+    "credentials",
+)
+"""Names whose values are redacted, matched against the words of a key.
+
+A key matches when its words (split at ``_``, ``-``, ``.``, spaces and camelCase,
+compared case-insensitively) contain a pattern's words in a row:
+``OPENAI_API_KEY``, ``X-Api-Key``, ``accessToken`` and ``client_secret`` match;
+``max_tokens``, ``author`` and ``secretary`` do not.
+"""
+
+_BUSY_TIMEOUT_MS = 30_000
+_MIN_LITERAL = 4
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_EVENT = TypeAdapter[Any](TraceEvent)
+
+
+def default_store_path() -> Path:
+    """``$PLANLOOP_HOME/planloop.db`` if ``PLANLOOP_HOME`` is set, else ``./.planloop/planloop.db``.
+
+    The directory is created when a store is first opened there, not here.
+    """
+    home = os.environ.get("PLANLOOP_HOME")
+    base = Path(home).expanduser() if home else Path.cwd() / ".planloop"
+    return base / "planloop.db"
+
+
+# ---------------------------------------------------------------------------
+# Redaction
+
+
+def _words(name: str) -> tuple[str, ...]:
+    return tuple(w.lower() for w in _WORDS.findall(name))
+
+
+class Redactor:
+    """Replaces secrets in JSON values with ``"[redacted]"``.
+
+    Two kinds of secret are recognised:
+
+    * the value of any dict key whose name looks like a secret (see
+      :data:`DEFAULT_SECRET_PATTERNS` for the rule), at any depth;
+    * any literal registered with :meth:`register`, wherever it appears inside
+      a string (keys included).
+
+    Example:
+        >>> r = Redactor()
+        >>> r.register("hunter2")
+        >>> r.redact({"args": {"api_key": "sk-1", "max_tokens": 5}, "out": "pw is hunter2"})
+        {'args': {'api_key': '[redacted]', 'max_tokens': 5}, 'out': 'pw is [redacted]'}
+    """
+
+    def __init__(
+        self, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS, values: Iterable[str] = ()
+    ) -> None:
+        self._patterns: tuple[tuple[str, ...], ...] = tuple(
+            w for w in (_words(p) for p in patterns) if w
+        )
+        # A superset test on raw JSON text: every key that matches a pattern also
+        # matches this (words joined by anything), so text it misses needs no parsing.
+        alternatives = [r"[\W_]*".join(map(re.escape, w)) for w in self._patterns]
+        self._key_hint = re.compile("|".join(alternatives) or r"(?!x)x", re.IGNORECASE)
+        self._verdicts: dict[str, bool] = {}
+        self._values: tuple[str, ...] = ()
+        self._hints: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        for value in values:
+            self.register(value)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The registered literals (longest first)."""
+        return self._values
+
+    def register(self, value: str) -> None:
+        """Redact ``value`` wherever it appears inside a string from now on.
+
+        Raises:
+            ValueError: ``value`` is shorter than 4 characters (it would also
+                match ordinary text, timestamps and ids, and corrupt them).
+        """
+        if not isinstance(value, str) or len(value) < _MIN_LITERAL:
+            raise ValueError(
+                f"a secret to redact must be a string of at least {_MIN_LITERAL} characters"
+            )
+        with self._lock:
+            if value in self._values:
+                return
+            values = sorted((*self._values, value), key=len, reverse=True)
+            hints = {v for lit in values for v in _json_forms(lit)}
+            # Swap whole tuples: readers on other threads see the old or the new set.
+            self._values, self._hints = tuple(values), tuple(hints)
+
+    def is_secret_key(self, key: str) -> bool:
+        """Whether values under the dict key ``key`` are redacted."""
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            words = _words(key)
+            verdict = any(_contains_run(words, p) for p in self._patterns)
+            if len(self._verdicts) < 10_000:
+                self._verdicts[key] = verdict
+        return verdict
+
+    def redact(self, value: Any) -> Any:
+        """A copy of the JSON value ``value`` with its secrets replaced.
+
+        Dicts, lists and tuples are walked; other values are returned as they
+        are. ``None`` under a secret-looking key stays ``None`` (nothing to hide).
+        """
+        values = self._values
+        if isinstance(value, dict):
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                key = self._scrub(k, values) if isinstance(k, str) else k
+                if isinstance(k, str) and v is not None and self.is_secret_key(k):
+                    out[key] = REDACTED
+                else:
+                    out[key] = self.redact(v)
+            return out
+        if isinstance(value, list | tuple):
+            return [self.redact(v) for v in value]
+        if isinstance(value, str):
+            return self._scrub(value, values)
+        return value
+
+    def redact_json(self, text: str) -> str:
+        """``text`` (a JSON document) with its secrets replaced.
+
+        Text that cannot hold a secret is returned unchanged without parsing.
+        """
+        if not self._key_hint.search(text) and not any(h in text for h in self._hints):
+            return text
+        return json.dumps(self.redact(json.loads(text)), ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def _scrub(text: str, values: tuple[str, ...]) -> str:
+        for literal in values:
+            if literal in text:
+                text = text.replace(literal, REDACTED)
+        return text
+
+
+def _contains_run(words: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    n = len(pattern)
+    return any(words[i : i + n] == pattern for i in range(len(words) - n + 1))
+
+
+def _json_forms(literal: str) -> set[str]:
+    """How ``literal`` can appear inside JSON text."""
+    return {
+        literal,
+        json.dumps(literal, ensure_ascii=False)[1:-1],
+        json.dumps(literal, ensure_ascii=True)[1:-1],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` table.
+
+    ``status`` is ``"running"`` until :meth:`Store.finish_run` records how the run
+    ended (a :class:`~planloop.RunStatus` value, or whatever status the runner
+    chose, such as ``"paused"``).
+    """
+
+    run_id: str
+    name: str
+    status: str
+    stop_reason: str | None
+    iterations: int
+    started_at: datetime
+    ended_at: datetime | None
+    definition: str | None
+    """Where the agent or workflow is defined (``FILE.py:NAME``), if known."""
+    definition_hash: str | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or ``None`` while the run has not ended."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state a run saved after a transition.
+
+    ``seq`` is the number of events the run had recorded when it was saved: the
+    checkpoint reflects ``trace.events[:seq]``.
+    """
+
+    run_id: str
+    seq: int
+    state: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------
+# The protocol
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What a run needs to be recorded, listed and resumed."""
+
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        started_at: datetime,
+        definition: str | None = None,
+        definition_hash: str | None = None,
+    ) -> None:
+        """Record a new run, status ``"running"``. A run id already stored is an error."""
+        ...
+
+    def append_events(self, run_id: str, events: Sequence[TraceEvent], *, first_seq: int) -> None:
+        """Append ``events`` as numbers ``first_seq, first_seq + 1, ...``; all or none.
+
+        Events are append-only: a number already stored is an error.
+        """
+        ...
+
+    def save_checkpoint(self, run_id: str, seq: int, state: Mapping[str, Any]) -> None:
+        """Save ``state`` as the checkpoint after the run's first ``seq`` events."""
+        ...
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """The checkpoint with the highest ``seq``, or ``None`` if there is none."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        stop_reason: str | None,
+        iterations: int,
+        ended_at: datetime,
+    ) -> None:
+        """Record how the run ended."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run ``run_id``; an unknown id is an error."""
+        ...
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The ``limit`` most recently started runs, newest first."""
+        ...
+
+    def load_trace(self, run_id: str) -> Trace:
+        """The run's trace, rebuilt from its events."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources; using it afterwards is an error."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# SQLite
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE runs (
+    run_id          TEXT PRIMARY KEY,
+    name            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    stop_reason     TEXT,
+    iterations      INTEGER NOT NULL DEFAULT 0,
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    definition      TEXT,
+    definition_hash TEXT
+);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE TABLE events (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq    INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq    INTEGER NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
+_RUN_COLUMNS = (
+    "run_id, name, status, stop_reason, iterations, started_at, ended_at,"
+    " definition, definition_hash"
+)
+
+
+class SQLiteStore:
+    """The default :class:`Store`: one SQLite file, safe to share between threads and processes.
+
+    Args:
+        path: the database file; :func:`default_store_path` when omitted. Its
+            directory is created if needed.
+        redactor: applied to every event and checkpoint before it is written;
+            a :class:`Redactor` with the default patterns when omitted.
+            Register secrets on it (``store.redactor.register(...)``).
+
+    Raises:
+        StoreError: the file is not a planloop database, has another schema
+            version, or cannot be opened. The file is not modified.
+
+    Example:
+        >>> import tempfile, datetime, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.db"
+        >>> with SQLiteStore(path) as store:
+        ...     store.create_run("r1", name="demo", started_at=datetime.datetime.now())
+        ...     store.get_run("r1").status
+        'running'
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, redactor: Redactor | None = None
+    ) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.redactor = redactor if redactor is not None else Redactor()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._stale: list[sqlite3.Connection] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory of the store {self.path}: {exc}"
+            ) from None
+        self._conn = self._open()
+        self._pid = os.getpid()
+
+    # -- opening ----------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._check_or_create(conn)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_or_create(self, conn: sqlite3.Connection) -> None:
+        if self._check(conn):
+            return
+        # An empty database: create the schema, unless another process just did.
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._check(conn):
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?),"
+                        " ('application', 'planloop')",
+                        (str(SCHEMA_VERSION),),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create the store {self.path}: {exc}") from None
+
+    def _check(self, conn: sqlite3.Connection) -> bool:
+        """True if ``conn`` holds a planloop database of our version, False if empty."""
+        try:
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise self._foreign(str(exc)) from None
+        if not tables:
+            return False
+        if "meta" not in tables:
+            raise self._foreign("it has no planloop 'meta' table")
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise self._foreign(f"its 'meta' table cannot be read: {exc}") from None
+        if meta.get("application") != "planloop" or "schema_version" not in meta:
+            raise self._foreign("its 'meta' table does not identify a planloop store")
+        found = str(meta["schema_version"])
+        if found != str(SCHEMA_VERSION):
+            try:
+                newer = int(found) > SCHEMA_VERSION
+            except ValueError:
+                newer = False
+            who = "a newer" if newer else "another"
+            raise StoreError(
+                f"the store {self.path} has schema version {found}, but this planloop"
+                f" expects version {SCHEMA_VERSION}: it was written by {who} version of"
+                " planloop. Open it with that version, or point this one at a new file"
+                " (set PLANLOOP_HOME or pass another path). The file was not modified."
+            )
+        return True
+
+    def _foreign(self, reason: str) -> StoreError:
+        return StoreError(
+            f"{self.path} is not a planloop database ({reason}). Point the store at another"
+            " file (set PLANLOOP_HOME or pass another path). The file was not modified."
+        )
+
+    # -- plumbing ---------------------------------------------------------
+
+    @property
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the store {self.path} is closed")
+        if os.getpid() != self._pid:
+            # Forked: the parent's connection must not be used (nor closed) here.
+            self._stale.append(self._conn)
+            self._conn = self._open()
+            self._pid = os.getpid()
+        return self._conn
+
+    def _write(self, sql: str, params: Sequence[Any], *, many: bool = False) -> int:
+        """Run one statement (or ``executemany``) in a ``BEGIN IMMEDIATE`` transaction.
+
+        Returns the number of rows it changed.
+        """
+        with self._lock:
+            conn = self._connection
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor = conn.executemany(sql, params) if many else conn.execute(sql, params)
+                    changed = cursor.rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
+            return changed
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with self._lock:
+            try:
+                return self._connection.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+
+    def _require_run(self, run_id: str) -> None:
+        if not self._read("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)):
+            raise _unknown(run_id, self.path)
+
+    # -- runs -------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        started_at: datetime,
+        definition: str | None = None,
+        definition_hash: str | None = None,
+    ) -> None:
+        """Record a new run, status ``"running"``.
+
+        Raises:
+            StoreError: a run with this id is already stored.
+        """
+        try:
+            self._write(
+                "INSERT INTO runs (run_id, name, status, iterations, started_at,"
+                " definition, definition_hash) VALUES (?, ?, 'running', 0, ?, ?, ?)",
+                (run_id, name, started_at.isoformat(), definition, definition_hash),
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"run {run_id!r} already exists in {self.path}; run ids must be unique"
+            ) from None
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        stop_reason: str | None,
+        iterations: int,
+        ended_at: datetime,
+    ) -> None:
+        """Record how the run ended (``status`` is a :class:`~planloop.RunStatus` or other text).
+
+        Raises:
+            StoreError: the run is unknown.
+        """
+        found = self._write(
+            "UPDATE runs SET status = ?, stop_reason = ?, iterations = ?, ended_at = ?"
+            " WHERE run_id = ?",
+            (
+                str(status),
+                None if stop_reason is None else str(stop_reason),
+                iterations,
+                ended_at.isoformat(),
+                run_id,
+            ),
+        )
+        if not found:
+            raise _unknown(run_id, self.path)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run ``run_id``.
+
+        Raises:
+            StoreError: no such run (the message names it), or its row is corrupt.
+        """
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise _unknown(run_id, self.path)
+        return _run_record(rows[0])
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The ``limit`` most recently started runs, newest first."""
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [_run_record(row) for row in rows]
+
+    # -- events -----------------------------------------------------------
+
+    def append_events(self, run_id: str, events: Sequence[TraceEvent], *, first_seq: int) -> None:
+        """Append ``events`` as numbers ``first_seq, first_seq + 1, ...``, all or none.
+
+        Each body is the event's JSON (as :meth:`Trace.to_json` writes it), redacted.
+
+        Raises:
+            StoreError: the run is unknown, or one of the numbers is already
+                taken (events are append-only; nothing was written).
+        """
+        if first_seq < 0:
+            raise ValueError(f"first_seq must be >= 0, got {first_seq}")
+        rows = []
+        for offset, event in enumerate(events):
+            if not isinstance(event, BaseModel):
+                raise TypeError(f"not a trace event: {event!r}")
+            body = self.redactor.redact_json(event.model_dump_json(fallback=repr))
+            rows.append((run_id, first_seq + offset, str(getattr(event, "kind", "")), body))
+        if not rows:
+            return
+        try:
+            self._write(
+                "INSERT INTO events (run_id, seq, kind, body) VALUES (?, ?, ?, ?)", rows, many=True
+            )
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity(run_id, exc, first_seq, len(rows)) from None
+
+    def load_trace(self, run_id: str) -> Trace:
+        """The run's trace, rebuilt from its events (``children`` is empty).
+
+        Raises:
+            StoreError: the run is unknown, an event row is corrupt or does not
+                validate, or an event is missing; the message names the run and
+                the event number. Other runs are unaffected.
+        """
+        self._require_run(run_id)
+        rows = self._read("SELECT seq, body FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+        events = []
+        for index, (seq, body) in enumerate(rows):
+            if seq != index:
+                raise StoreError(
+                    f"run {run_id!r} in {self.path}: event {index} is missing (the next"
+                    f" stored event is number {seq}); the stored trace is incomplete"
+                )
+            try:
+                events.append(_EVENT.validate_json(body))
+            except (ValidationError, TypeError, ValueError) as exc:
+                raise StoreError(
+                    f"run {run_id!r} in {self.path}: event seq {seq} is corrupt and cannot"
+                    f" be read: {_first_error(exc)}"
+                ) from None
+        return Trace(run_id=run_id, events=events)
+
+    # -- checkpoints ------------------------------------------------------
+
+    def save_checkpoint(self, run_id: str, seq: int, state: Mapping[str, Any]) -> None:
+        """Save ``state`` as the run's checkpoint after its first ``seq`` events.
+
+        ``state`` is turned into JSON values (pydantic's rules; anything else is
+        stored as its ``repr``) and redacted. Saving again at the same ``seq``
+        replaces that checkpoint; earlier ones are kept.
+
+        Raises:
+            StoreError: the run is unknown.
+        """
+        value = to_jsonable_python(dict(state), fallback=repr)
+        body = json.dumps(self.redactor.redact(value), ensure_ascii=False, separators=(",", ":"))
+        try:
+            self._write(
+                "INSERT OR REPLACE INTO checkpoints (run_id, seq, body) VALUES (?, ?, ?)",
+                (run_id, seq, body),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise self._integrity(run_id, exc, seq, 1) from None
+
+    def load_checkpoint(self, run_id: str) -> Checkpoint | None:
+        """The run's latest checkpoint (highest ``seq``), or ``None`` if it has none.
+
+        Raises:
+            StoreError: the run is unknown, or the checkpoint is corrupt.
+        """
+        rows = self._read(
+            "SELECT seq, body FROM checkpoints WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+            (run_id,),
+        )
+        if not rows:
+            self._require_run(run_id)
+            return None
+        seq, body = rows[0]
+        try:
+            state = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            state = exc
+        if not isinstance(state, dict):
+            raise StoreError(
+                f"run {run_id!r} in {self.path}: the checkpoint at seq {seq} is corrupt"
+                " (not a JSON object)"
+            )
+        return Checkpoint(run_id=run_id, seq=int(seq), state=state)
+
+    # -- lifetime ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent); the last one to close folds the WAL into the file."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if os.getpid() == self._pid:
+                self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<SQLiteStore {str(self.path)!r}{state}>"
+
+    def _integrity(
+        self, run_id: str, exc: sqlite3.IntegrityError, first: int, count: int
+    ) -> StoreError:
+        if "FOREIGN KEY" in str(exc).upper():
+            return _unknown(run_id, self.path)
+        last = first + count - 1
+        span = f"seq {first}" if count == 1 else f"seqs {first}..{last}"
+        return StoreError(
+            f"run {run_id!r} in {self.path}: an event in {span} is already stored;"
+            " events are append-only (nothing was written)"
+        )
+
+
+def _unknown(run_id: str, path: Path) -> StoreError:
+    return StoreError(
+        f"no run {run_id!r} in the store {path}; `planloop runs` lists the stored runs"
+    )
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    run_id = row[0]
+    try:
+        return RunRecord(
+            run_id=run_id,
+            name=row[1],
+            status=row[2],
+            stop_reason=row[3],
+            iterations=int(row[4]),
+            started_at=datetime.fromisoformat(row[5]),
+            ended_at=None if row[6] is None else datetime.fromisoformat(row[6]),
+            definition=row[7],
+            definition_hash=row[8],
+        )
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"run {run_id!r}: its row in the runs table is corrupt: {exc}") from None
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        more = exc.error_count() - 1
+        extra = f" (and {more} more)" if more > 0 else ""
+        return f"at {where}: {err['msg']}{extra}"
+    return str(exc)
