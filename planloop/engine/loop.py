@@ -343,6 +343,7 @@ class _Run:
     ) -> StepResult | None:
         by_id = {r.step_id: r for r in results}
         log, iteration, add = plan.log, ctx.iteration, ctx.all_steps.append
+        succeeded = StepStatus.succeeded
         for step in plan.steps:
             res = by_id[step.id]
             action = trusted(
@@ -355,7 +356,9 @@ class _Run:
                     "iteration": iteration,
                 },
             )
-            add((action, res.observation))
+            # ``observation``'s first case inline: a 10,000-step act is mostly successes.
+            out = res.output
+            add((action, out if res.status is succeeded else res.observation))
         ctx.last_results = results
         fatal = next((r for r in results if r.fatal), None)
         if fatal is not None and self.cfg.on_tool_error == "stop":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
@@ -47,6 +47,25 @@ def ref(step_id: str, field: str | None = None) -> dict[str, str]:
     return {_REF: step_id if field is None else f"{step_id}.{field}"}
 
 
+_T = TypeVar("_T")
+
+
+class _cached(cached_property[_T]):
+    """``functools.cached_property`` without the lock that Python 3.11 takes on every
+    first read: a 10,000-step plan reads two such properties per step, and computing
+    one twice in a race would give the same value."""
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> _cached[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.attrname] = self.func(instance)  # type: ignore[index]
+        return value
+
+
 def _refs_in(value: Any, out: list[str]) -> None:
     if type(value) is dict:
         if len(value) == 1 and _REF in value:
@@ -76,7 +95,9 @@ class Step(BaseModel):
         ('x.n',)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, ignored_types=(_cached,)
+    )
 
     id: str
     tool: str | Callable[..., Any]
@@ -87,20 +108,33 @@ class Step(BaseModel):
 
     @field_serializer("tool")
     def _tool_name(self, tool: str | Callable[..., Any]) -> str:
-        return tool if isinstance(tool, str) else callable_name(tool)
+        return self.tool_name
 
-    @property
+    @_cached
     def tool_name(self) -> str:
         """The tool's name; for a callable, its qualified name."""
         tool = self.tool
         return tool if isinstance(tool, str) else callable_name(tool)
 
-    @cached_property
+    @_cached
     def references(self) -> tuple[str, ...]:
         """The raw ``$ref`` targets in this step's arguments, in order."""
+        if not self.args:
+            return ()
         found: list[str] = []
         _refs_in(self.args, found)
         return tuple(found)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Step:
+        copied = super().model_copy(update=update, deep=deep)
+        # The cached properties live in the instance dict, which the copy shares out.
+        if update:
+            for name in _CACHED_ON_STEP:
+                copied.__dict__.pop(name, None)
+        return copied
+
+
+_CACHED_ON_STEP = ("tool_name", "references")
 
 
 class PlanIndex(NamedTuple):

@@ -3,15 +3,17 @@
 A step starts the moment its last dependency succeeds: each finished step
 decrements its dependents' counters and starts those that reach zero, so
 there are no waves and no polling. Sync tools run on daemon pool threads,
-async tools on the event loop, one task per step. A failed step marks its
+async tools on the event loop, each inside a task; a task that finishes a
+step goes on with the first step it made ready, so a chain of async steps
+costs one task, not one per step. A failed step marks its
 transitive dependents ``skipped``; other branches go on. When the surrounding
 task is cancelled (a deadline, a user cancellation) every step still open
 ends ``cancelled`` and sync tools are abandoned rather than waited for.
 
 This is the hot path of a large plan, so it is written for speed: positions
 instead of ids, the plan's edges computed once per plan, records built
-without a second validation (see ``_trusted``), and a step's completion
-handled at the end of its own task rather than in a done callback.
+without a second validation (see ``_trusted``), a step's completion handled
+at the end of its own task rather than in a done callback, and tasks reused.
 """
 
 from __future__ import annotations
@@ -175,7 +177,9 @@ async def execute_plan(
         nonlocal remaining
         status[i] = result.status
         results.append(result)
-        record(_finished(clock(), act, result, deps_of[i]))
+        # Stamped with the step's own end, taken just before with nothing recorded since.
+        t = result.ended_at
+        record(_finished(clock() if t is None else t, act, result, deps_of[i]))
         remaining -= 1
         if remaining == 0 and not all_done.done():
             all_done.set_result(None)
@@ -203,7 +207,9 @@ async def execute_plan(
             )
             todo.extend(dependents[i])
 
-    def complete(i: int, result: StepResult, error: BaseException | None) -> None:
+    def complete(
+        i: int, result: StepResult, error: BaseException | None, me: asyncio.Task[None] | None
+    ) -> _Next | None:
         del running[i]
         ok = result.status is _SUCCEEDED
         if ok:
@@ -219,59 +225,75 @@ async def execute_plan(
         else:
             skip_dependents(i)
         if ready and not launching:
-            launch()
+            return launch(me)
+        return None
 
-    def settle(i: int, result: StepResult, error: BaseException | None) -> None:
+    def settle(
+        i: int, result: StepResult, error: BaseException | None, me: asyncio.Task[None] | None
+    ) -> _Next | None:
         # A step's end, from its task or its thread: never let a scheduler bug
-        # leave the act waiting.
+        # leave the act waiting. ``me`` is the task the step ran in, which may
+        # take on one of the steps this one made ready (the returned one).
         if closed:  # the act was cancelled; this step already ended ``cancelled``
-            return
+            return None
         try:
-            complete(i, result, error)
+            return complete(i, result, error, me)
         except BaseException as exc:  # noqa: BLE001 - handed to the act's awaiter
             if not all_done.done():
                 all_done.set_exception(exc)
+            return None
 
-    async def run(i: int, step: Step, tool: ToolLike) -> None:
-        # A plain async step: its whole life in one coroutine, in its own task.
-        started = started_at[i] = clock()
-        error: BaseException | None = None
-        args: dict[str, Any] = step.args
-        try:
-            args, kwargs = _prepare(step, deps_of[i], tool, started, env)
-            value = await tool.call(kwargs)
-        except _Early as early:
-            result, error = early.result, early.error
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
-            result, error = _failure(step, tool, exc, 1, args, started, clock())
-        except BaseException as exc:  # noqa: BLE001 - nothing can handle it; the step still ends
-            result, error = _crashed(step, exc, started, clock()), exc
-        else:
-            result = step_result(
-                step.id,
-                _SUCCEEDED,
-                output=value,
-                attempts=1,
-                tool=step.tool_name,
-                args=args,
-                started_at=started,
-                ended_at=clock(),
-            )
-        settle(i, result, error)
-
-    async def run_general(i: int, step: Step, tool: ToolLike | None) -> None:
-        # Anything else: a timeout, retries, a missing tool.
-        started = started_at[i] = clock()
-        try:
-            result, error = await _run_step(step, deps_of[i], tool, started, env)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - a bug below the tool call; the step still ends
-            result = _crashed(step, exc, started, clock())
-            error = exc
-        settle(i, result, error)
+    async def work(i: int, step: Step, tool: ToolLike | None) -> None:
+        # A step that needs a task, then whichever steps ``settle`` hands this task
+        # next: a chain of async steps costs one task rather than one per step.
+        # Every step still runs inside a task, and the loop gets control back at
+        # least every _SLICE seconds so that deadlines and other steps are served
+        # even when the tools themselves never suspend.
+        me = asyncio.current_task()
+        since = clock()
+        while True:
+            started = started_at[i] = clock()
+            error: BaseException | None = None
+            if tool is None or step.timeout is not None or step.retry is not None:
+                try:
+                    result, error = await _run_step(step, deps_of[i], tool, started, env)
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a bug below the tool call; the step still ends
+                    result, error = _crashed(step, exc, started, clock()), exc
+            else:
+                # A plain async step, kept short: this is the hot path of a big plan.
+                args: dict[str, Any] = step.args
+                try:
+                    args, kwargs = _prepare(step, deps_of[i], tool, started, env)
+                    value = await tool.call(kwargs)
+                except _Early as early:
+                    result, error = early.result, early.error
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
+                    result, error = _failure(step, tool, exc, 1, args, started, clock())
+                except BaseException as exc:  # noqa: BLE001 - nothing can handle it; the step still ends
+                    result, error = _crashed(step, exc, started, clock()), exc
+                else:
+                    result = step_result(
+                        step.id,
+                        _SUCCEEDED,
+                        output=value,
+                        attempts=1,
+                        tool=step.tool_name,
+                        args=args,
+                        started_at=started,
+                        ended_at=clock(),
+                    )
+            nxt = settle(i, result, error, me)
+            if nxt is None:
+                return
+            i, step, tool = nxt
+            ended = result.ended_at
+            if ended is None or ended - since >= _SLICE:
+                await asyncio.sleep(0)
+                since = clock()
 
     def start_in_thread(i: int, step: Step, tool: ToolLike) -> None:
         # A plain sync step needs no task: checked here, run on a pool thread, and
@@ -280,7 +302,7 @@ async def execute_plan(
         try:
             args, kwargs = _prepare(step, deps_of[i], tool, started, env)
         except _Early as early:
-            settle(i, early.result, early.error)
+            settle(i, early.result, early.error, None)
             return
 
         def delivered(value: Any, exc: BaseException | None) -> None:
@@ -295,17 +317,20 @@ async def execute_plan(
                     started_at=started,
                     ended_at=clock(),
                 )
-                settle(i, result, None)
+                settle(i, result, None, None)
             elif isinstance(exc, Exception):
-                settle(i, *_failure(step, tool, exc, 1, args, started, clock()))
+                settle(i, *_failure(step, tool, exc, 1, args, started, clock()), None)
             else:  # KeyboardInterrupt, SystemExit in a tool: nothing can handle it
-                settle(i, _crashed(step, exc, started, clock()), exc)
+                settle(i, _crashed(step, exc, started, clock()), exc, None)
 
         submit(partial(tool.call, kwargs), delivered)
 
-    def launch_ready() -> None:
+    def launch_ready(me: asyncio.Task[None] | None = None) -> _Next | None:
+        # Starts what is ready, in order, up to the cap. The first step that needs
+        # a task is given to ``me`` when there is one (it is not started here).
         nonlocal launching
         cap = max_concurrency
+        taken: _Next | None = None
         launching = True  # steps that end at once are settled here, not by recursion
         try:
             while ready and (cap is None or len(running) < cap):
@@ -313,23 +338,30 @@ async def execute_plan(
                 status[i] = _RUNNING
                 step = steps[i]
                 tool = tool_for(step)
-                if tool is None or step.timeout is not None or step.retry is not None:
-                    running[i] = loop.create_task(run_general(i, step, tool))
-                elif tool.is_async:
-                    running[i] = loop.create_task(run(i, step, tool))
-                else:
+                if (
+                    tool is not None
+                    and not tool.is_async
+                    and step.timeout is None
+                    and step.retry is None
+                ):
                     running[i] = None
                     start_in_thread(i, step, tool)
+                elif me is not None and taken is None:
+                    running[i] = me
+                    taken = (i, step, tool)
+                else:
+                    running[i] = loop.create_task(work(i, step, tool))
         finally:
             launching = False
+        return taken
 
-    # ``complete`` reaches ``run`` through ``launch``: a reference cycle, broken
+    # ``complete`` reaches ``work`` through ``launch``: a reference cycle, broken
     # when the act ends by pointing ``launch`` elsewhere, so that everything this
     # act recorded is freed by reference counting rather than left to the
     # cyclic garbage collector.
-    launch: Callable[[], None] = launch_ready
+    launch: Callable[[asyncio.Task[None] | None], _Next | None] = launch_ready
     if n:
-        launch()
+        launch(None)
     else:
         all_done.set_result(None)
     try:
@@ -379,8 +411,15 @@ async def execute_plan(
 _BAD = frozenset({_FAILED, _SKIPPED, _CANCELLED})
 
 
-def _nothing() -> None:
+def _nothing(me: asyncio.Task[None] | None) -> None:
     return None
+
+
+_Next = tuple[int, Step, ToolLike | None]
+"""A step handed to the task that finished the one before it: position, step, tool."""
+
+_SLICE = 0.002
+"""Seconds a task may run chained steps before it lets the event loop run."""
 
 
 class _Env:
@@ -423,23 +462,6 @@ def _prepare(
         _Early: the step failed before its tool could be called.
     """
     name = step.tool_name
-    clock, record, act = env.clock, env.record, env.act
-
-    def early(text: str, error_type: str, args: dict[str, Any], exc: Exception | None) -> _Early:
-        failed = step_result(
-            step.id,
-            _FAILED,
-            output=text,
-            error=text,
-            error_type=error_type,
-            attempts=1,
-            tool=name,
-            args=args,
-            started_at=started,
-            ended_at=clock(),
-        )
-        return _Early(failed, exc)
-
     args = step.args
     if step.references:
         try:
@@ -449,15 +471,40 @@ def _prepare(
                 f"a reference in the arguments of step {step.id!r} could not be resolved "
                 f"({type(exc).__name__}: {exc}); refer to a field the output has"
             )
-            record(_started(started, act, step.id, name, {}, 1, deps))
-            raise early(message, "InvalidReference", step.args, exc) from None
-    record(_started(started, act, step.id, name, args, 1, deps))
+            env.record(_started(started, env.act, step.id, name, {}, 1, deps))
+            raise _early(step, started, env, message, "InvalidReference", step.args, exc) from None
+    env.record(_started(started, env.act, step.id, name, args, 1, deps))
     if tool is None:
-        raise early(invalid_tool_message(name, env.tools), TOOL_NOT_FOUND, args, None)
+        text = invalid_tool_message(name, env.tools)
+        raise _early(step, started, env, text, TOOL_NOT_FOUND, args, None)
     try:
         return args, tool.validate_args(args)
     except ToolArgumentsError as exc:
-        raise early(str(exc), type(exc).__name__, args, exc) from None
+        raise _early(step, started, env, str(exc), type(exc).__name__, args, exc) from None
+
+
+def _early(
+    step: Step,
+    started: float,
+    env: _Env,
+    text: str,
+    error_type: str,
+    args: dict[str, Any],
+    exc: Exception | None,
+) -> _Early:
+    failed = step_result(
+        step.id,
+        _FAILED,
+        output=text,
+        error=text,
+        error_type=error_type,
+        attempts=1,
+        tool=step.tool_name,
+        args=args,
+        started_at=started,
+        ended_at=env.clock(),
+    )
+    return _Early(failed, exc)
 
 
 async def _run_step(

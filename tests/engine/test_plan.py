@@ -72,3 +72,12 @@ def test_refs_with_fields_and_dotted_ids() -> None:
     )
     assert plan.dependencies(plan.by_id["use"]) == ("v1.0",)
     plan.validate()
+
+
+def test_a_copied_step_with_changes_does_not_keep_the_originals_cached_values() -> None:
+    step = Step(id="a", tool="add", args={"a": ref("x")})
+    assert (step.tool_name, step.references) == ("add", ("x",))
+    copied = step.model_copy(update={"tool": len, "args": {"a": ref("y", "n")}})
+    assert (copied.tool_name, copied.references) == ("len", ("y.n",))
+    assert (step.tool_name, step.references) == ("add", ("x",))
+    assert copied.model_copy() == copied

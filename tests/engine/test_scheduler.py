@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections import Counter
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +21,7 @@ from planloop import (
     RunResult,
     Step,
     StepStatus,
+    StopReason,
     ref,
     tool,
 )
@@ -177,6 +180,57 @@ def test_max_concurrency_bounds_parallelism() -> None:
     assert seq == [(k, f"s{i}") for i in range(4) for k in ("start", "end")]
 
 
+def test_every_async_step_runs_in_a_task_of_its_own_at_the_time() -> None:
+    # Tasks are reused along chains; a step must still see a task, be able to
+    # use asyncio.timeout, and never share its task with a step running alongside.
+    seen: dict[int, asyncio.Task[Any] | None] = {}
+    active: dict[asyncio.Task[Any], int] = {}
+
+    @tool
+    async def probe(i: int) -> int:
+        """Records the task it runs in."""
+        task = asyncio.current_task()
+        assert task is not None and task not in active
+        active[task] = i
+        seen[i] = task
+        async with asyncio.timeout(5):
+            await asyncio.sleep(0)
+        del active[task]
+        return i
+
+    steps = [
+        Step(
+            id=f"c{c}_{i}",
+            tool="probe",
+            args={"i": c * 10 + i},
+            depends_on=(f"c{c}_{i - 1}",) if i else (),
+        )
+        for c in range(3)
+        for i in range(10)
+    ]
+    result = run_plan(Plan(steps), [probe])
+    assert all(r.status is StepStatus.succeeded for r in result.steps)
+    assert len(seen) == 30 and all(t is not None for t in seen.values())
+
+
+def test_a_deadline_stops_a_chain_of_steps_that_never_suspend() -> None:
+    @tool
+    async def busy(i: int) -> int:
+        """Blocks the event loop for a millisecond without ever awaiting."""
+        time.sleep(0.001)
+        return i
+
+    steps = [
+        Step(id=f"s{i}", tool="busy", args={"i": i}, depends_on=(f"s{i - 1}",) if i else ())
+        for i in range(900)
+    ]
+    result = run_plan(Plan(steps), [busy], max_execution_time=0.05)
+    assert result.stop_reason is StopReason.max_execution_time
+    statuses = Counter(r.status for r in result.steps)
+    assert statuses[StepStatus.cancelled] > 0
+    assert statuses[StepStatus.succeeded] < 900
+
+
 def test_references_keep_types() -> None:
     @tool
     def make() -> dict[str, Any]:
@@ -285,13 +339,29 @@ def fault_plans(draw: st.DrawFn) -> tuple[Plan, list[str]]:
     return Plan(steps), kinds
 
 
+def peak_concurrency(result: RunResult) -> int:
+    running: set[str] = set()
+    peak = 0
+    for e in result.trace.events:
+        if e.kind == "step_started":
+            running.add(e.step_id)
+            peak = max(peak, len(running))
+        elif e.kind == "step_finished":
+            running.discard(e.result.step_id)
+    return peak
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fault_plans())
-def test_random_dags_match_sequential_execution(case: tuple[Plan, list[str]]) -> None:
+@given(fault_plans(), st.sampled_from([None, 1, 2, 3]))
+def test_random_dags_match_sequential_execution(
+    case: tuple[Plan, list[str]], cap: int | None
+) -> None:
     plan, kinds = case
-    result = run_plan(plan, [combine, combine_async, explode, HANG])
+    result = run_plan(plan, [combine, combine_async, explode, HANG], max_concurrency=cap)
     by_id = {r.step_id: r for r in result.steps}
     assert sorted(by_id) == sorted(s.id for s in plan.steps)  # every step ended, once
+    if cap is not None:
+        assert peak_concurrency(result) <= cap
     # the reference: a sequential topological run
     expected: dict[str, Any] = {}
     for step, kind in zip(plan.steps, kinds, strict=True):
