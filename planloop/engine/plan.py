@@ -178,29 +178,36 @@ class Plan(BaseModel):
     @cached_property
     def by_id(self) -> dict[str, Step]:
         """Steps by id (the first one wins if ids repeat; ``validate`` reports that)."""
-        out: dict[str, Step] = {}
-        for step in self.steps:
-            out.setdefault(step.id, step)
+        out = {step.id: step for step in self.steps}
+        if len(out) < len(self.steps):  # a repeated id: keep its first step
+            out = {}
+            for step in self.steps:
+                out.setdefault(step.id, step)
         return out
 
     @cached_property
     def index(self) -> PlanIndex:
         """The edges by position (unknown ids and self-dependencies left out)."""
         steps = self.steps
-        pos: dict[str, int] = {}
-        for i, step in enumerate(steps):
-            pos.setdefault(step.id, i)
+        pos = {step.id: i for i, step in enumerate(steps)}
+        if len(pos) < len(steps):  # a repeated id: its first position counts
+            pos = {}
+            for i, step in enumerate(steps):
+                pos.setdefault(step.id, i)
         deps = tuple(
-            self.dependencies(step)
-            if step.references or len(step.depends_on) > 1
-            else step.depends_on  # nothing to merge or repeat: the common case, kept cheap
-            for step in steps
+            [
+                self.dependencies(step)
+                if step.references or len(step.depends_on) > 1
+                else step.depends_on  # nothing to merge or repeat: the common case, kept cheap
+                for step in steps
+            ]
         )
         dependents: list[list[int]] = [[] for _ in steps]
         indegree = [0] * len(steps)
+        get = pos.get
         for i, ds in enumerate(deps):
             for d in ds:
-                j = pos.get(d)
+                j = get(d)
                 if j is not None and j != i:
                     dependents[j].append(i)
                     indegree[i] += 1
@@ -278,6 +285,22 @@ class Plan(BaseModel):
         # A plan is immutable, so its structure is checked once however often it is
         # validated (a workflow's plan is checked when built and again when it runs).
         problems: list[str] = []
+        index = self.index
+        # Every dependency and reference of a plan without repeated ids that became
+        # an edge of the index is known and not the step itself: nothing to report
+        # but a cycle, so the step-by-step search for the wording is skipped.
+        if len(index.position) < len(self.steps) or sum(index.indegree) < sum(
+            map(len, index.deps)
+        ):
+            problems.extend(self._edge_problems())
+        cycle = self.find_cycle()
+        if cycle:
+            path = " -> ".join(repr(s) for s in [*cycle, cycle[0]])
+            problems.append(f"the steps form a cycle: {path}; remove one of these dependencies")
+        return tuple(problems)
+
+    def _edge_problems(self) -> list[str]:
+        problems: list[str] = []
         seen: set[str] = set()
         for step in self.steps:
             if step.id in seen:
@@ -306,11 +329,7 @@ class Plan(BaseModel):
                         f"step {step.id!r} refers to {target!r}, but there is no step "
                         f"{head!r}; refer to one of: {_names(self.by_id)}"
                     )
-        cycle = self.find_cycle()
-        if cycle:
-            path = " -> ".join(repr(s) for s in [*cycle, cycle[0]])
-            problems.append(f"the steps form a cycle: {path}; remove one of these dependencies")
-        return tuple(problems)
+        return problems
 
     def _tool_problems(self, tools: Mapping[str, ToolLike]) -> list[str]:
         from planloop.errors import ToolArgumentsError

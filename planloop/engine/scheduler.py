@@ -94,6 +94,25 @@ def step_result(
     )
 
 
+def _succeeded(
+    step: Step, value: Any, args: dict[str, Any], started: float, ended: float
+) -> dict[str, Any]:
+    # ``step_result``'s fields for the common case, without its keyword call.
+    return {
+        "step_id": step.id,
+        "status": _SUCCEEDED,
+        "output": value,
+        "error": None,
+        "attempts": 1,
+        "started_at": started,
+        "ended_at": ended,
+        "tool": step.tool_name,
+        "args": args,
+        "error_type": None,
+        "fatal": False,
+    }
+
+
 def _started(
     t: float, act: int, step_id: str, tool: str, args: dict[str, Any], attempt: int, deps: Any
 ) -> StepStarted:
@@ -276,16 +295,7 @@ async def execute_plan(
                 except BaseException as exc:  # noqa: BLE001 - nothing can handle it; the step still ends
                     result, error = _crashed(step, exc, started, clock()), exc
                 else:
-                    result = step_result(
-                        step.id,
-                        _SUCCEEDED,
-                        output=value,
-                        attempts=1,
-                        tool=step.tool_name,
-                        args=args,
-                        started_at=started,
-                        ended_at=clock(),
-                    )
+                    result = trusted(StepResult, _succeeded(step, value, args, started, clock()))
             nxt = settle(i, result, error, me)
             if nxt is None:
                 return
@@ -307,16 +317,7 @@ async def execute_plan(
 
         def delivered(value: Any, exc: BaseException | None) -> None:
             if exc is None:
-                result = step_result(
-                    step.id,
-                    _SUCCEEDED,
-                    output=value,
-                    attempts=1,
-                    tool=step.tool_name,
-                    args=args,
-                    started_at=started,
-                    ended_at=clock(),
-                )
+                result = trusted(StepResult, _succeeded(step, value, args, started, clock()))
                 settle(i, result, None, None)
             elif isinstance(exc, Exception):
                 settle(i, *_failure(step, tool, exc, 1, args, started, clock()), None)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from planloop import InvalidPlan, Plan, Step, ref
 from planloop.nodes import Tool
@@ -81,3 +83,28 @@ def test_a_copied_step_with_changes_does_not_keep_the_originals_cached_values() 
     assert (copied.tool_name, copied.references) == ("len", ("y.n",))
     assert (step.tool_name, step.references) == ("add", ("x",))
     assert copied.model_copy() == copied
+
+
+@st.composite
+def _rough_plans(draw: st.DrawFn) -> Plan:
+    ids = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "v1.0"]), min_size=1, max_size=6))
+    targets = st.sampled_from(["a", "b", "c", "d", "v1.0", "v1.0.x", "a.n", "ghost", "ghost.n"])
+    steps = [
+        Step(
+            id=sid,
+            tool="t",
+            depends_on=tuple(draw(st.lists(targets, max_size=3))),
+            args={f"p{k}": ref(t) for k, t in enumerate(draw(st.lists(targets, max_size=2)))},
+        )
+        for sid in ids
+    ]
+    return Plan(steps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_rough_plans())
+def test_the_structure_check_skips_only_what_would_find_nothing(plan: Plan) -> None:
+    problems = list(plan._structure_problems)
+    found = plan._edge_problems()
+    assert problems[: len(found)] == found
+    assert len(problems) - len(found) == (1 if plan.find_cycle() else 0)
