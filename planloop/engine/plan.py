@@ -127,7 +127,8 @@ class Step(BaseModel):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Step:
         copied = super().model_copy(update=update, deep=deep)
-        # The cached properties live in the instance dict, which the copy shares out.
+        # The copy takes the instance dict along, cached values included: with a
+        # field changed they could be stale.
         if update:
             for name in _CACHED_ON_STEP:
                 copied.__dict__.pop(name, None)
