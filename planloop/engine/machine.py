@@ -39,7 +39,10 @@ class Machine:
 
     __slots__ = ("_events", "_model", "spec")
 
-    def __init__(self, spec: MachineSpec) -> None:
+    def __init__(self, spec: MachineSpec, *, state: str | None = None) -> None:
+        """``state``: where to start (a resumed run starts where it left off)."""
+        if state is not None and state not in spec.states_by_name:
+            raise ValueError(f"{state!r} is not a state of this machine")
         self.spec = spec
         self._model = _Model()
         machine = _TransitionsMachine(
@@ -50,7 +53,7 @@ class Machine:
                 for event, edges in spec.transitions.items()
                 for src, dst in edges.items()
             ],
-            initial=str(spec.initial),
+            initial=str(spec.initial if state is None else state),
             auto_transitions=False,
             ignore_invalid_triggers=False,
         )

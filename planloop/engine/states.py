@@ -31,10 +31,13 @@ class StopReason(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """How a run ended: ``finished`` (reached ``finish``) or ``stopped``."""
+    """How a run ended: ``finished`` (reached ``finish``) or ``stopped``; or
+    ``paused``: waiting for a decision (``interrupt_before``, an approval step),
+    to be resumed from its checkpoint."""
 
     finished = "finished"
     stopped = "stopped"
+    paused = "paused"
 
 
 class StepStatus(StrEnum):

@@ -320,6 +320,17 @@ class Store(Protocol):
         """
         ...
 
+    def save(
+        self,
+        run_id: str,
+        events: Sequence[TraceEvent],
+        *,
+        first_seq: int,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append ``events`` and save ``checkpoint`` (if given) after them, atomically."""
+        ...
+
     def save_checkpoint(self, run_id: str, seq: int, state: Mapping[str, Any]) -> None:
         """Save ``state`` as the checkpoint after the run's first ``seq`` events."""
         ...
@@ -546,13 +557,22 @@ class SQLiteStore:
 
         Returns the number of rows it changed.
         """
+        return self._transaction([(sql, params, many)])[0]
+
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[Any], bool]]) -> list[int]:
+        """Run ``(sql, params, many)`` statements in one ``BEGIN IMMEDIATE`` transaction.
+
+        Returns the number of rows each changed; all of them are written or none.
+        """
         with self._lock:
             conn = self._connection
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    cursor = conn.executemany(sql, params) if many else conn.execute(sql, params)
-                    changed = cursor.rowcount
+                    changed = []
+                    for sql, params, many in statements:
+                        run = conn.executemany if many else conn.execute
+                        changed.append(run(sql, params).rowcount)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -660,6 +680,25 @@ class SQLiteStore:
             StoreError: the run is unknown, or one of the numbers is already
                 taken (events are append-only; nothing was written).
         """
+        self.save(run_id, events, first_seq=first_seq)
+
+    def save(
+        self,
+        run_id: str,
+        events: Sequence[TraceEvent],
+        *,
+        first_seq: int,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append ``events`` and, if given, save ``checkpoint`` after them, in one transaction.
+
+        This is what a run calls after every transition: the events since the
+        last call and the state after them are stored together or not at all.
+
+        Raises:
+            StoreError: the run is unknown, or an event number is already taken
+                (nothing was written).
+        """
         if first_seq < 0:
             raise ValueError(f"first_seq must be >= 0, got {first_seq}")
         rows = []
@@ -668,14 +707,29 @@ class SQLiteStore:
                 raise TypeError(f"not a trace event: {event!r}")
             body = self.redactor.redact_json(event.model_dump_json(fallback=repr))
             rows.append((run_id, first_seq + offset, str(getattr(event, "kind", "")), body))
-        if not rows:
+        statements: list[tuple[str, Sequence[Any], bool]] = []
+        if rows:
+            statements.append(
+                ("INSERT INTO events (run_id, seq, kind, body) VALUES (?, ?, ?, ?)", rows, True)
+            )
+        if checkpoint is not None:
+            statements.append(
+                (
+                    "INSERT OR REPLACE INTO checkpoints (run_id, seq, body) VALUES (?, ?, ?)",
+                    (run_id, first_seq + len(rows), self._checkpoint_body(checkpoint)),
+                    False,
+                )
+            )
+        if not statements:
             return
         try:
-            self._write(
-                "INSERT INTO events (run_id, seq, kind, body) VALUES (?, ?, ?, ?)", rows, many=True
-            )
+            self._transaction(statements)
         except sqlite3.IntegrityError as exc:
-            raise self._integrity(run_id, exc, first_seq, len(rows)) from None
+            raise self._integrity(run_id, exc, first_seq, max(len(rows), 1)) from None
+
+    def _checkpoint_body(self, state: Mapping[str, Any]) -> str:
+        value = to_jsonable_python(dict(state), fallback=repr)
+        return json.dumps(self.redactor.redact(value), ensure_ascii=False, separators=(",", ":"))
 
     def load_trace(self, run_id: str) -> Trace:
         """The run's trace, rebuilt from its events (``children`` is empty).
@@ -715,12 +769,10 @@ class SQLiteStore:
         Raises:
             StoreError: the run is unknown.
         """
-        value = to_jsonable_python(dict(state), fallback=repr)
-        body = json.dumps(self.redactor.redact(value), ensure_ascii=False, separators=(",", ":"))
         try:
             self._write(
                 "INSERT OR REPLACE INTO checkpoints (run_id, seq, body) VALUES (?, ?, ?)",
-                (run_id, seq, body),
+                (run_id, seq, self._checkpoint_body(state)),
             )
         except sqlite3.IntegrityError as exc:
             raise self._integrity(run_id, exc, seq, 1) from None

@@ -22,6 +22,8 @@ __all__ = [
     "Limits",
     "ModelCalled",
     "RunEnded",
+    "RunPaused",
+    "RunResumed",
     "RunStarted",
     "StepFinished",
     "StepStarted",
@@ -122,8 +124,38 @@ class RunEnded(_Record):
     error: str | None = None
 
 
+class RunPaused(_Record):
+    """The run stopped for now and can be resumed: before entering ``state``
+    (``interrupt_before``), or at an approval step.
+
+    ``pending`` is what waits for a decision: the event that would have entered
+    ``state`` (its name and payload), or the approval step's id and question.
+    """
+
+    kind: Literal["run_paused"] = "run_paused"
+    state: str
+    reason: Literal["interrupt", "approval"] = "interrupt"
+    pending: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunResumed(_Record):
+    """The run went on from its last checkpoint, after a pause or a crash."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    state: str
+    after: Literal["pause", "crash"] = "pause"
+    decision: dict[str, Any] | None = None
+
+
 TraceEvent = Annotated[
-    RunStarted | Transitioned | StepStarted | StepFinished | ModelCalled | RunEnded,
+    RunStarted
+    | Transitioned
+    | StepStarted
+    | StepFinished
+    | ModelCalled
+    | RunPaused
+    | RunResumed
+    | RunEnded,
     Field(discriminator="kind"),
 ]
 
