@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
+from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig, ParsingErrorHandler, StateHandler, TrimSteps
 from planloop.engine.planner import Planner
 from planloop.engine.spec import MachineSpec
@@ -57,6 +58,15 @@ class Agent(Runnable):
             another planloop run (a sub-agent), which the outer run's picture
             shows. A picture that cannot be drawn or written gives a
             :class:`~planloop.DiagramWarning` and leaves the result as it is.
+        store: where runs are recorded, with a checkpoint after every
+            transition, so they can be listed, replayed and resumed: ``None``
+            (default) is the SQLite file ``.planloop/planloop.db`` under the
+            working directory or ``$PLANLOOP_HOME/planloop.db`` (``PLANLOOP_STORE=off``
+            turns it off), ``False`` records nothing, or a path or a
+            :class:`~planloop.Store`.
+        interrupt_before: states to pause before entering (``["act"]`` shows
+            each plan to a person before it runs); a paused run ends with status
+            ``paused`` and goes on with :meth:`resume` and a decision.
 
     Raises:
         DefinitionError: an argument is invalid (every problem is listed),
@@ -95,8 +105,10 @@ class Agent(Runnable):
         handlers: Mapping[str, StateHandler] | None = None,
         name: str = "agent",
         diagram_dir: str | os.PathLike[str] | None = None,
+        store: StoreOption = None,
+        interrupt_before: Iterable[str] = (),
     ) -> None:
-        problems: list[str] = []
+        problems: list[str] = self._set_durability(store, interrupt_before)
         self.tools: list[Tool] = [as_tool(t) for t in tools]
         seen: set[str] = set()
         for t in self.tools:
@@ -146,6 +158,7 @@ class Agent(Runnable):
             max_concurrency=max_concurrency,
             on_tool_error=on_tool_error or _tool_error_default(self.planner),
             name=name,
+            interrupt_before=self.interrupt_before,
         )
 
     @property

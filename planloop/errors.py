@@ -11,6 +11,7 @@ PlanloopError
 ├── ToolArgumentsError (ValueError)      arguments failed a tool's schema
 ├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
 ├── StoreError (RuntimeError)            the run store cannot be opened, or a stored run is bad
+├── CannotResume (RuntimeError)          a stored run cannot be resumed (ended, other definition)
 └── RunError (RuntimeError)              a run ended ``stopped`` with reason ``error``
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from planloop.engine.result import RunResult
 
 __all__ = [
+    "CannotResume",
     "DefinitionError",
     "DiagramWarning",
     "InvalidPlan",
@@ -155,6 +157,20 @@ class StoreError(PlanloopError, RuntimeError):
     corrupt. The message names the file or the run (and event) concerned and says
     what to do. The store never modifies a file it refused to open.
     """
+
+
+class CannotResume(PlanloopError, RuntimeError):
+    """A stored run cannot be resumed as asked.
+
+    Raised when the run already ended, was started by another definition of the
+    agent or workflow, is paused and no decision was given, was given a decision
+    while not paused, or the decision does not fit what is pending. The run is
+    left as it was. ``run_id`` names it.
+    """
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class RunError(PlanloopError, RuntimeError):

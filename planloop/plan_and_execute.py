@@ -9,8 +9,10 @@ from typing import Any
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
 from planloop.agent import Agent
+from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
 from planloop.engine.trace import Limits
+from planloop.errors import DefinitionError
 from planloop.models.messages import ChatModel
 from planloop.nodes.planners.plan_and_execute import (
     PLANNER_SYSTEM_PROMPT,
@@ -92,7 +94,14 @@ class PlanAndExecute(Runnable):
         max_execution_time: float | None = None,
         name: str = "plan_and_execute",
         diagram_dir: str | os.PathLike[str] | None = None,
+        store: StoreOption = None,
+        interrupt_before: Iterable[str] = (),
     ) -> None:
+        problems = self._set_durability(store, interrupt_before)
+        if problems:
+            raise DefinitionError(
+                "invalid PlanAndExecute:\n" + "\n".join(f"  - {p}" for p in problems)
+            )
         self.diagram_dir = check_dir(diagram_dir)
         self.planner = planner
         self.executor = executor
@@ -103,6 +112,7 @@ class PlanAndExecute(Runnable):
             tools={},
             limits=Limits(max_iterations=max_iterations, max_execution_time=max_execution_time),
             name=name,
+            interrupt_before=self.interrupt_before,
         )
 
     def _loop_config(self) -> LoopConfig:

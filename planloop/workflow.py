@@ -9,6 +9,7 @@ from typing import Any
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
+from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
 from planloop.engine.plan import Plan, Step, callable_name
 from planloop.engine.planner import Answer, RunContext
@@ -86,7 +87,9 @@ class Workflow(Runnable):
         max_execution_time: float | None = None,
         max_concurrency: int | None = None,
         diagram_dir: str | os.PathLike[str] | None = None,
+        store: StoreOption = None,
     ) -> None:
+        self._set_durability(store, ())
         if max_execution_time is not None and not max_execution_time >= 0:
             raise DefinitionError(
                 f"max_execution_time={max_execution_time!r}; use seconds >= 0 or None"
@@ -199,7 +202,22 @@ class Workflow(Runnable):
             max_concurrency=self.max_concurrency,
             max_plan_steps=None,
             name=self.name,
+            restore_plan=self._restore_plan,
+            identity=[
+                [s.id, s.tool_name, list(plan.dependencies(s)), repr(s.args)] for s in plan.steps
+            ],
         )
+
+    def _restore_plan(self, stored: Plan) -> Plan:
+        # The stored plan names the callables; this workflow holds them. The run's
+        # definition hash already says the steps are the same.
+        plan = self.plan
+        if [s.id for s in stored.steps] != [s.id for s in plan.steps]:
+            raise DefinitionError(
+                f"workflow {self.name!r}: the stored plan has steps "
+                f"{[s.id for s in stored.steps]}, this workflow {[s.id for s in plan.steps]}"
+            )
+        return plan
 
     def _fresh_id(self, base: str) -> str:
         if base not in self._ids:

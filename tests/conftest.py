@@ -6,6 +6,16 @@ from typing import Any
 
 import pytest
 
+from planloop.engine.durable import close_stores
+
+
+@pytest.fixture(autouse=True)
+def _own_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Each test records its runs in a store of its own (runs are recorded by default)."""
+    monkeypatch.setenv("PLANLOOP_HOME", str(tmp_path_factory.mktemp("planloop-home")))
+    yield
+    close_stores()
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:

@@ -29,6 +29,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from planloop.engine._trusted import trusted
+from planloop.engine.durable import (
+    CHECKPOINT_VERSION,
+    Approve,
+    Decision,
+    Edit,
+    Recorder,
+    definition_hash,
+)
 from planloop.engine.events import (
     Acted,
     Answered,
@@ -40,16 +48,27 @@ from planloop.engine.events import (
     Stopped,
 )
 from planloop.engine.machine import Machine
-from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan
+from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan, Step, resolve_refs
 from planloop.engine.planner import Answer, Planner, RunContext
 from planloop.engine.result import RunResult
 from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
 from planloop.engine.spec import MachineSpec
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
+from planloop.engine.store import Store
 from planloop.engine.tooling import ToolLike
-from planloop.engine.trace import Limits, RunEnded, RunStarted, Trace, Transitioned
+from planloop.engine.trace import (
+    Limits,
+    RunEnded,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+    Trace,
+    Transitioned,
+)
 from planloop.errors import (
+    CannotResume,
     DefinitionError,
     InvalidPlan,
     OutputParserError,
@@ -57,6 +76,7 @@ from planloop.errors import (
     PlannerFailed,
     RunError,
     StepFailed,
+    StoreError,
 )
 
 __all__ = [
@@ -64,6 +84,7 @@ __all__ = [
     "INVALID_RESPONSE",
     "LoopConfig",
     "StateHandler",
+    "resume_loop",
     "run_loop",
 ]
 
@@ -94,6 +115,18 @@ class LoopConfig:
     on_tool_error: Literal["stop", "observe"] = "stop"
     max_plan_steps: int | None = DEFAULT_MAX_STEPS
     name: str = ""
+    store: Store | None = None
+    """Where the run's events, checkpoints and status are written (``None``: nowhere)."""
+    interrupt_before: frozenset[str] = frozenset()
+    """States the run pauses before entering, until a decision resumes it (needs a store)."""
+    restore_plan: Callable[[Plan], Plan] | None = None
+    """Turns a plan read back from the store (tools as names) into one that can run
+    (a workflow's callables); ``None``: the plan runs as read."""
+    identity: Any = None
+    """JSON data that, with the name, machine, planner and tools, defines the runnable
+    (a workflow's steps); a resumed run must have the same."""
+    definition: str | None = None
+    """Where the runnable is defined (``FILE.py:NAME``), recorded for ``planloop resume``."""
     on_end: Callable[[RunResult], None] | None = None
     """Called with the result when a run ends, however it ends: finished, stopped
     (when cancelled, just before ``CancelledError`` goes on), or failed (just before
@@ -119,6 +152,12 @@ class LoopConfig:
                 )
         if self.on_tool_error not in ("stop", "observe"):
             problems.append(f"on_tool_error={self.on_tool_error!r}; use 'stop' or 'observe'")
+        unknown = sorted(s for s in self.interrupt_before if s not in self.spec.states_by_name)
+        if unknown:
+            problems.append(
+                f"interrupt_before names {unknown}, which are not states of the machine; "
+                f"use some of {sorted(str(s) for s in self.spec.states)}"
+            )
         if self.early_stopping_method not in ("force", "generate"):
             problems.append(
                 f"early_stopping_method={self.early_stopping_method!r}; use 'force' or 'generate'"
@@ -135,7 +174,74 @@ async def run_loop(
     on_event: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Run the loop once on ``input`` and return its result."""
-    return await _Run(config, input, run_id or uuid.uuid4().hex, on_event).execute()
+    run = _Run(config, input, run_id or uuid.uuid4().hex, on_event)
+    run.begin()
+    return await run.execute()
+
+
+async def resume_loop(
+    config: LoopConfig,
+    run_id: str,
+    *,
+    decision: Decision | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> RunResult:
+    """Continue the stored run ``run_id`` from its last checkpoint.
+
+    See :mod:`planloop.engine.durable` for what is stored and what runs again.
+
+    Raises:
+        CannotResume: the run already ended, was started by another definition,
+            is paused and no decision was given (or a decision was given for a
+            run that is not paused), or the decision does not fit what is pending.
+        InvalidPlan: an :class:`Edit` decision's plan is invalid (the run stays paused).
+        StoreError: no store is configured, the run is unknown, or what is stored is corrupt.
+    """
+    store = config.store
+    if store is None:
+        raise StoreError(
+            f"cannot resume run {run_id!r}: this runnable has no store (store=False or "
+            "PLANLOOP_STORE=off); use the store the run was recorded in"
+        )
+    record = store.get_run(run_id)
+    if record.status not in ("running", RunStatus.paused):
+        reason = f", {record.stop_reason}" if record.stop_reason else ""
+        raise CannotResume(
+            f"run {run_id!r} already ended ({record.status}{reason}); only a paused run or "
+            "one whose process died can be resumed. Start a new run instead",
+            run_id=run_id,
+        )
+    expected = definition_hash(config)
+    if record.definition_hash is not None and record.definition_hash != expected:
+        raise CannotResume(
+            f"run {run_id!r} was started by another definition of {record.name!r} (its tools, "
+            "machine, planner or steps differ from this one); resume it with the same "
+            "agent or workflow it was started with",
+            run_id=run_id,
+        )
+    checkpoint = store.load_checkpoint(run_id)
+    trace = store.load_trace(run_id)
+    if checkpoint is None or trace.started is None:
+        raise CannotResume(
+            f"run {run_id!r} has no checkpoint to resume from; start a new run instead",
+            run_id=run_id,
+        )
+    paused = record.status == RunStatus.paused
+    if paused and decision is None:
+        raise CannotResume(
+            f"run {run_id!r} is paused, waiting for a decision; pass Approve(), "
+            "Edit(plan=...) or Reject(message=...)",
+            run_id=run_id,
+        )
+    if not paused and decision is not None:
+        raise CannotResume(
+            f"run {run_id!r} is not paused, so there is nothing to decide; resume it "
+            "without a decision",
+            run_id=run_id,
+        )
+    run = _Run(config, trace.input, run_id, on_event, trace=trace)
+    run.restore(checkpoint.state, decision)
+    return await run.execute()
 
 
 class _StopRequest(Exception):
@@ -150,10 +256,15 @@ class _Run:
         input: Any,
         run_id: str,
         on_event: Callable[[Any], None] | None,
+        *,
+        trace: Trace | None = None,
     ) -> None:
         self.cfg = cfg
         self.start = time.perf_counter()
-        self.trace = Trace(run_id=run_id)
+        if trace is not None:  # resumed: time goes on from the last recorded event
+            self.start -= trace.events[-1].t if trace.events else 0.0
+        self.trace = trace if trace is not None else Trace(run_id=run_id)
+        self.recorder: Recorder | None = None
         if on_event is not None:
             self.trace.subscribe(on_event)
         self.machine = Machine(cfg.spec)
@@ -169,6 +280,9 @@ class _Run:
         self.failure: RunError | None = None
         limit = cfg.limits.max_execution_time
         self.deadline = None if limit is None else self.start + limit
+        self.paused: dict[str, Any] | None = None
+        self.interrupt_passed = False
+        self.resumed_done: dict[str, StepResult] | None = None
 
     def clock(self) -> float:
         return time.perf_counter() - self.start
@@ -187,20 +301,71 @@ class _Run:
             )
         )
         self.last_event = event
+        self._checkpoint()
+
+    def begin(self) -> None:
+        """Record the start of a new run (in the store too, if there is one)."""
+        cfg = self.cfg
+        started = RunStarted(
+            t=0.0,
+            run_id=self.trace.run_id,
+            name=cfg.name,
+            input=self.ctx.input,
+            started_at=datetime.now(UTC),
+            limits=cfg.limits,
+            machine=cfg.spec.summary,
+        )
+        if cfg.store is not None:
+            cfg.store.create_run(
+                self.trace.run_id,
+                name=cfg.name,
+                started_at=started.started_at,
+                definition=cfg.definition,
+                definition_hash=definition_hash(cfg),
+            )
+            self.recorder = Recorder(cfg.store, self.trace.run_id)
+            self.trace.subscribe(self.recorder)
+        self.trace.append(started)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        ctx = self.ctx
+        state: dict[str, Any] = {
+            "version": CHECKPOINT_VERSION,
+            "state": str(self.machine.state),
+            "iteration": ctx.iteration,
+            "acts": self.acts,
+            "model_calls": ctx.model_calls,
+            "tokens": ctx.tokens,
+        }
+        if self.paused is not None:
+            state["paused"] = self.paused
+        try:
+            recorder.flush(state)
+        except BaseException:
+            # Nothing more is written for this run; the error ends it (reason error).
+            self.recorder = None
+            self.trace.unsubscribe(recorder)
+            raise
+
+    def _record_end(self, result: RunResult) -> None:
+        recorder, store = self.recorder, self.cfg.store
+        if recorder is None or store is None:
+            return
+        self._checkpoint()
+        store.finish_run(
+            self.trace.run_id,
+            status=result.status,
+            stop_reason=result.stop_reason,
+            iterations=result.iterations,
+            ended_at=datetime.now(UTC),
+        )
 
     async def execute(self) -> RunResult:
         cfg = self.cfg
-        self.trace.append(
-            RunStarted(
-                t=0.0,
-                run_id=self.trace.run_id,
-                name=cfg.name,
-                input=self.ctx.input,
-                started_at=datetime.now(UTC),
-                limits=cfg.limits,
-                machine=cfg.spec.summary,
-            )
-        )
         reason: StopReason | None = None
         try:
             if self.deadline is None:
@@ -233,6 +398,15 @@ class _Run:
                 reason, output = StopReason.error, None
             self._stop_now(reason, output)
         result = self._result()
+        try:
+            self._record_end(result)
+        except Exception as exc:  # noqa: BLE001 - the run is over; its result still goes out
+            if self.failure is None:
+                self.failure = RunError(
+                    f"run {self.trace.run_id!r} ended {result.status}, but the store could "
+                    f"not record it: {exc}"
+                )
+                self.failure.__cause__ = exc
         if cfg.on_end is not None:
             cfg.on_end(result)
         if self.failure is not None:
@@ -258,7 +432,24 @@ class _Run:
                     f"the handler of state {state!r} returned {type(event).__name__}; "
                     "it must return an Event"
                 )
+            if self.cfg.interrupt_before and not self.interrupt_passed:
+                target = machine.spec.next_state(state, event)
+                if target in self.cfg.interrupt_before and not isinstance(event, Stopped):
+                    self._pause(state, target, event)
+                    return
+            self.interrupt_passed = False
             self.fire(event)
+
+    def _pause(self, source: str, target: str, event: Event) -> None:
+        self.paused = {
+            "event": type(event).__name__,
+            "source": str(source),
+            "target": str(target),
+            "payload": _payload(event),
+        }
+        self.trace.append(
+            RunPaused(t=self.clock(), state=str(target), reason="interrupt", pending=self.paused)
+        )
 
     def _end_cancelled(self) -> None:
         on_end = self.cfg.on_end
@@ -300,8 +491,13 @@ class _Run:
         assert self.plan is not None
         self.acts += 1
         self.outcome = ActOutcome()
+        plan, kept = self.plan, 0
+        if self.resumed_done is not None:
+            done, self.resumed_done = self.resumed_done, None
+            kept = len(done)
+            plan = self._rest_of_act(plan, done, self.outcome)
         await execute_plan(
-            self.plan,
+            plan,
             self.cfg.tools,
             act=self.acts,
             clock=self.clock,
@@ -310,13 +506,20 @@ class _Run:
             outcome=self.outcome,
         )
         outcome, self.outcome = self.outcome, None
-        self.steps.extend(outcome.results)
+        self.steps.extend(outcome.results[kept:])
         self.act_errors = outcome.errors
         return Acted(results=tuple(outcome.results))
 
     async def _observe(self, ctx: RunContext) -> Event:
         ctx.iteration += 1
-        event = self.last_event
+        direct = self._absorb(ctx, self.last_event)
+        if direct is not None:
+            return ReturnedDirect(output=direct.output)
+        self._check_guards()
+        return Continued()
+
+    def _absorb(self, ctx: RunContext, event: Event | None) -> StepResult | None:
+        """Turn what happened before ``observe`` into observations; a return_direct result."""
         if isinstance(event, Rejected):
             ctx.all_steps.append(
                 (
@@ -330,11 +533,168 @@ class _Run:
                 )
             )
         elif isinstance(event, Acted) and self.plan is not None:
-            direct = self._record_act(ctx, self.plan, event.results)
-            if direct is not None:
-                return ReturnedDirect(output=direct.output)
-        self._check_guards()
-        return Continued()
+            return self._record_act(ctx, self.plan, event.results)
+        return None
+
+    # --- resuming -------------------------------------------------------------
+
+    def restore(self, checkpoint: Mapping[str, Any], decision: Decision | None) -> None:
+        """Rebuild the run from its stored trace and checkpoint, then apply ``decision``."""
+        cfg, ctx = self.cfg, self.ctx
+        if checkpoint.get("version") != CHECKPOINT_VERSION:
+            raise CannotResume(
+                f"run {self.trace.run_id!r}: its checkpoint has version "
+                f"{checkpoint.get('version')!r}, this planloop reads {CHECKPOINT_VERSION}",
+                run_id=self.trace.run_id,
+            )
+        state = str(checkpoint["state"])
+        plan: Plan | None = None
+        acts = 0
+        by_act: dict[int, list[StepResult]] = {}
+        into_observe: Event | None = None
+        for event in self.trace.events:
+            if isinstance(event, StepFinished):
+                self.steps.append(event.result)
+                by_act.setdefault(event.act, []).append(event.result)
+            elif isinstance(event, Transitioned):
+                if event.source == LoopState.observe and into_observe is not None:
+                    self.plan, ctx.iteration = plan, event.iteration
+                    self._absorb_recorded(ctx, into_observe)
+                    into_observe = None
+                rebuilt = _rebuilt_event(event, plan, by_act.get(acts, ()))
+                if isinstance(rebuilt, Planned):
+                    plan = rebuilt.plan
+                if event.target == LoopState.act:
+                    acts += 1
+                if event.target == LoopState.observe:
+                    into_observe = rebuilt
+                self.last_event = rebuilt
+        ctx.iteration = int(checkpoint["iteration"])
+        ctx.model_calls = int(checkpoint["model_calls"])
+        ctx.tokens = int(checkpoint["tokens"])
+        ctx.last_results = tuple(by_act.get(acts, ()))
+        self.machine = Machine(cfg.spec, state=state)
+        self.acts = acts
+        self.plan = plan
+        if state == LoopState.act and plan is not None:
+            self.acts = acts - 1  # the act in progress is entered again
+            self.plan = self._runnable(plan)
+            self.resumed_done = {r.step_id: r for r in by_act.get(acts, ())}
+        elif state == LoopState.observe:
+            self.last_event = into_observe
+        store = cfg.store
+        assert store is not None
+        self.recorder = Recorder(store, self.trace.run_id, seq=len(self.trace.events))
+        self.trace.subscribe(self.recorder)
+        store.reopen_run(self.trace.run_id)
+        pending = checkpoint.get("paused")
+        self.trace.append(
+            RunResumed(
+                t=self.clock(),
+                state=state,
+                after="pause" if pending is not None else "crash",
+                decision=None if decision is None else decision.model_dump(mode="json"),
+            )
+        )
+        if pending is not None and decision is not None:
+            self._decide(pending, decision)
+        else:
+            self._checkpoint()
+
+    def _absorb_recorded(self, ctx: RunContext, event: Event) -> None:
+        failure = self.failure
+        try:
+            self._absorb(ctx, event)
+        except _StopRequest:  # that run went on to stop; what it recorded is kept
+            self.failure = failure
+
+    def _runnable(self, plan: Plan) -> Plan:
+        restore = self.cfg.restore_plan
+        return plan if restore is None else restore(plan)
+
+    def _decide(self, pending: Mapping[str, Any], decision: Decision) -> None:
+        name, source = str(pending["event"]), str(pending["source"])
+        event_type = next((t for t in self.cfg.spec.transitions if t.__name__ == name), None)
+        if event_type is None:
+            raise CannotResume(
+                f"run {self.trace.run_id!r} is paused before a {name} event, which this "
+                "machine does not have",
+                run_id=self.trace.run_id,
+            )
+        event: Event
+        if isinstance(decision, Approve):
+            if event_type is Planned:
+                plan = self._runnable(Plan.model_validate(pending["payload"]["plan"]))
+                event = Planned(plan=plan)
+            else:
+                event = event_type.model_validate(pending["payload"])
+        elif isinstance(decision, Edit):
+            if event_type is not Planned:
+                raise CannotResume(
+                    f"run {self.trace.run_id!r} is paused before a {name} event, not a plan; "
+                    "an Edit decision replaces a plan. Use Approve() or Reject(message=...)",
+                    run_id=self.trace.run_id,
+                )
+            problems = decision.plan.problems(
+                self.cfg.tools or None, max_steps=self.cfg.max_plan_steps
+            )
+            if problems:
+                raise InvalidPlan(problems)
+            event = Planned(plan=decision.plan)
+        else:
+            if "Rejected" not in self.cfg.spec.accepted(source):
+                raise CannotResume(
+                    f"run {self.trace.run_id!r} is paused in state {source!r}, which does not "
+                    "accept Rejected; use Approve() or Edit(plan=...)",
+                    run_id=self.trace.run_id,
+                )
+            event = Rejected(error="rejected by a person", feedback=decision.message)
+        if isinstance(event, Planned):
+            self.plan = event.plan
+        self.paused = None
+        self.interrupt_passed = True
+        self.fire(event)
+        self.interrupt_passed = False
+
+    def _rest_of_act(self, plan: Plan, done: dict[str, StepResult], outcome: ActOutcome) -> Plan:
+        """The steps of a resumed act that have not ended, with the outputs they use bound in.
+
+        A step whose dependency had failed (or been skipped) ends ``skipped`` here.
+        """
+        outcome.results.extend(done.values())
+        outputs = {sid: r.output for sid, r in done.items() if r.status is StepStatus.succeeded}
+        deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
+        ended = dict(done)
+        rest: list[Step] = []
+        for step in _topological(plan):
+            if step.id in ended:
+                continue
+            deps = deps_of[step.id]
+            blocker = next((d for d in deps if d in ended and d not in outputs), None)
+            if blocker is not None:
+                result = StepResult(
+                    step_id=step.id,
+                    status=StepStatus.skipped,
+                    error=f"dependency {blocker!r} {ended[blocker].status.value}",
+                    tool=step.tool_name,
+                    args=step.args,
+                    ended_at=self.clock(),
+                )
+                ended[step.id] = result
+                outcome.results.append(result)
+                self.trace.append(
+                    StepFinished(t=self.clock(), act=self.acts, result=result, depends_on=deps)
+                )
+                continue
+            rest.append(
+                step.model_copy(
+                    update={
+                        "args": _bind_outputs(plan, step.args, outputs),
+                        "depends_on": tuple(d for d in step.depends_on if d not in ended),
+                    }
+                )
+            )
+        return Plan(rest, log=plan.log)
 
     # --- helpers -------------------------------------------------------------
 
@@ -480,6 +840,17 @@ class _Run:
 
     def _result(self) -> RunResult:
         trace = self.trace
+        if self.paused is not None:
+            return RunResult.model_construct(
+                run_id=trace.run_id,
+                output=None,
+                status=RunStatus.paused,
+                stop_reason=None,
+                iterations=self.ctx.iteration,
+                intermediate_steps=list(self.ctx.all_steps),
+                steps=list(self.steps),
+                trace=trace,
+            )
         ended = trace.ended
         if ended is None:
             event = self.last_event
@@ -508,6 +879,48 @@ _BUILTIN: dict[str, Callable[[_Run, RunContext], Awaitable[Event]]] = {
     LoopState.act: _Run._act,
     LoopState.observe: _Run._observe,
 }
+
+
+def _rebuilt_event(event: Transitioned, plan: Plan | None, results: Sequence[StepResult]) -> Event:
+    """The loop event behind a recorded transition, as far as a resumed run needs it."""
+    name, payload = event.event, event.payload
+    if name == "Planned":
+        return Planned(plan=Plan.model_validate(payload["plan"]))
+    if name == "Acted":
+        return Acted(results=tuple(results))
+    if name == "Rejected":
+        return Rejected.model_validate(payload)
+    if name == "Continued":
+        return Continued()
+    return _Recorded()
+
+
+class _Recorded(Event):
+    """A transition whose event a resumed run does not need again."""
+
+
+def _topological(plan: Plan) -> list[Step]:
+    steps, index = plan.steps, plan.index
+    waiting = list(index.indegree)
+    order = [i for i in range(len(steps)) if not waiting[i]]
+    for i in order:
+        for j in index.dependents[i]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                order.append(j)
+    return [steps[i] for i in order]
+
+
+def _bind_outputs(plan: Plan, value: Any, outputs: Mapping[str, Any]) -> Any:
+    """``value`` with the references to steps in ``outputs`` replaced by their outputs."""
+    if type(value) is dict:
+        if len(value) == 1 and "$ref" in value:
+            head, _ = plan._split_ref(str(value["$ref"]))
+            return resolve_refs(plan, value, outputs) if head in outputs else value
+        return {k: _bind_outputs(plan, v, outputs) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_bind_outputs(plan, v, outputs) for v in value)
+    return value
 
 
 def _loop_offset() -> float:

@@ -351,6 +351,10 @@ class Store(Protocol):
         """Record how the run ended."""
         ...
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a paused or interrupted run ``"running"`` again (it is being resumed)."""
+        ...
+
     def get_run(self, run_id: str) -> RunRecord:
         """The run ``run_id``; an unknown id is an error."""
         ...
@@ -619,7 +623,8 @@ class SQLiteStore:
             )
         except sqlite3.IntegrityError:
             raise StoreError(
-                f"run {run_id!r} already exists in {self.path}; run ids must be unique"
+                f"run {run_id!r} already exists in {self.path}; run ids must be unique: pass"
+                " another run_id (or none, for a fresh one), or resume that run"
             ) from None
 
     def finish_run(
@@ -649,6 +654,23 @@ class SQLiteStore:
         )
         if not found:
             raise _unknown(run_id, self.path)
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark the run ``"running"`` again, with no end time (it is being resumed).
+
+        Raises:
+            StoreError: the run is unknown.
+        """
+        found = self._write(
+            "UPDATE runs SET status = 'running', ended_at = NULL WHERE run_id = ?", (run_id,)
+        )
+        if not found:
+            raise _unknown(run_id, self.path)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run ``run_id``.

@@ -195,6 +195,10 @@ class Trace(BaseModel):
         """Call ``listener(event)`` for every event appended from now on."""
         self._listeners = [*self._listeners, listener]
 
+    def unsubscribe(self, listener: Callable[[Any], None]) -> None:
+        """Stop calling ``listener`` (a listener not subscribed is ignored)."""
+        self._listeners = [x for x in self._listeners if x is not listener]
+
     @property
     def started(self) -> RunStarted | None:
         first = self.events[0] if self.events else None

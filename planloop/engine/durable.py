@@ -1,0 +1,208 @@
+"""Durable runs: what a run writes to its store as it goes, and what resuming reads back.
+
+A run with a store records:
+
+* every trace event, in order (``StepFinished`` events at once, so that a
+  step that completed is on disk before anything else happens; the others
+  with the next checkpoint);
+* a checkpoint after every transition, in the same transaction as the events
+  before it: the machine's state and the run's counters. Everything else a
+  resumed run needs (the steps so far, the plan being executed, which of its
+  steps completed) is rebuilt from the events, so a checkpoint stays a few
+  hundred bytes however long the run is;
+* the run's row: ``running`` while it goes, then ``finished``, ``stopped`` or
+  ``paused``.
+
+A step that was running when the process died has no ``StepFinished`` event,
+so it runs again when the run is resumed; a step that completed is never run
+again. Values that are not JSON (a tool's custom return type) come back as
+their ``repr``, and redacted secrets come back as ``[redacted]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from planloop.engine.plan import Plan
+from planloop.engine.store import SQLiteStore, Store, default_store_path
+from planloop.engine.trace import StepFinished
+from planloop.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from planloop.engine.loop import LoopConfig
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "Approve",
+    "Decision",
+    "Edit",
+    "Recorder",
+    "Reject",
+    "StoreOption",
+    "close_stores",
+    "definition_hash",
+    "open_store",
+]
+
+CHECKPOINT_VERSION = 1
+
+StoreOption = Store | str | os.PathLike[str] | bool | None
+"""What ``store=`` accepts: ``None`` (the default store, unless ``PLANLOOP_STORE=off``),
+``True`` (the default store), ``False`` (no store), a path, or a :class:`Store`."""
+
+
+class Approve(BaseModel):
+    """A decision on a paused run: go on as planned.
+
+    Example:
+        >>> Approve()
+        Approve()
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["approve"] = "approve"
+
+    def __repr__(self) -> str:
+        return "Approve()"
+
+
+class Edit(BaseModel):
+    """A decision on a paused run: execute this plan instead (validated like any plan).
+
+    Example:
+        >>> from planloop import Plan, Step
+        >>> Edit(plan=Plan([Step(id="a", tool="search", args={"q": "x"})])).plan.steps[0].id
+        'a'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    kind: Literal["edit"] = "edit"
+    plan: Plan
+
+
+class Reject(BaseModel):
+    """A decision on a paused run: do not do it; ``message`` becomes the observation.
+
+    Example:
+        >>> Reject(message="not that table").message
+        'not that table'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["reject"] = "reject"
+    message: str
+
+
+Decision = Approve | Edit | Reject
+"""What a person decides about a paused run."""
+
+
+class Recorder:
+    """Writes one run's trace events and checkpoints to a store.
+
+    It listens to the run's trace: a ``StepFinished`` event is written at once,
+    other events wait for the checkpoint that follows the next transition.
+    """
+
+    __slots__ = ("pending", "run_id", "seq", "store")
+
+    def __init__(self, store: Store, run_id: str, *, seq: int = 0) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.seq = seq
+        self.pending: list[Any] = []
+
+    def __call__(self, event: Any) -> None:
+        self.pending.append(event)
+        if type(event) is StepFinished:
+            self.flush()
+
+    def flush(self, checkpoint: Mapping[str, Any] | None = None) -> None:
+        """Write the events not yet written, and ``checkpoint`` after them."""
+        events, self.pending = self.pending, []
+        try:
+            self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=checkpoint)
+        except BaseException:
+            self.pending = events + self.pending
+            raise
+        self.seq += len(events)
+
+
+def definition_hash(config: LoopConfig) -> str:
+    """A digest of what defines a run's behaviour, to refuse resuming with another definition.
+
+    It covers the name, the machine, the planner's type, every tool's name and
+    schema, and whatever the runnable adds (a workflow's steps). Limits are left
+    out on purpose: resuming with a longer time limit is a reasonable thing to do.
+    """
+    tools = sorted(
+        (name, tool.spec.model_dump(mode="json", exclude={"description"}))
+        for name, tool in config.tools.items()
+    )
+    data = {
+        "name": config.name,
+        "machine": config.spec.summary.model_dump(mode="json"),
+        "planner": f"{type(config.planner).__module__}.{type(config.planner).__qualname__}",
+        "tools": tools,
+        "identity": config.identity,
+    }
+    text = json.dumps(data, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_STORES: dict[Path, SQLiteStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def close_stores() -> None:
+    """Close the SQLite stores :func:`open_store` opened (they reopen when next asked for)."""
+    with _STORES_LOCK:
+        stores = list(_STORES.values())
+        _STORES.clear()
+    for store in stores:
+        store.close()
+
+
+def open_store(option: StoreOption) -> Store | None:
+    """The store a run uses for its ``store=`` option (see :data:`StoreOption`).
+
+    SQLite stores opened from a path are shared by every run in the process.
+
+    Raises:
+        DefinitionError: the option is not one of the accepted kinds.
+        StoreError: the file cannot be opened as a planloop store.
+    """
+    if option is False:
+        return None
+    if option is None:
+        if os.environ.get("PLANLOOP_STORE", "").strip().lower() in ("off", "0", "false", "no"):
+            return None
+        option = True
+    if option is True:
+        path = default_store_path()
+    elif isinstance(option, str | os.PathLike):
+        path = Path(option)
+    elif isinstance(option, Store):
+        return option
+    else:
+        raise DefinitionError(
+            f"store={option!r}; use None or True (the default store), False (no store), "
+            "a file path, or a Store"
+        )
+    key = path.expanduser().absolute()
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None or store.closed:
+            store = _STORES[key] = SQLiteStore(key)
+    return store
