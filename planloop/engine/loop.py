@@ -281,7 +281,6 @@ class _Run:
         limit = cfg.limits.max_execution_time
         self.deadline = None if limit is None else self.start + limit
         self.paused: dict[str, Any] | None = None
-        self.interrupt_passed = False
         self.resumed_done: dict[str, StepResult] | None = None
 
     def clock(self) -> float:
@@ -432,12 +431,11 @@ class _Run:
                     f"the handler of state {state!r} returned {type(event).__name__}; "
                     "it must return an Event"
                 )
-            if self.cfg.interrupt_before and not self.interrupt_passed:
+            if self.cfg.interrupt_before:
                 target = machine.spec.next_state(state, event)
                 if target in self.cfg.interrupt_before and not isinstance(event, Stopped):
                     self._pause(state, target, event)
                     return
-            self.interrupt_passed = False
             self.fire(event)
 
     def _pause(self, source: str, target: str, event: Event) -> None:
@@ -582,12 +580,14 @@ class _Run:
             self.resumed_done = {r.step_id: r for r in by_act.get(acts, ())}
         elif state == LoopState.observe:
             self.last_event = into_observe
+        pending = checkpoint.get("paused")
+        # The decision is checked before anything is written: a bad one leaves the run paused.
+        decided = None if pending is None or decision is None else self._decide(pending, decision)
         store = cfg.store
         assert store is not None
         self.recorder = Recorder(store, self.trace.run_id, seq=len(self.trace.events))
         self.trace.subscribe(self.recorder)
         store.reopen_run(self.trace.run_id)
-        pending = checkpoint.get("paused")
         self.trace.append(
             RunResumed(
                 t=self.clock(),
@@ -596,10 +596,12 @@ class _Run:
                 decision=None if decision is None else decision.model_dump(mode="json"),
             )
         )
-        if pending is not None and decision is not None:
-            self._decide(pending, decision)
-        else:
+        if decided is None:
             self._checkpoint()
+            return
+        if isinstance(decided, Planned):
+            self.plan = decided.plan
+        self.fire(decided)
 
     def _absorb_recorded(self, ctx: RunContext, event: Event) -> None:
         failure = self.failure
@@ -612,7 +614,8 @@ class _Run:
         restore = self.cfg.restore_plan
         return plan if restore is None else restore(plan)
 
-    def _decide(self, pending: Mapping[str, Any], decision: Decision) -> None:
+    def _decide(self, pending: Mapping[str, Any], decision: Decision) -> Event:
+        """The event ``decision`` fires in place of the one the run paused before."""
         name, source = str(pending["event"]), str(pending["source"])
         event_type = next((t for t in self.cfg.spec.transitions if t.__name__ == name), None)
         if event_type is None:
@@ -649,12 +652,7 @@ class _Run:
                     run_id=self.trace.run_id,
                 )
             event = Rejected(error="rejected by a person", feedback=decision.message)
-        if isinstance(event, Planned):
-            self.plan = event.plan
-        self.paused = None
-        self.interrupt_passed = True
-        self.fire(event)
-        self.interrupt_passed = False
+        return event
 
     def _rest_of_act(self, plan: Plan, done: dict[str, StepResult], outcome: ActOutcome) -> Plan:
         """The steps of a resumed act that have not ended, with the outputs they use bound in.

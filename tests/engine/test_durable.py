@@ -1,0 +1,336 @@
+"""Durable runs: recorded by default, resumed after a real crash, paused for a person."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import planloop
+from planloop import Plan, Step
+from planloop.engine.durable import Approve, Edit, Reject, open_store
+from planloop.engine.store import SQLiteStore
+from planloop.errors import CannotResume, DefinitionError, InvalidPlan, StoreError
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel, check_trace
+
+
+@planloop.tool
+def population(city: str) -> int:
+    """Population of a city."""
+    return {"Oslo": 717_710, "Bergen": 291_940}[city]
+
+
+def paused_agent(script: list[object], **options: object) -> planloop.Agent:
+    return planloop.Agent(ScriptedModel(script), [population], interrupt_before=["act"], **options)
+
+
+def test_a_run_is_recorded_by_default(tmp_path: Path) -> None:
+    model = ScriptedModel([ToolCall("population", {"city": "Oslo"}), "about 718k"])
+    result = planloop.Agent(model, [population]).run_sync("Oslo?")
+    store = open_store(None)
+    assert isinstance(store, SQLiteStore)
+    assert store.path == Path(os.environ["PLANLOOP_HOME"]) / "planloop.db"
+    record = store.get_run(result.run_id)
+    assert (record.status, record.stop_reason, record.iterations) == ("finished", None, 1)
+    assert store.load_trace(result.run_id) == result.trace
+    assert store.load_checkpoint(result.run_id) is not None
+
+
+def test_store_false_records_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    agent = planloop.Agent(ScriptedModel(["hi"]), [], store=False)
+    result = agent.run_sync("hello")
+    with SQLiteStore(path) as other:
+        assert other.list_runs() == []
+    with pytest.raises(StoreError, match="this runnable has no store"):
+        agent.resume_sync(result.run_id)
+
+
+def test_planloop_store_off_turns_the_default_store_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANLOOP_STORE", "off")
+    assert open_store(None) is None
+    assert open_store(True) is not None
+
+
+def test_a_store_can_be_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.db"
+    result = planloop.Agent(ScriptedModel(["hi"]), [], store=path).run_sync("hello")
+    with SQLiteStore(path) as store:
+        assert store.get_run(result.run_id).status == "finished"
+
+
+def test_bad_store_option_is_a_definition_error() -> None:
+    agent = planloop.Agent(ScriptedModel(["hi"]), [], store=42)  # type: ignore[arg-type]
+    with pytest.raises(DefinitionError, match=r"store=42; use None or True"):
+        agent.run_sync("x")
+
+
+def test_interrupt_before_needs_a_store_and_a_known_state() -> None:
+    with pytest.raises(DefinitionError) as err:
+        planloop.Agent(None, [], interrupt_before=["act"], store=False)
+    assert "interrupt_before needs a store" in str(err.value)
+    with pytest.raises(DefinitionError) as err2:
+        planloop.Agent(None, [], interrupt_before=["review"])
+    assert "interrupt_before names ['review'], which are not states of the machine" in str(
+        err2.value
+    )
+
+
+def test_pause_then_approve_in_the_same_process() -> None:
+    agent = paused_agent([ToolCall("population", {"city": "Oslo"}), "about 718k"])
+    paused = agent.run_sync("Oslo?")
+    assert paused.status == "paused"
+    assert paused.output is None
+    assert [str(s) for s in paused.trace.states] == ["plan"]
+    assert paused.trace.events[-1].kind == "run_paused"
+    assert open_store(None).get_run(paused.run_id).status == "paused"  # type: ignore[union-attr]
+
+    done = agent.resume_sync(paused.run_id, Approve())
+    assert done.status == "finished"
+    assert done.output == "about 718k"
+    assert [obs for _, obs in done.intermediate_steps] == [717_710]
+    assert [str(s) for s in done.trace.states] == ["plan", "act", "observe", "plan", "finish"]
+    kinds = [e.kind for e in done.trace.events]
+    assert kinds.count("run_paused") == kinds.count("run_resumed") == 1
+    # it paused again before the second act? no: the answer needs no act
+    check_trace(done.trace)
+
+
+def test_every_act_pauses_until_approved() -> None:
+    script: list[object] = [
+        ToolCall("population", {"city": "Oslo"}),
+        ToolCall("population", {"city": "Bergen"}),
+        "done",
+    ]
+    agent = paused_agent(script)
+    first = agent.run_sync("both")
+    second = agent.resume_sync(first.run_id, Approve())
+    assert second.status == "paused"
+    assert [obs for _, obs in second.intermediate_steps] == [717_710]
+    third = agent.resume_sync(first.run_id, Approve())
+    assert third.status == "finished"
+    assert [obs for _, obs in third.intermediate_steps] == [717_710, 291_940]
+
+
+def test_edit_replaces_the_plan_and_an_invalid_edit_changes_nothing() -> None:
+    agent = paused_agent([ToolCall("population", {"city": "Oslo"}), "Bergen then"])
+    paused = agent.run_sync("Oslo?")
+    bad = Plan([Step(id="x", tool="area", args={"city": "Bergen"})])
+    with pytest.raises(InvalidPlan) as err:
+        agent.resume_sync(paused.run_id, Edit(plan=bad))
+    assert str(err.value) == (
+        "invalid plan (1 problem):\n"
+        "  - step 'x' uses tool 'area', which does not exist; use one of: population"
+    )
+    assert open_store(None).get_run(paused.run_id).status == "paused"  # type: ignore[union-attr]
+    edited = Plan([Step(id="b", tool="population", args={"city": "Bergen"})])
+    done = agent.resume_sync(paused.run_id, Edit(plan=edited))
+    assert done.output == "Bergen then"
+    assert [(a.step_id, obs) for a, obs in done.intermediate_steps] == [("b", 291_940)]
+
+
+def test_reject_sends_the_message_back_to_the_planner() -> None:
+    agent = paused_agent([ToolCall("population", {"city": "Oslo"}), "fine, no lookup"])
+    paused = agent.run_sync("Oslo?")
+    done = agent.resume_sync(paused.run_id, Reject(message="do not look that up"))
+    assert done.output == "fine, no lookup"
+    assert done.steps == []
+    ((action, observation),) = done.intermediate_steps
+    assert action.tool == "_Exception"
+    assert observation == "do not look that up"
+    assert [str(s) for s in done.trace.states] == ["plan", "observe", "plan", "finish"]
+
+
+def test_resume_errors_say_what_is_wrong() -> None:
+    agent = paused_agent([ToolCall("population", {"city": "Oslo"}), "ok"])
+    paused = agent.run_sync("Oslo?")
+    with pytest.raises(CannotResume) as no_decision:
+        agent.resume_sync(paused.run_id)
+    assert str(no_decision.value) == (
+        f"run {paused.run_id!r} is paused, waiting for a decision; pass Approve(), "
+        "Edit(plan=...) or Reject(message=...)"
+    )
+    other = planloop.Agent(ScriptedModel(["x"]), [], interrupt_before=["act"])
+    with pytest.raises(CannotResume) as wrong_definition:
+        other.resume_sync(paused.run_id, Approve())
+    assert "was started by another definition of 'agent'" in str(wrong_definition.value)
+    done = agent.resume_sync(paused.run_id, Approve())
+    with pytest.raises(CannotResume) as ended:
+        agent.resume_sync(done.run_id)
+    assert str(ended.value) == (
+        f"run {done.run_id!r} already ended (finished); only a paused run or one whose "
+        "process died can be resumed. Start a new run instead"
+    )
+    with pytest.raises(StoreError, match="no run 'nope' in the store"):
+        agent.resume_sync("nope")
+
+
+def test_a_decision_for_a_run_that_is_not_paused_is_refused(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    wf = planloop.Workflow("w", store=store)
+    wf.step(lambda: 1, id="one")
+    result = wf.run_sync()
+    store.reopen_run(result.run_id)  # as if its process had died
+    with pytest.raises(CannotResume, match="is not paused, so there is nothing to decide"):
+        wf.resume_sync(result.run_id, Approve())
+
+
+# --- a real crash: SIGKILL in the middle of act, resumed in a new process -------------
+
+WORKFLOW = """
+import os
+import pathlib
+import time
+
+import planloop
+
+LOG = pathlib.Path(os.environ["STEP_LOG"])
+STARTED = pathlib.Path(os.environ["STARTED"])
+SLOW = float(os.environ.get("SLOW", "0"))
+
+
+def record(name: str, *, seconds: float = 0.0, marker: bool = False):
+    def step(**inputs: object) -> str:
+        if marker:
+            STARTED.write_text(name)
+        time.sleep(seconds)
+        with LOG.open("a") as f:
+            f.write(name + "\\n")
+        return name + "(" + ",".join(str(v) for v in inputs.values()) + ")"
+
+    step.__name__ = name
+    return step
+
+
+wf = planloop.Workflow("crashy")
+a = wf.step(record("a"), id="a")
+b = wf.step(record("b"), id="b", x=a)
+side = wf.step(record("side"), id="side")
+slow = wf.step(record("slow", seconds=SLOW, marker=True), id="slow", x=b)
+wf.step(record("c"), id="c", x=slow, y=side)
+"""
+
+
+def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_run_killed_in_the_middle_of_act_resumes_in_a_new_process(tmp_path: Path) -> None:
+    (tmp_path / "crashy.py").write_text(WORKFLOW)
+    log, started = tmp_path / "steps.log", tmp_path / "started"
+    env = {**os.environ, "STEP_LOG": str(log), "STARTED": str(started), "PYTHONPATH": "."}
+    first = _python(
+        "from crashy import wf\nwf.run_sync(run_id='crash-1')",
+        {**env, "SLOW": "60"},
+        tmp_path,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "the slow step never started"
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    before = log.read_text().split()
+    assert sorted(before) == ["a", "b", "side"]
+
+    store = SQLiteStore(Path(env["PLANLOOP_HOME"]) / "planloop.db")
+    assert store.get_run("crash-1").status == "running"
+    store.close()
+
+    second = _python(
+        "from crashy import wf\nr = wf.resume_sync('crash-1')\nprint(r.status, r.output)",
+        env,
+        tmp_path,
+    )
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert out.strip() == "finished c(slow(b(a())),side())"
+    after = log.read_text().split()
+    assert sorted(after) == ["a", "b", "c", "side", "slow"]  # each exactly once
+
+    with SQLiteStore(Path(env["PLANLOOP_HOME"]) / "planloop.db") as store:
+        record = store.get_run("crash-1")
+        trace = store.load_trace("crash-1")
+    assert record.status == "finished"
+    kinds = [e.kind for e in trace.events]
+    assert kinds.count("run_resumed") == 1
+    finished = [e.result.step_id for e in trace.events if e.kind == "step_finished"]
+    assert sorted(finished) == ["a", "b", "c", "side", "slow"]
+    assert [str(s) for s in trace.states] == ["plan", "act", "observe", "plan", "finish"]
+
+
+AGENTS = '''
+import os
+
+import planloop
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel
+
+
+@planloop.tool
+def population(city: str) -> int:
+    """Population of a city."""
+    return {"Oslo": 717_710, "Bergen": 291_940}[city]
+
+
+def agent(*script):
+    return planloop.Agent(ScriptedModel(list(script)), [population], interrupt_before=["act"])
+
+
+# The first process plans; the process that resumes gives the answers after it.
+planner = agent(ToolCall("population", {"city": "Oslo"}))
+answerer = agent("Oslo has about 718k people.", "No lookup, then.", "Bergen: 292k.")
+'''
+
+
+@pytest.mark.parametrize(
+    ("decision", "expected"),
+    [
+        ("Approve()", "finished Oslo has about 718k people. [717710]"),
+        ("Reject(message='not now')", "finished Oslo has about 718k people. ['not now']"),
+        (
+            "Edit(plan=Plan([Step(id='b', tool='population', args={'city': 'Bergen'})]))",
+            "finished Oslo has about 718k people. [291940]",
+        ),
+    ],
+)
+def test_a_paused_run_is_decided_in_another_process(
+    tmp_path: Path, decision: str, expected: str
+) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    env = {**os.environ, "PYTHONPATH": "."}
+    first = _python(
+        "from agents import planner\nr = planner.run_sync('Oslo?', run_id='p-1')\nprint(r.status)",
+        env,
+        tmp_path,
+    )
+    out, err = first.communicate(timeout=60)
+    assert (first.returncode, out.strip()) == (0, "paused"), err
+    second = _python(
+        "from agents import answerer\n"
+        "from planloop import Plan, Step\n"
+        "from planloop.engine.durable import Approve, Edit, Reject\n"
+        f"r = answerer.resume_sync('p-1', {decision})\n"
+        "print(r.status, r.output, [obs for _, obs in r.intermediate_steps])",
+        env,
+        tmp_path,
+    )
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert out.strip() == expected
