@@ -43,7 +43,7 @@ def agent_run(k: int, *, sync_tool: bool) -> float:
     fn = noop if sync_tool else noop_async
     tool = planloop.Tool(fn, name="noop")
     model = ScriptedModel([ToolCall("noop", {"x": 1})] * k + ["done"])
-    agent = planloop.Agent(model, [tool], max_iterations=None)
+    agent = planloop.Agent(model, [tool], max_iterations=None, store=False)
 
     async def go() -> float:
         t0 = time.perf_counter()
@@ -126,7 +126,7 @@ def _timed(wf: planloop.Workflow) -> float:
 
 def planloop_makespan(graph: Graph, sync: bool) -> float:
     """The graph as a planloop workflow, default settings."""
-    wf = planloop.Workflow("makespan")
+    wf = planloop.Workflow("makespan", store=False)
     for sid, (deps, seconds) in graph.items():
         fn = _sleeper(seconds, sync) if seconds else (lambda **_: None)
         wf.step(fn, id=sid, depends_on=deps)
@@ -206,7 +206,7 @@ def throughput() -> float:
     async def noop_step(**_: Any) -> None:
         return None
 
-    wf = planloop.Workflow("throughput")
+    wf = planloop.Workflow("throughput", store=False)
     ends = []
     for c in range(100):
         prev: planloop.StepHandle | None = None
@@ -223,7 +223,7 @@ def render_long_run() -> float:
 
     tool = planloop.Tool(noop, name="noop")
     model = ScriptedModel([ToolCall("noop", {"x": 1})] * 1000 + ["done"])
-    result = planloop.Agent(model, [tool], max_iterations=None).run_sync("go")
+    result = planloop.Agent(model, [tool], max_iterations=None, store=False).run_sync("go")
     assert result.iterations == 1000
     t0 = time.perf_counter()
     svg = to_svg(result)
