@@ -45,8 +45,11 @@ from planloop.engine import (
     TraceError,
     ref,
 )
+from planloop.engine.durable import Approve, Decision, Edit, Reject
 from planloop.engine.retry import RetryPolicy
+from planloop.engine.store import SQLiteStore, Store
 from planloop.errors import (
+    CannotResume,
     DefinitionError,
     DiagramWarning,
     InvalidPlan,
@@ -59,6 +62,7 @@ from planloop.errors import (
     PlannerFailed,
     RunError,
     StepFailed,
+    StoreError,
     ToolArgumentsError,
 )
 from planloop.nodes import (
@@ -83,10 +87,14 @@ __all__ = [
     "Agent",
     "Answer",
     "Answered",
+    "Approve",
+    "CannotResume",
     "CompilerPlanner",
     "Continued",
+    "Decision",
     "DefinitionError",
     "DiagramWarning",
+    "Edit",
     "Event",
     "FunctionPlanner",
     "InvalidPlan",
@@ -105,6 +113,7 @@ __all__ = [
     "PlannerFailed",
     "PlanningOutputParser",
     "ReActPlanner",
+    "Reject",
     "Rejected",
     "RetryPolicy",
     "ReturnedDirect",
@@ -112,6 +121,7 @@ __all__ = [
     "RunError",
     "RunResult",
     "RunStatus",
+    "SQLiteStore",
     "Step",
     "StepFailed",
     "StepHandle",
@@ -120,6 +130,8 @@ __all__ = [
     "StepStatus",
     "StopReason",
     "Stopped",
+    "Store",
+    "StoreError",
     "Tool",
     "ToolArgumentsError",
     "ToolCallingPlanner",

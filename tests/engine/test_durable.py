@@ -273,6 +273,14 @@ def test_a_run_killed_in_the_middle_of_act_resumes_in_a_new_process(tmp_path: Pa
     finished = [e.result.step_id for e in trace.events if e.kind == "step_finished"]
     assert sorted(finished) == ["a", "b", "c", "side", "slow"]
     assert [str(s) for s in trace.states] == ["plan", "act", "observe", "plan", "finish"]
+    # the attempt that completed started after the resume (the killed one's start is
+    # in the trace only if another step ended before the kill)
+    resumed_at = kinds.index("run_resumed")
+    slow_starts = [
+        i for i, e in enumerate(trace.events) if e.kind == "step_started" and e.step_id == "slow"
+    ]
+    assert slow_starts[-1] > resumed_at
+    check_trace(trace)
 
 
 AGENTS = '''
