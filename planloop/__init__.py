@@ -46,6 +46,7 @@ from planloop.engine import (
     ref,
 )
 from planloop.engine.durable import Approve, Decision, Edit, Reject
+from planloop.engine.redact import register_secret
 from planloop.engine.retry import RetryPolicy
 from planloop.engine.store import SQLiteStore, Store
 from planloop.errors import (
@@ -141,5 +142,6 @@ __all__ = [
     "load_agent_executor",
     "load_chat_planner",
     "ref",
+    "register_secret",
     "tool",
 ]

@@ -19,11 +19,12 @@ from planloop.engine.loop import FORCE_STOP_MESSAGE, LoopConfig, StateHandler, r
 from planloop.engine.machine import Machine
 from planloop.engine.plan import Plan, Step, ref
 from planloop.engine.planner import Answer, Planner, RunContext
+from planloop.engine.redact import Redactor, register_secret
 from planloop.engine.result import RunResult
 from planloop.engine.spec import MachineSpec, SpecSummary, TransitionRule
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
-from planloop.engine.store import Checkpoint, Redactor, RunRecord, SQLiteStore, Store
+from planloop.engine.store import Checkpoint, RunRecord, SQLiteStore, Store
 from planloop.engine.tooling import ToolLike, ToolSpec
 from planloop.engine.trace import Limits, Trace, TraceError, TraceEvent, Usage
 from planloop.errors import StoreError
@@ -70,5 +71,6 @@ __all__ = [
     "TransitionRule",
     "Usage",
     "ref",
+    "register_secret",
     "run_loop",
 ]

@@ -45,10 +45,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,15 +57,13 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
+from planloop.engine.redact import Redactor, default_redactor
 from planloop.engine.trace import Trace, TraceEvent
 from planloop.errors import StoreError
 
 __all__ = [
-    "DEFAULT_SECRET_PATTERNS",
-    "REDACTED",
     "SCHEMA_VERSION",
     "Checkpoint",
-    "Redactor",
     "RunRecord",
     "SQLiteStore",
     "Store",
@@ -76,36 +73,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 """The version of the database layout this planloop reads and writes."""
 
-REDACTED = "[redacted]"
-"""What a redacted value is replaced with."""
-
-DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
-    "api_key",
-    "apikey",
-    "token",
-    "password",
-    "passwd",
-    "secret",
-    "secrets",
-    "authorization",
-    "auth",
-    "cookie",
-    "cookies",
-    "private_key",
-    "credential",
-    "credentials",
-)
-"""Names whose values are redacted, matched against the words of a key.
-
-A key matches when its words (split at ``_``, ``-``, ``.``, spaces and camelCase,
-compared case-insensitively) contain a pattern's words in a row:
-``OPENAI_API_KEY``, ``X-Api-Key``, ``accessToken`` and ``client_secret`` match;
-``max_tokens``, ``author`` and ``secretary`` do not.
-"""
 
 _BUSY_TIMEOUT_MS = 30_000
-_MIN_LITERAL = 4
-_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _EVENT = TypeAdapter[Any](TraceEvent)
 
 
@@ -118,134 +87,6 @@ def default_store_path() -> Path:
     base = Path(home).expanduser() if home else Path.cwd() / ".planloop"
     return base / "planloop.db"
 
-
-# ---------------------------------------------------------------------------
-# Redaction
-
-
-def _words(name: str) -> tuple[str, ...]:
-    return tuple(w.lower() for w in _WORDS.findall(name))
-
-
-class Redactor:
-    """Replaces secrets in JSON values with ``"[redacted]"``.
-
-    Two kinds of secret are recognised:
-
-    * the value of any dict key whose name looks like a secret (see
-      :data:`DEFAULT_SECRET_PATTERNS` for the rule), at any depth;
-    * any literal registered with :meth:`register`, wherever it appears inside
-      a string (keys included).
-
-    Example:
-        >>> r = Redactor()
-        >>> r.register("hunter2")
-        >>> r.redact({"args": {"api_key": "sk-1", "max_tokens": 5}, "out": "pw is hunter2"})
-        {'args': {'api_key': '[redacted]', 'max_tokens': 5}, 'out': 'pw is [redacted]'}
-    """
-
-    def __init__(
-        self, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS, values: Iterable[str] = ()
-    ) -> None:
-        self._patterns: tuple[tuple[str, ...], ...] = tuple(
-            w for w in (_words(p) for p in patterns) if w
-        )
-        # A superset test on raw JSON text: every key that matches a pattern also
-        # matches this (words joined by anything), so text it misses needs no parsing.
-        alternatives = [r"[\W_]*".join(map(re.escape, w)) for w in self._patterns]
-        self._key_hint = re.compile("|".join(alternatives) or r"(?!x)x", re.IGNORECASE)
-        self._verdicts: dict[str, bool] = {}
-        self._values: tuple[str, ...] = ()
-        self._hints: tuple[str, ...] = ()
-        self._lock = threading.Lock()
-        for value in values:
-            self.register(value)
-
-    @property
-    def values(self) -> tuple[str, ...]:
-        """The registered literals (longest first)."""
-        return self._values
-
-    def register(self, value: str) -> None:
-        """Redact ``value`` wherever it appears inside a string from now on.
-
-        Raises:
-            ValueError: ``value`` is shorter than 4 characters (it would also
-                match ordinary text, timestamps and ids, and corrupt them).
-        """
-        if not isinstance(value, str) or len(value) < _MIN_LITERAL:
-            raise ValueError(
-                f"a secret to redact must be a string of at least {_MIN_LITERAL} characters"
-            )
-        with self._lock:
-            if value in self._values:
-                return
-            values = sorted((*self._values, value), key=len, reverse=True)
-            hints = {v for lit in values for v in _json_forms(lit)}
-            # Swap whole tuples: readers on other threads see the old or the new set.
-            self._values, self._hints = tuple(values), tuple(hints)
-
-    def is_secret_key(self, key: str) -> bool:
-        """Whether values under the dict key ``key`` are redacted."""
-        verdict = self._verdicts.get(key)
-        if verdict is None:
-            words = _words(key)
-            verdict = any(_contains_run(words, p) for p in self._patterns)
-            if len(self._verdicts) < 10_000:
-                self._verdicts[key] = verdict
-        return verdict
-
-    def redact(self, value: Any) -> Any:
-        """A copy of the JSON value ``value`` with its secrets replaced.
-
-        Dicts, lists and tuples are walked; other values are returned as they
-        are. ``None`` under a secret-looking key stays ``None`` (nothing to hide).
-        """
-        values = self._values
-        if isinstance(value, dict):
-            out: dict[Any, Any] = {}
-            for k, v in value.items():
-                key = self._scrub(k, values) if isinstance(k, str) else k
-                if isinstance(k, str) and v is not None and self.is_secret_key(k):
-                    out[key] = REDACTED
-                else:
-                    out[key] = self.redact(v)
-            return out
-        if isinstance(value, list | tuple):
-            return [self.redact(v) for v in value]
-        if isinstance(value, str):
-            return self._scrub(value, values)
-        return value
-
-    def redact_json(self, text: str) -> str:
-        """``text`` (a JSON document) with its secrets replaced.
-
-        Text that cannot hold a secret is returned unchanged without parsing.
-        """
-        if not self._key_hint.search(text) and not any(h in text for h in self._hints):
-            return text
-        return json.dumps(self.redact(json.loads(text)), ensure_ascii=False, separators=(",", ":"))
-
-    @staticmethod
-    def _scrub(text: str, values: tuple[str, ...]) -> str:
-        for literal in values:
-            if literal in text:
-                text = text.replace(literal, REDACTED)
-        return text
-
-
-def _contains_run(words: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
-    n = len(pattern)
-    return any(words[i : i + n] == pattern for i in range(len(words) - n + 1))
-
-
-def _json_forms(literal: str) -> set[str]:
-    """How ``literal`` can appear inside JSON text."""
-    return {
-        literal,
-        json.dumps(literal, ensure_ascii=False)[1:-1],
-        json.dumps(literal, ensure_ascii=True)[1:-1],
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -420,7 +261,8 @@ class SQLiteStore:
         path: the database file; :func:`default_store_path` when omitted. Its
             directory is created if needed.
         redactor: applied to every event and checkpoint before it is written;
-            a :class:`Redactor` with the default patterns when omitted.
+            the process-wide :func:`~planloop.engine.redact.default_redactor` when
+            omitted (see :func:`~planloop.register_secret`).
             Register secrets on it (``store.redactor.register(...)``).
 
     Raises:
@@ -440,7 +282,7 @@ class SQLiteStore:
         self, path: str | os.PathLike[str] | None = None, *, redactor: Redactor | None = None
     ) -> None:
         self.path = Path(path) if path is not None else default_store_path()
-        self.redactor = redactor if redactor is not None else Redactor()
+        self.redactor = redactor if redactor is not None else default_redactor()
         self._lock = threading.Lock()
         self._closed = False
         self._stale: list[sqlite3.Connection] = []

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from planloop.engine.plan import Plan, Step
+from planloop.engine.redact import REDACTED, default_redactor
 from planloop.engine.spec import MachineSpec, SpecSummary, TransitionRule
 from planloop.visualize.ir import Diagram, Edge, Node, Style
 
@@ -44,8 +45,11 @@ def preview(value: Any, limit: int = 40) -> str:
     >>> preview(object())
     '<object object>'
     """
+    # Redacted before it is cut: a cut could leave part of a secret unrecognised.
+    redactor = default_redactor()
+    value = redactor.redact(value)
     text = value if isinstance(value, str) else _ADDRESS.sub("", repr(value))
-    text = _SPACE.sub(" ", text).strip()
+    text = _SPACE.sub(" ", redactor.scrub(text)).strip()
     if len(text) > limit:
         return text[: max(limit - 1, 0)].rstrip() + "…"
     return text
@@ -150,7 +154,7 @@ def plan_to_ir(plan: Plan, *, style: Style | None = None) -> Diagram:
         ids.setdefault(step.id, f"p_{index}")
     nodes: list[Node] = []
     for index, step in enumerate(plan.steps):
-        args = ", ".join(f"{k}={_arg_text(v)}" for k, v in step.args.items())
+        args = ", ".join(f"{k}={_arg_text(k, v)}" for k, v in step.args.items())
         lines = [f"{step.id} · {tool_name(step)}"]
         if args:
             lines.append(preview(args, st.preview_chars))
@@ -198,7 +202,9 @@ def tool_name(step: Step) -> str:
     return str(name) if name else type(tool).__name__
 
 
-def _arg_text(value: Any) -> str:
+def _arg_text(key: str, value: Any) -> str:
+    if value is not None and default_redactor().is_secret_key(key):
+        return REDACTED
     if isinstance(value, dict) and len(value) == 1 and "$ref" in value:
         return f"${value['$ref']}"
     return preview(repr(value), 1_000)

@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
+from planloop.engine.redact import default_redactor
+
 __all__ = ["Cluster", "Diagram", "Edge", "Node", "Style", "check_color", "check_diagram"]
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
@@ -62,6 +64,7 @@ def cut_label(text: str, max_chars: int) -> str:
     """
     if max_chars < 1:
         raise ValueError(f"max_chars must be at least 1, not {max_chars!r}")
+    text = default_redactor().scrub(text)  # registered secrets never reach a picture
     for brk in _LINE_BREAKS:
         text = text.replace(brk, "\n")
     if len(text) > max_chars:

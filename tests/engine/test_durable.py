@@ -14,7 +14,7 @@ import pytest
 
 import planloop
 from planloop import Plan, Step
-from planloop.engine.durable import Approve, Edit, Reject, open_store
+from planloop.engine.durable import Approve, Edit, Reject, close_stores, open_store
 from planloop.engine.store import SQLiteStore
 from planloop.errors import CannotResume, DefinitionError, InvalidPlan, StoreError
 from planloop.models import ToolCall
@@ -342,3 +342,37 @@ def test_a_paused_run_is_decided_in_another_process(
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
     assert out.strip() == expected
+
+
+@planloop.tool
+def fetch(url: str, api_key: str) -> str:
+    """Fetch a page with a key."""
+    return f"pw-Zebra-4471 is the password at {url}"
+
+
+def test_secrets_reach_neither_the_database_file_nor_the_picture(tmp_path: Path) -> None:
+    from planloop.visualize import render
+
+    planloop.register_secret("pw-Zebra-4471")
+    model = ScriptedModel(
+        [ToolCall("fetch", {"url": "https://x.test", "api_key": "sk-Quokka-9930"}), "done"]
+    )
+    path = tmp_path / "runs.db"
+    result = planloop.Agent(model, [fetch], store=path).run_sync("get it")
+    assert "sk-Quokka-9930" in result.trace.to_json()  # in memory the run has them
+    svg = render(result.trace, tmp_path / "run.svg")
+    plan_svg = render(
+        Plan([Step(id="f", tool="fetch", args={"url": "u", "api_key": "sk-Quokka-9930"})]),
+        tmp_path / "plan.svg",
+    )
+    close_stores()
+    for file in (path, Path(f"{path}-wal"), svg, plan_svg):
+        if file.exists():
+            data = file.read_bytes()
+            assert b"sk-Quokka-9930" not in data, file
+            assert b"pw-Zebra-4471" not in data, file
+    assert b"[redacted] is the password" in svg.read_bytes()
+    assert b"api_key=[redacted]" in plan_svg.read_bytes()
+    with SQLiteStore(path) as store:
+        started = [e for e in store.load_trace(result.run_id).events if e.kind == "step_started"]
+    assert started[0].args == {"url": "https://x.test", "api_key": "[redacted]"}

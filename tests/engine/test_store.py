@@ -424,7 +424,7 @@ def test_secrets_never_reach_the_database_file(tmp_path: Path) -> None:
 
     path = tmp_path / "s.db"
     wal = Path(f"{path}-wal")
-    store = SQLiteStore(path)
+    store = SQLiteStore(path, redactor=Redactor())
     store.redactor.register("hunter2")
     record(store, trace.run_id, trace)
     store.save_checkpoint(
