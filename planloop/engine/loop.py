@@ -342,6 +342,11 @@ class _Run:
         }
         if self.paused is not None:
             state["paused"] = self.paused
+        plan = self.plan
+        if plan is not None and self.machine.state == LoopState.act:
+            callables = [s.id for s in plan.steps if not isinstance(s.tool, str)]
+            if callables:
+                state["callable_steps"] = callables
         try:
             recorder.flush(state)
         except BaseException:
@@ -445,6 +450,10 @@ class _Run:
             "target": str(target),
             "payload": _payload(event),
         }
+        if isinstance(event, Planned):
+            callables = [s.id for s in event.plan.steps if not isinstance(s.tool, str)]
+            if callables:
+                self.paused["callable_steps"] = callables
         self.trace.append(
             RunPaused(t=self.clock(), state=str(target), reason="interrupt", pending=self.paused)
         )
@@ -576,7 +585,7 @@ class _Run:
         self.plan = plan
         if state == LoopState.act and plan is not None:
             self.acts = acts - 1  # the act in progress is entered again
-            self.plan = self._runnable(plan)
+            self.plan = self._runnable(plan, checkpoint.get("callable_steps", ()))
             self.resumed_done = {r.step_id: r for r in by_act.get(acts, ())}
         elif state == LoopState.observe:
             self.last_event = into_observe
@@ -610,9 +619,20 @@ class _Run:
         except _StopRequest:  # that run went on to stop; what it recorded is kept
             self.failure = failure
 
-    def _runnable(self, plan: Plan) -> Plan:
+    def _runnable(self, plan: Plan, callables: Sequence[str] = ()) -> Plan:
         restore = self.cfg.restore_plan
-        return plan if restore is None else restore(plan)
+        if restore is not None:
+            return restore(plan)
+        if callables:
+            # Steps that ran Python callables (a plan-and-execute sub-agent, say) were
+            # stored by name only; running them by that name would fail every step.
+            raise CannotResume(
+                f"run {self.trace.run_id!r} has an unfinished plan whose steps "
+                f"{list(callables)} run Python callables, which {self.cfg.name!r} cannot "
+                "rebuild from the store; start a new run instead",
+                run_id=self.trace.run_id,
+            )
+        return plan
 
     def _decide(self, pending: Mapping[str, Any], decision: Decision) -> Event:
         """The event ``decision`` fires in place of the one the run paused before."""
@@ -627,7 +647,10 @@ class _Run:
         event: Event
         if isinstance(decision, Approve):
             if event_type is Planned:
-                plan = self._runnable(Plan.model_validate(pending["payload"]["plan"]))
+                plan = self._runnable(
+                    Plan.model_validate(pending["payload"]["plan"]),
+                    pending.get("callable_steps", ()),
+                )
                 event = Planned(plan=plan)
             else:
                 event = event_type.model_validate(pending["payload"])

@@ -410,6 +410,19 @@ class SQLiteStore:
 
         Returns the number of rows each changed; all of them are written or none.
         """
+        if len(statements) == 1 and (not statements[0][2] or len(statements[0][1]) == 1):
+            # One row: SQLite makes a lone statement atomic by itself, and the
+            # BEGIN / COMMIT round trips would double the cost of a step's record.
+            sql, params, many = statements[0]
+            if many:
+                params = params[0]
+            with self._lock:
+                try:
+                    return [self._connection.execute(sql, params).rowcount]
+                except sqlite3.IntegrityError:
+                    raise
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
         with self._lock:
             conn = self._connection
             try:

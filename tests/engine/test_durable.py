@@ -376,3 +376,20 @@ def test_secrets_reach_neither_the_database_file_nor_the_picture(tmp_path: Path)
     with SQLiteStore(path) as store:
         started = [e for e in store.load_trace(result.run_id).events if e.kind == "step_started"]
     assert started[0].args == {"url": "https://x.test", "api_key": "[redacted]"}
+
+
+def test_plan_and_execute_paused_before_act_cannot_be_approved_from_the_store() -> None:
+    # Its steps are sub-agent calls (Python callables), stored by name only.
+    planner = planloop.load_chat_planner(ScriptedModel(["1. Find it\n2. Say it\n<END_OF_PLAN>"]))
+    executor = planloop.load_agent_executor(ScriptedModel(["found", "said"]), [])
+    pe = planloop.PlanAndExecute(planner, executor, interrupt_before=["act"])
+    paused = pe.run_sync("What is it?")
+    assert paused.status == "paused"
+    with pytest.raises(CannotResume) as err:
+        pe.resume_sync(paused.run_id, Approve())
+    assert str(err.value) == (
+        f"run {paused.run_id!r} has an unfinished plan whose steps "
+        "['step_1', 'step_2'] run Python callables, which 'plan_and_execute' cannot "
+        "rebuild from the store; start a new run instead"
+    )
+    assert open_store(None).get_run(paused.run_id).status == "paused"  # type: ignore[union-attr]
