@@ -45,6 +45,7 @@ from planloop.engine import (
     TraceError,
     ref,
 )
+from planloop.engine.approval import Approval
 from planloop.engine.durable import Approve, Decision, Edit, Reject
 from planloop.engine.redact import register_secret
 from planloop.engine.retry import RetryPolicy
@@ -88,6 +89,7 @@ __all__ = [
     "Agent",
     "Answer",
     "Answered",
+    "Approval",
     "Approve",
     "CannotResume",
     "CompilerPlanner",

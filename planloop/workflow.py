@@ -9,6 +9,7 @@ from typing import Any
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
+from planloop.engine.approval import Approval
 from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
 from planloop.engine.plan import Plan, Step, callable_name
@@ -153,6 +154,38 @@ class Workflow(Runnable):
         self._ids.add(step_id)
         self._plan = None
         return StepHandle(step_id)
+
+    def approval(
+        self,
+        question: str,
+        /,
+        *,
+        id: str | None = None,
+        depends_on: Iterable[StepHandle | str] = (),
+    ) -> StepHandle:
+        """Add a step where the run pauses until a person decides.
+
+        When the steps it depends on have succeeded, everything that does not wait
+        for it runs to the end, then the run ends with status ``paused``.
+        ``resume(run_id, Approve())`` makes the step succeed (output ``True``) and
+        the run goes on; ``resume(run_id, Reject(message=...))`` makes it fail, so
+        the steps after it are skipped and the run raises :class:`StepFailed`.
+
+        Example:
+            >>> from planloop import Approve
+            >>> wf = Workflow("release")
+            >>> built = wf.step(lambda: "v1.2", id="build")
+            >>> ok = wf.approval("Ship it?", depends_on=[built])
+            >>> _ = wf.step(lambda version, approved: f"shipped {version}",
+            ...             id="ship", version=built, approved=ok)
+            >>> paused = wf.run_sync()
+            >>> paused.status, [s.step_id for s in paused.steps]
+            (<RunStatus.paused: 'paused'>, ['build'])
+            >>> wf.resume_sync(paused.run_id, Approve()).output
+            'shipped v1.2'
+        """
+        step_id = id if id is not None else self._fresh_id("approval")
+        return self.step(Approval(question), id=step_id, depends_on=depends_on)
 
     @property
     def plan(self) -> Plan:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from planloop.engine._trusted import trusted
+from planloop.engine.approval import approval_ids
 from planloop.engine.durable import (
     CHECKPOINT_VERSION,
     Approve,
@@ -244,6 +245,11 @@ async def resume_loop(
     return await run.execute()
 
 
+class _PauseForApproval(Exception):
+    def __init__(self, questions: Mapping[str, str]) -> None:
+        self.questions = questions
+
+
 class _StopRequest(Exception):
     def __init__(self, reason: StopReason) -> None:
         self.reason = reason
@@ -430,7 +436,11 @@ class _Run:
             # could only be freed by the cyclic garbage collector.
             event = handler(ctx) if handler is not None else _BUILTIN[state](self, ctx)
             if inspect.isawaitable(event):
-                event = await event
+                try:
+                    event = await event
+                except _PauseForApproval as pause:
+                    self._pause_for_approval(pause.questions)
+                    return
             if not isinstance(event, Event):
                 raise TypeError(
                     f"the handler of state {state!r} returned {type(event).__name__}; "
@@ -442,6 +452,17 @@ class _Run:
                     self._pause(state, target, event)
                     return
             self.fire(event)
+
+    def _pause_for_approval(self, questions: Mapping[str, str]) -> None:
+        self.paused = {"approval": dict(questions), "source": str(self.machine.state)}
+        self.trace.append(
+            RunPaused(
+                t=self.clock(),
+                state=str(self.machine.state),
+                reason="approval",
+                pending=self.paused,
+            )
+        )
 
     def _pause(self, source: str, target: str, event: Event) -> None:
         self.paused = {
@@ -499,10 +520,18 @@ class _Run:
         self.acts += 1
         self.outcome = ActOutcome()
         plan, kept = self.plan, 0
-        if self.resumed_done is not None:
-            done, self.resumed_done = self.resumed_done, None
-            kept = len(done)
-            plan = self._rest_of_act(plan, done, self.outcome)
+        gates = approval_ids(plan.steps)
+        resumed, self.resumed_done = self.resumed_done, None
+        if resumed is None and not gates:
+            await self._execute(plan)
+        else:
+            kept = await self._act_in_rounds(plan, gates, dict(resumed or {}))
+        outcome, self.outcome = self.outcome, None
+        self.steps.extend(outcome.results[kept:])
+        self.act_errors = outcome.errors
+        return Acted(results=tuple(outcome.results))
+
+    async def _execute(self, plan: Plan) -> None:
         await execute_plan(
             plan,
             self.cfg.tools,
@@ -512,10 +541,41 @@ class _Run:
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
         )
-        outcome, self.outcome = self.outcome, None
-        self.steps.extend(outcome.results[kept:])
-        self.act_errors = outcome.errors
-        return Acted(results=tuple(outcome.results))
+
+    async def _act_in_rounds(
+        self, plan: Plan, gates: Mapping[str, str], ended: dict[str, StepResult]
+    ) -> int:
+        """An act with steps that ended earlier (a resumed run) or approval steps.
+
+        Each round runs what does not wait for an undecided approval step; when an
+        approval step is reached, the run pauses (:class:`_PauseForApproval`).
+        Returns how many results at the start of the outcome were recorded before.
+        """
+        outcome = self.outcome
+        assert outcome is not None
+        outcome.results.extend(ended.values())
+        kept = len(ended)
+        deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
+        while True:
+            waiting = {g for g in gates if g not in ended}
+            rest = self._rest_of_act(plan, ended, outcome, hold=waiting)
+            if rest.steps:
+                await self._execute(rest)
+                ended.update((r.step_id, r) for r in outcome.results)
+            waiting = {g for g in gates if g not in ended}
+            if not waiting:
+                return kept
+            ready = {
+                g: gates[g]
+                for g in waiting
+                if all(d in ended and ended[d].status is StepStatus.succeeded for d in deps_of[g])
+            }
+            if ready:
+                self.steps.extend(outcome.results[kept:])
+                self.outcome = None
+                raise _PauseForApproval(ready)
+            # Each approval step left waits behind a failure: the next round skips them.
+            gates = {}
 
     async def _observe(self, ctx: RunContext) -> Event:
         ctx.iteration += 1
@@ -591,7 +651,12 @@ class _Run:
             self.last_event = into_observe
         pending = checkpoint.get("paused")
         # The decision is checked before anything is written: a bad one leaves the run paused.
-        decided = None if pending is None or decision is None else self._decide(pending, decision)
+        decided: Event | list[StepResult] | None = None
+        if pending is not None and decision is not None:
+            if "approval" in pending:
+                decided = self._decide_approval(pending["approval"], decision)
+            else:
+                decided = self._decide(pending, decision)
         store = cfg.store
         assert store is not None
         self.recorder = Recorder(store, self.trace.run_id, seq=len(self.trace.events))
@@ -606,6 +671,17 @@ class _Run:
             )
         )
         if decided is None:
+            self._checkpoint()
+            return
+        if isinstance(decided, list):
+            assert self.resumed_done is not None
+            for result in decided:
+                self.resumed_done[result.step_id] = result
+                self.steps.append(result)
+                deps = plan.dependencies(plan.by_id[result.step_id]) if plan else ()
+                self.trace.append(
+                    StepFinished(t=self.clock(), act=acts, result=result, depends_on=deps)
+                )
             self._checkpoint()
             return
         if isinstance(decided, Planned):
@@ -633,6 +709,41 @@ class _Run:
                 run_id=self.trace.run_id,
             )
         return plan
+
+    def _decide_approval(
+        self, questions: Mapping[str, str], decision: Decision
+    ) -> list[StepResult]:
+        """The results of the approval steps the run paused at, as ``decision`` says."""
+        if isinstance(decision, Edit):
+            raise CannotResume(
+                f"run {self.trace.run_id!r} is paused at approval steps {sorted(questions)}; "
+                "decide them with Approve() or Reject(message=...), not Edit",
+                run_id=self.trace.run_id,
+            )
+        now = self.clock()
+        results = []
+        for step_id in questions:
+            if isinstance(decision, Approve):
+                fields: dict[str, Any] = {"status": StepStatus.succeeded, "output": True}
+            else:
+                text = f"rejected by a person: {decision.message}"
+                fields = {
+                    "status": StepStatus.failed,
+                    "output": decision.message,
+                    "error": text,
+                    "error_type": "Rejected",
+                }
+            results.append(
+                StepResult(
+                    step_id=step_id,
+                    tool="approval",
+                    attempts=1,
+                    started_at=now,
+                    ended_at=now,
+                    **fields,
+                )
+            )
+        return results
 
     def _decide(self, pending: Mapping[str, Any], decision: Decision) -> Event:
         """The event ``decision`` fires in place of the one the run paused before."""
@@ -677,18 +788,24 @@ class _Run:
             event = Rejected(error="rejected by a person", feedback=decision.message)
         return event
 
-    def _rest_of_act(self, plan: Plan, done: dict[str, StepResult], outcome: ActOutcome) -> Plan:
-        """The steps of a resumed act that have not ended, with the outputs they use bound in.
+    def _rest_of_act(
+        self, plan: Plan, ended: dict[str, StepResult], outcome: ActOutcome, *, hold: set[str]
+    ) -> Plan:
+        """The steps that have not ended and do not wait for ``hold``, with the outputs
+        of the steps in ``ended`` bound into their arguments.
 
-        A step whose dependency had failed (or been skipped) ends ``skipped`` here.
+        A step whose dependency failed (or was skipped) ends ``skipped`` here, and
+        is added to ``ended`` and ``outcome``.
         """
-        outcome.results.extend(done.values())
-        outputs = {sid: r.output for sid, r in done.items() if r.status is StepStatus.succeeded}
+        outputs = {sid: r.output for sid, r in ended.items() if r.status is StepStatus.succeeded}
         deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
-        ended = dict(done)
+        held = set(hold)
         rest: list[Step] = []
         for step in _topological(plan):
             if step.id in ended:
+                continue
+            if step.id in held or any(d in held for d in deps_of[step.id]):
+                held.add(step.id)
                 continue
             deps = deps_of[step.id]
             blocker = next((d for d in deps if d in ended and d not in outputs), None)

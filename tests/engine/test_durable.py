@@ -393,3 +393,83 @@ def test_plan_and_execute_paused_before_act_cannot_be_approved_from_the_store() 
         "rebuild from the store; start a new run instead"
     )
     assert open_store(None).get_run(paused.run_id).status == "paused"  # type: ignore[union-attr]
+
+
+# --- approval steps ----------------------------------------------------------------------
+
+
+def release(log: list[str]) -> planloop.Workflow:
+    def step(name: str):  # type: ignore[no-untyped-def]
+        def run(**inputs: object) -> str:
+            log.append(name)
+            return name
+
+        run.__name__ = name
+        return run
+
+    wf = planloop.Workflow("release")
+    built = wf.step(step("build"), id="build")
+    wf.step(step("docs"), id="docs")  # does not wait for the approval
+    ok = wf.approval("Ship it?", id="ok", depends_on=[built])
+    shipped = wf.step(step("ship"), id="ship", depends_on=[ok])
+    again = wf.approval("Announce it?", id="ok2", depends_on=[shipped])
+    wf.step(step("announce"), id="announce", depends_on=[again])
+    return wf
+
+
+def test_approval_steps_pause_the_act_one_decision_at_a_time() -> None:
+    log: list[str] = []
+    wf = release(log)
+    first = wf.run_sync()
+    assert first.status == "paused"
+    assert sorted(log) == ["build", "docs"]
+    pause = first.trace.events[-1]
+    assert pause.kind == "run_paused"
+    assert (pause.state, pause.reason, pause.pending["approval"]) == (
+        "act",
+        "approval",
+        {"ok": "Ship it?"},
+    )
+    second = wf.resume_sync(first.run_id, Approve())
+    assert second.status == "paused"
+    assert second.trace.events[-1].pending["approval"] == {"ok2": "Announce it?"}
+    assert sorted(log) == ["build", "docs", "ship"]
+    done = wf.resume_sync(first.run_id, Approve())
+    assert done.status == "finished"
+    assert done.output == {"docs": "docs", "announce": "announce"}
+    assert sorted(log) == ["announce", "build", "docs", "ship"]  # each exactly once
+    assert sorted(r.step_id for r in done.steps) == [
+        "announce",
+        "build",
+        "docs",
+        "ok",
+        "ok2",
+        "ship",
+    ]
+    assert [str(s) for s in done.trace.states] == ["plan", "act", "observe", "plan", "finish"]
+    check_trace(done.trace)
+
+
+def test_a_rejected_approval_skips_what_waits_for_it() -> None:
+    log: list[str] = []
+    wf = release(log)
+    paused = wf.run_sync()
+    with pytest.raises(CannotResume, match=r"paused at approval steps \['ok'\]; decide them"):
+        wf.resume_sync(paused.run_id, Edit(plan=Plan([Step(id="x", tool="t")])))
+    with pytest.raises(planloop.StepFailed) as err:
+        wf.resume_sync(paused.run_id, Reject(message="not on a Friday"))
+    assert str(err.value).startswith(
+        "workflow 'release': step 'ok' failed: rejected by a person: not on a Friday"
+    )
+    result = err.value.result
+    assert result is not None
+    statuses = {r.step_id: r.status.value for r in result.steps}
+    assert statuses == {
+        "build": "succeeded",
+        "docs": "succeeded",
+        "ok": "failed",
+        "ship": "skipped",
+        "ok2": "skipped",
+        "announce": "skipped",
+    }
+    assert sorted(log) == ["build", "docs"]
