@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +22,10 @@ from planloop.errors import DefinitionError, StepFailed
 from planloop.nodes.planners import FunctionPlanner
 
 __all__ = ["StepHandle", "Workflow"]
+
+# Memory addresses in an argument's repr differ between processes; the
+# definition a resumed run is checked against must not.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 class StepHandle:
@@ -237,7 +242,8 @@ class Workflow(Runnable):
             name=self.name,
             restore_plan=self._restore_plan,
             identity=[
-                [s.id, s.tool_name, list(plan.dependencies(s)), repr(s.args)] for s in plan.steps
+                [s.id, s.tool_name, list(plan.dependencies(s)), _ADDRESS.sub("", repr(s.args))]
+                for s in plan.steps
             ],
         )
 
