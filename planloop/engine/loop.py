@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from planloop.engine._resume import PauseForApproval, act_in_rounds, restore
 from planloop.engine._trusted import trusted
 from planloop.engine.approval import approval_ids
 from planloop.engine.durable import (
     CHECKPOINT_VERSION,
-    Approve,
     Decision,
-    Edit,
     Recorder,
     definition_hash,
 )
@@ -49,7 +48,7 @@ from planloop.engine.events import (
     Stopped,
 )
 from planloop.engine.machine import Machine
-from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan, Step, resolve_refs
+from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan
 from planloop.engine.planner import Answer, Planner, RunContext
 from planloop.engine.result import RunResult
 from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
@@ -62,9 +61,7 @@ from planloop.engine.trace import (
     Limits,
     RunEnded,
     RunPaused,
-    RunResumed,
     RunStarted,
-    StepFinished,
     Trace,
     Transitioned,
 )
@@ -241,13 +238,8 @@ async def resume_loop(
             run_id=run_id,
         )
     run = _Run(config, trace.input, run_id, on_event, trace=trace)
-    run.restore(checkpoint.state, decision)
+    restore(run, checkpoint.state, decision)
     return await run.execute()
-
-
-class _PauseForApproval(Exception):
-    def __init__(self, questions: Mapping[str, str]) -> None:
-        self.questions = questions
 
 
 class _StopRequest(Exception):
@@ -438,7 +430,7 @@ class _Run:
             if inspect.isawaitable(event):
                 try:
                     event = await event
-                except _PauseForApproval as pause:
+                except PauseForApproval as pause:
                     self._pause_for_approval(pause.questions)
                     return
             if not isinstance(event, Event):
@@ -525,7 +517,7 @@ class _Run:
         if resumed is None and not gates:
             await self._execute(plan)
         else:
-            kept = await self._act_in_rounds(plan, gates, dict(resumed or {}))
+            kept = await act_in_rounds(self, plan, gates, dict(resumed or {}))
         outcome, self.outcome = self.outcome, None
         self.steps.extend(outcome.results[kept:])
         self.act_errors = outcome.errors
@@ -541,41 +533,6 @@ class _Run:
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
         )
-
-    async def _act_in_rounds(
-        self, plan: Plan, gates: Mapping[str, str], ended: dict[str, StepResult]
-    ) -> int:
-        """An act with steps that ended earlier (a resumed run) or approval steps.
-
-        Each round runs what does not wait for an undecided approval step; when an
-        approval step is reached, the run pauses (:class:`_PauseForApproval`).
-        Returns how many results at the start of the outcome were recorded before.
-        """
-        outcome = self.outcome
-        assert outcome is not None
-        outcome.results.extend(ended.values())
-        kept = len(ended)
-        deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
-        while True:
-            waiting = {g for g in gates if g not in ended}
-            rest = self._rest_of_act(plan, ended, outcome, hold=waiting)
-            if rest.steps:
-                await self._execute(rest)
-                ended.update((r.step_id, r) for r in outcome.results)
-            waiting = {g for g in gates if g not in ended}
-            if not waiting:
-                return kept
-            ready = {
-                g: gates[g]
-                for g in waiting
-                if all(d in ended and ended[d].status is StepStatus.succeeded for d in deps_of[g])
-            }
-            if ready:
-                self.steps.extend(outcome.results[kept:])
-                self.outcome = None
-                raise _PauseForApproval(ready)
-            # Each approval step left waits behind a failure: the next round skips them.
-            gates = {}
 
     async def _observe(self, ctx: RunContext) -> Event:
         ctx.iteration += 1
@@ -605,234 +562,12 @@ class _Run:
 
     # --- resuming -------------------------------------------------------------
 
-    def restore(self, checkpoint: Mapping[str, Any], decision: Decision | None) -> None:
-        """Rebuild the run from its stored trace and checkpoint, then apply ``decision``."""
-        cfg, ctx = self.cfg, self.ctx
-        if checkpoint.get("version") != CHECKPOINT_VERSION:
-            raise CannotResume(
-                f"run {self.trace.run_id!r}: its checkpoint has version "
-                f"{checkpoint.get('version')!r}, this planloop reads {CHECKPOINT_VERSION}",
-                run_id=self.trace.run_id,
-            )
-        state = str(checkpoint["state"])
-        plan: Plan | None = None
-        acts = 0
-        by_act: dict[int, list[StepResult]] = {}
-        into_observe: Event | None = None
-        for event in self.trace.events:
-            if isinstance(event, StepFinished):
-                self.steps.append(event.result)
-                by_act.setdefault(event.act, []).append(event.result)
-            elif isinstance(event, Transitioned):
-                if event.source == LoopState.observe and into_observe is not None:
-                    self.plan, ctx.iteration = plan, event.iteration
-                    self._absorb_recorded(ctx, into_observe)
-                    into_observe = None
-                rebuilt = _rebuilt_event(event, plan, by_act.get(acts, ()))
-                if isinstance(rebuilt, Planned):
-                    plan = rebuilt.plan
-                if event.target == LoopState.act:
-                    acts += 1
-                if event.target == LoopState.observe:
-                    into_observe = rebuilt
-                self.last_event = rebuilt
-        ctx.iteration = int(checkpoint["iteration"])
-        ctx.model_calls = int(checkpoint["model_calls"])
-        ctx.tokens = int(checkpoint["tokens"])
-        ctx.last_results = tuple(by_act.get(acts, ()))
-        self.machine = Machine(cfg.spec, state=state)
-        self.acts = acts
-        self.plan = plan
-        if state == LoopState.act and plan is not None:
-            self.acts = acts - 1  # the act in progress is entered again
-            self.plan = self._runnable(plan, checkpoint.get("callable_steps", ()))
-            self.resumed_done = {r.step_id: r for r in by_act.get(acts, ())}
-        elif state == LoopState.observe:
-            self.last_event = into_observe
-        pending = checkpoint.get("paused")
-        # The decision is checked before anything is written: a bad one leaves the run paused.
-        decided: Event | list[StepResult] | None = None
-        if pending is not None and decision is not None:
-            if "approval" in pending:
-                decided = self._decide_approval(pending["approval"], decision)
-            else:
-                decided = self._decide(pending, decision)
-        store = cfg.store
-        assert store is not None
-        self.recorder = Recorder(store, self.trace.run_id, seq=len(self.trace.events))
-        self.trace.subscribe(self.recorder)
-        store.reopen_run(self.trace.run_id)
-        self.trace.append(
-            RunResumed(
-                t=self.clock(),
-                state=state,
-                after="pause" if pending is not None else "crash",
-                decision=None if decision is None else decision.model_dump(mode="json"),
-            )
-        )
-        if decided is None:
-            self._checkpoint()
-            return
-        if isinstance(decided, list):
-            assert self.resumed_done is not None
-            for result in decided:
-                self.resumed_done[result.step_id] = result
-                self.steps.append(result)
-                deps = plan.dependencies(plan.by_id[result.step_id]) if plan else ()
-                self.trace.append(
-                    StepFinished(t=self.clock(), act=acts, result=result, depends_on=deps)
-                )
-            self._checkpoint()
-            return
-        if isinstance(decided, Planned):
-            self.plan = decided.plan
-        self.fire(decided)
-
     def _absorb_recorded(self, ctx: RunContext, event: Event) -> None:
         failure = self.failure
         try:
             self._absorb(ctx, event)
         except _StopRequest:  # that run went on to stop; what it recorded is kept
             self.failure = failure
-
-    def _runnable(self, plan: Plan, callables: Sequence[str] = ()) -> Plan:
-        restore = self.cfg.restore_plan
-        if restore is not None:
-            return restore(plan)
-        if callables:
-            # Steps that ran Python callables (a plan-and-execute sub-agent, say) were
-            # stored by name only; running them by that name would fail every step.
-            raise CannotResume(
-                f"run {self.trace.run_id!r} has an unfinished plan whose steps "
-                f"{list(callables)} run Python callables, which {self.cfg.name!r} cannot "
-                "rebuild from the store; start a new run instead",
-                run_id=self.trace.run_id,
-            )
-        return plan
-
-    def _decide_approval(
-        self, questions: Mapping[str, str], decision: Decision
-    ) -> list[StepResult]:
-        """The results of the approval steps the run paused at, as ``decision`` says."""
-        if isinstance(decision, Edit):
-            raise CannotResume(
-                f"run {self.trace.run_id!r} is paused at approval steps {sorted(questions)}; "
-                "decide them with Approve() or Reject(message=...), not Edit",
-                run_id=self.trace.run_id,
-            )
-        now = self.clock()
-        results = []
-        for step_id in questions:
-            if isinstance(decision, Approve):
-                fields: dict[str, Any] = {"status": StepStatus.succeeded, "output": True}
-            else:
-                text = f"rejected by a person: {decision.message}"
-                fields = {
-                    "status": StepStatus.failed,
-                    "output": decision.message,
-                    "error": text,
-                    "error_type": "Rejected",
-                }
-            results.append(
-                StepResult(
-                    step_id=step_id,
-                    tool="approval",
-                    attempts=1,
-                    started_at=now,
-                    ended_at=now,
-                    **fields,
-                )
-            )
-        return results
-
-    def _decide(self, pending: Mapping[str, Any], decision: Decision) -> Event:
-        """The event ``decision`` fires in place of the one the run paused before."""
-        name, source = str(pending["event"]), str(pending["source"])
-        event_type = next((t for t in self.cfg.spec.transitions if t.__name__ == name), None)
-        if event_type is None:
-            raise CannotResume(
-                f"run {self.trace.run_id!r} is paused before a {name} event, which this "
-                "machine does not have",
-                run_id=self.trace.run_id,
-            )
-        event: Event
-        if isinstance(decision, Approve):
-            if event_type is Planned:
-                plan = self._runnable(
-                    Plan.model_validate(pending["payload"]["plan"]),
-                    pending.get("callable_steps", ()),
-                )
-                event = Planned(plan=plan)
-            else:
-                event = event_type.model_validate(pending["payload"])
-        elif isinstance(decision, Edit):
-            if event_type is not Planned:
-                raise CannotResume(
-                    f"run {self.trace.run_id!r} is paused before a {name} event, not a plan; "
-                    "an Edit decision replaces a plan. Use Approve() or Reject(message=...)",
-                    run_id=self.trace.run_id,
-                )
-            problems = decision.plan.problems(
-                self.cfg.tools or None, max_steps=self.cfg.max_plan_steps
-            )
-            if problems:
-                raise InvalidPlan(problems)
-            event = Planned(plan=decision.plan)
-        else:
-            if "Rejected" not in self.cfg.spec.accepted(source):
-                raise CannotResume(
-                    f"run {self.trace.run_id!r} is paused in state {source!r}, which does not "
-                    "accept Rejected; use Approve() or Edit(plan=...)",
-                    run_id=self.trace.run_id,
-                )
-            event = Rejected(error="rejected by a person", feedback=decision.message)
-        return event
-
-    def _rest_of_act(
-        self, plan: Plan, ended: dict[str, StepResult], outcome: ActOutcome, *, hold: set[str]
-    ) -> Plan:
-        """The steps that have not ended and do not wait for ``hold``, with the outputs
-        of the steps in ``ended`` bound into their arguments.
-
-        A step whose dependency failed (or was skipped) ends ``skipped`` here, and
-        is added to ``ended`` and ``outcome``.
-        """
-        outputs = {sid: r.output for sid, r in ended.items() if r.status is StepStatus.succeeded}
-        deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
-        held = set(hold)
-        rest: list[Step] = []
-        for step in _topological(plan):
-            if step.id in ended:
-                continue
-            if step.id in held or any(d in held for d in deps_of[step.id]):
-                held.add(step.id)
-                continue
-            deps = deps_of[step.id]
-            blocker = next((d for d in deps if d in ended and d not in outputs), None)
-            if blocker is not None:
-                result = StepResult(
-                    step_id=step.id,
-                    status=StepStatus.skipped,
-                    error=f"dependency {blocker!r} {ended[blocker].status.value}",
-                    tool=step.tool_name,
-                    args=step.args,
-                    ended_at=self.clock(),
-                )
-                ended[step.id] = result
-                outcome.results.append(result)
-                self.trace.append(
-                    StepFinished(t=self.clock(), act=self.acts, result=result, depends_on=deps)
-                )
-                continue
-            rest.append(
-                step.model_copy(
-                    update={
-                        "args": _bind_outputs(plan, step.args, outputs),
-                        "depends_on": tuple(d for d in step.depends_on if d not in ended),
-                    }
-                )
-            )
-        return Plan(rest, log=plan.log)
 
     # --- helpers -------------------------------------------------------------
 
@@ -1017,48 +752,6 @@ _BUILTIN: dict[str, Callable[[_Run, RunContext], Awaitable[Event]]] = {
     LoopState.act: _Run._act,
     LoopState.observe: _Run._observe,
 }
-
-
-def _rebuilt_event(event: Transitioned, plan: Plan | None, results: Sequence[StepResult]) -> Event:
-    """The loop event behind a recorded transition, as far as a resumed run needs it."""
-    name, payload = event.event, event.payload
-    if name == "Planned":
-        return Planned(plan=Plan.model_validate(payload["plan"]))
-    if name == "Acted":
-        return Acted(results=tuple(results))
-    if name == "Rejected":
-        return Rejected.model_validate(payload)
-    if name == "Continued":
-        return Continued()
-    return _Recorded()
-
-
-class _Recorded(Event):
-    """A transition whose event a resumed run does not need again."""
-
-
-def _topological(plan: Plan) -> list[Step]:
-    steps, index = plan.steps, plan.index
-    waiting = list(index.indegree)
-    order = [i for i in range(len(steps)) if not waiting[i]]
-    for i in order:
-        for j in index.dependents[i]:
-            waiting[j] -= 1
-            if not waiting[j]:
-                order.append(j)
-    return [steps[i] for i in order]
-
-
-def _bind_outputs(plan: Plan, value: Any, outputs: Mapping[str, Any]) -> Any:
-    """``value`` with the references to steps in ``outputs`` replaced by their outputs."""
-    if type(value) is dict:
-        if len(value) == 1 and "$ref" in value:
-            head, _ = plan._split_ref(str(value["$ref"]))
-            return resolve_refs(plan, value, outputs) if head in outputs else value
-        return {k: _bind_outputs(plan, v, outputs) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        return type(value)(_bind_outputs(plan, v, outputs) for v in value)
-    return value
 
 
 def _loop_offset() -> float:

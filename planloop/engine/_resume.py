@@ -1,0 +1,336 @@
+"""Resuming a stored run: rebuilding it from its events, deciding what it paused at,
+and finishing an act that was cut short.
+
+A resumed run is a fresh ``_Run`` of :mod:`planloop.engine.loop` given the stored
+trace; :func:`restore` replays the trace into it (steps, observations, the plan
+in progress, which of its steps ended) and applies the decision, if any. The act
+then goes on through :func:`act_in_rounds`, which also runs plans with approval
+steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from planloop.engine.durable import CHECKPOINT_VERSION, Approve, Decision, Edit, Recorder
+from planloop.engine.events import Acted, Continued, Event, Planned, Rejected
+from planloop.engine.machine import Machine
+from planloop.engine.plan import Plan, Step, resolve_refs
+from planloop.engine.scheduler import ActOutcome
+from planloop.engine.states import LoopState, StepStatus
+from planloop.engine.steps import StepResult
+from planloop.engine.trace import RunResumed, StepFinished, Transitioned
+from planloop.errors import CannotResume, InvalidPlan
+
+if TYPE_CHECKING:
+    from planloop.engine.loop import _Run
+
+__all__ = ["PauseForApproval", "act_in_rounds", "restore"]
+
+
+async def act_in_rounds(
+    run: _Run, plan: Plan, gates: Mapping[str, str], ended: dict[str, StepResult]
+) -> int:
+    """An act with steps that ended earlier (a resumed run) or approval steps.
+
+    Each round runs what does not wait for an undecided approval step; when an
+    approval step is reached, the run pauses (:class:`PauseForApproval`).
+    Returns how many results at the start of the outcome were recorded before.
+    """
+    outcome = run.outcome
+    assert outcome is not None
+    outcome.results.extend(ended.values())
+    kept = len(ended)
+    deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
+    while True:
+        waiting = {g for g in gates if g not in ended}
+        rest = rest_of_act(run, plan, ended, outcome, hold=waiting)
+        if rest.steps:
+            await run._execute(rest)
+            ended.update((r.step_id, r) for r in outcome.results)
+        waiting = {g for g in gates if g not in ended}
+        if not waiting:
+            return kept
+        ready = {
+            g: gates[g]
+            for g in waiting
+            if all(d in ended and ended[d].status is StepStatus.succeeded for d in deps_of[g])
+        }
+        if ready:
+            run.steps.extend(outcome.results[kept:])
+            run.outcome = None
+            raise PauseForApproval(ready)
+        # Each approval step left waits behind a failure: the next round skips them.
+        gates = {}
+
+
+def restore(run: _Run, checkpoint: Mapping[str, Any], decision: Decision | None) -> None:
+    """Rebuild the run from its stored trace and checkpoint, then apply ``decision``."""
+    cfg, ctx = run.cfg, run.ctx
+    if checkpoint.get("version") != CHECKPOINT_VERSION:
+        raise CannotResume(
+            f"run {run.trace.run_id!r}: its checkpoint has version "
+            f"{checkpoint.get('version')!r}, this planloop reads {CHECKPOINT_VERSION}",
+            run_id=run.trace.run_id,
+        )
+    state = str(checkpoint["state"])
+    plan: Plan | None = None
+    acts = 0
+    by_act: dict[int, list[StepResult]] = {}
+    into_observe: Event | None = None
+    for event in run.trace.events:
+        if isinstance(event, StepFinished):
+            run.steps.append(event.result)
+            by_act.setdefault(event.act, []).append(event.result)
+        elif isinstance(event, Transitioned):
+            if event.source == LoopState.observe and into_observe is not None:
+                run.plan, ctx.iteration = plan, event.iteration
+                run._absorb_recorded(ctx, into_observe)
+                into_observe = None
+            rebuilt = _rebuilt_event(event, plan, by_act.get(acts, ()))
+            if isinstance(rebuilt, Planned):
+                plan = rebuilt.plan
+            if event.target == LoopState.act:
+                acts += 1
+            if event.target == LoopState.observe:
+                into_observe = rebuilt
+            run.last_event = rebuilt
+    ctx.iteration = int(checkpoint["iteration"])
+    ctx.model_calls = int(checkpoint["model_calls"])
+    ctx.tokens = int(checkpoint["tokens"])
+    ctx.last_results = tuple(by_act.get(acts, ()))
+    run.machine = Machine(cfg.spec, state=state)
+    run.acts = acts
+    run.plan = plan
+    if state == LoopState.act and plan is not None:
+        run.acts = acts - 1  # the act in progress is entered again
+        run.plan = runnable(run, plan, checkpoint.get("callable_steps", ()))
+        run.resumed_done = {r.step_id: r for r in by_act.get(acts, ())}
+    elif state == LoopState.observe:
+        run.last_event = into_observe
+    pending = checkpoint.get("paused")
+    # The decision is checked before anything is written: a bad one leaves the run paused.
+    decided: Event | list[StepResult] | None = None
+    if pending is not None and decision is not None:
+        if "approval" in pending:
+            decided = decide_approval(run, pending["approval"], decision)
+        else:
+            decided = decide(run, pending, decision)
+    store = cfg.store
+    assert store is not None
+    run.recorder = Recorder(store, run.trace.run_id, seq=len(run.trace.events))
+    run.trace.subscribe(run.recorder)
+    store.reopen_run(run.trace.run_id)
+    run.trace.append(
+        RunResumed(
+            t=run.clock(),
+            state=state,
+            after="pause" if pending is not None else "crash",
+            decision=None if decision is None else decision.model_dump(mode="json"),
+        )
+    )
+    if decided is None:
+        run._checkpoint()
+        return
+    if isinstance(decided, list):
+        assert run.resumed_done is not None
+        for result in decided:
+            run.resumed_done[result.step_id] = result
+            run.steps.append(result)
+            deps = plan.dependencies(plan.by_id[result.step_id]) if plan else ()
+            run.trace.append(StepFinished(t=run.clock(), act=acts, result=result, depends_on=deps))
+        run._checkpoint()
+        return
+    if isinstance(decided, Planned):
+        run.plan = decided.plan
+    run.fire(decided)
+
+
+def runnable(run: _Run, plan: Plan, callables: Sequence[str] = ()) -> Plan:
+    restore = run.cfg.restore_plan
+    if restore is not None:
+        return restore(plan)
+    if callables:
+        # Steps that ran Python callables (a plan-and-execute sub-agent, say) were
+        # stored by name only; running them by that name would fail every step.
+        raise CannotResume(
+            f"run {run.trace.run_id!r} has an unfinished plan whose steps "
+            f"{list(callables)} run Python callables, which {run.cfg.name!r} cannot "
+            "rebuild from the store; start a new run instead",
+            run_id=run.trace.run_id,
+        )
+    return plan
+
+
+def decide_approval(
+    run: _Run, questions: Mapping[str, str], decision: Decision
+) -> list[StepResult]:
+    """The results of the approval steps the run paused at, as ``decision`` says."""
+    if isinstance(decision, Edit):
+        raise CannotResume(
+            f"run {run.trace.run_id!r} is paused at approval steps {sorted(questions)}; "
+            "decide them with Approve() or Reject(message=...), not Edit",
+            run_id=run.trace.run_id,
+        )
+    now = run.clock()
+    results = []
+    for step_id in questions:
+        if isinstance(decision, Approve):
+            fields: dict[str, Any] = {"status": StepStatus.succeeded, "output": True}
+        else:
+            text = f"rejected by a person: {decision.message}"
+            fields = {
+                "status": StepStatus.failed,
+                "output": decision.message,
+                "error": text,
+                "error_type": "Rejected",
+            }
+        results.append(
+            StepResult(
+                step_id=step_id,
+                tool="approval",
+                attempts=1,
+                started_at=now,
+                ended_at=now,
+                **fields,
+            )
+        )
+    return results
+
+
+def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
+    """The event ``decision`` fires in place of the one the run paused before."""
+    name, source = str(pending["event"]), str(pending["source"])
+    event_type = next((t for t in run.cfg.spec.transitions if t.__name__ == name), None)
+    if event_type is None:
+        raise CannotResume(
+            f"run {run.trace.run_id!r} is paused before a {name} event, which this "
+            "machine does not have",
+            run_id=run.trace.run_id,
+        )
+    event: Event
+    if isinstance(decision, Approve):
+        if event_type is Planned:
+            plan = runnable(
+                run,
+                Plan.model_validate(pending["payload"]["plan"]),
+                pending.get("callable_steps", ()),
+            )
+            event = Planned(plan=plan)
+        else:
+            event = event_type.model_validate(pending["payload"])
+    elif isinstance(decision, Edit):
+        if event_type is not Planned:
+            raise CannotResume(
+                f"run {run.trace.run_id!r} is paused before a {name} event, not a plan; "
+                "an Edit decision replaces a plan. Use Approve() or Reject(message=...)",
+                run_id=run.trace.run_id,
+            )
+        problems = decision.plan.problems(run.cfg.tools or None, max_steps=run.cfg.max_plan_steps)
+        if problems:
+            raise InvalidPlan(problems)
+        event = Planned(plan=decision.plan)
+    else:
+        if "Rejected" not in run.cfg.spec.accepted(source):
+            raise CannotResume(
+                f"run {run.trace.run_id!r} is paused in state {source!r}, which does not "
+                "accept Rejected; use Approve() or Edit(plan=...)",
+                run_id=run.trace.run_id,
+            )
+        event = Rejected(error="rejected by a person", feedback=decision.message)
+    return event
+
+
+def rest_of_act(
+    run: _Run, plan: Plan, ended: dict[str, StepResult], outcome: ActOutcome, *, hold: set[str]
+) -> Plan:
+    """The steps that have not ended and do not wait for ``hold``, with the outputs
+    of the steps in ``ended`` bound into their arguments.
+
+    A step whose dependency failed (or was skipped) ends ``skipped`` here, and
+    is added to ``ended`` and ``outcome``.
+    """
+    outputs = {sid: r.output for sid, r in ended.items() if r.status is StepStatus.succeeded}
+    deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
+    held = set(hold)
+    rest: list[Step] = []
+    for step in _topological(plan):
+        if step.id in ended:
+            continue
+        if step.id in held or any(d in held for d in deps_of[step.id]):
+            held.add(step.id)
+            continue
+        deps = deps_of[step.id]
+        blocker = next((d for d in deps if d in ended and d not in outputs), None)
+        if blocker is not None:
+            result = StepResult(
+                step_id=step.id,
+                status=StepStatus.skipped,
+                error=f"dependency {blocker!r} {ended[blocker].status.value}",
+                tool=step.tool_name,
+                args=step.args,
+                ended_at=run.clock(),
+            )
+            ended[step.id] = result
+            outcome.results.append(result)
+            run.trace.append(
+                StepFinished(t=run.clock(), act=run.acts, result=result, depends_on=deps)
+            )
+            continue
+        rest.append(
+            step.model_copy(
+                update={
+                    "args": _bind_outputs(plan, step.args, outputs),
+                    "depends_on": tuple(d for d in step.depends_on if d not in ended),
+                }
+            )
+        )
+    return Plan(rest, log=plan.log)
+
+
+def _rebuilt_event(event: Transitioned, plan: Plan | None, results: Sequence[StepResult]) -> Event:
+    """The loop event behind a recorded transition, as far as a resumed run needs it."""
+    name, payload = event.event, event.payload
+    if name == "Planned":
+        return Planned(plan=Plan.model_validate(payload["plan"]))
+    if name == "Acted":
+        return Acted(results=tuple(results))
+    if name == "Rejected":
+        return Rejected.model_validate(payload)
+    if name == "Continued":
+        return Continued()
+    return _Recorded()
+
+
+class _Recorded(Event):
+    """A transition whose event a resumed run does not need again."""
+
+
+def _topological(plan: Plan) -> list[Step]:
+    steps, index = plan.steps, plan.index
+    waiting = list(index.indegree)
+    order = [i for i in range(len(steps)) if not waiting[i]]
+    for i in order:
+        for j in index.dependents[i]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                order.append(j)
+    return [steps[i] for i in order]
+
+
+def _bind_outputs(plan: Plan, value: Any, outputs: Mapping[str, Any]) -> Any:
+    """``value`` with the references to steps in ``outputs`` replaced by their outputs."""
+    if type(value) is dict:
+        if len(value) == 1 and "$ref" in value:
+            head, _ = plan._split_ref(str(value["$ref"]))
+            return resolve_refs(plan, value, outputs) if head in outputs else value
+        return {k: _bind_outputs(plan, v, outputs) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_bind_outputs(plan, v, outputs) for v in value)
+    return value
+
+
+class PauseForApproval(Exception):
+    def __init__(self, questions: Mapping[str, str]) -> None:
+        self.questions = questions
