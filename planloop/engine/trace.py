@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +17,9 @@ from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
 from planloop.errors import PlanloopError
+
+if TYPE_CHECKING:
+    from planloop.engine.replay import Replay
 
 __all__ = [
     "Limits",
@@ -270,6 +273,19 @@ class Trace(BaseModel):
             if isinstance(e, StepStarted | StepFinished):
                 groups.setdefault(e.act, []).append(e)
         yield from groups.items()
+
+    def replay(self) -> Replay:
+        """Run this recorded run again through the loop, calling no model and no tool.
+
+        See :mod:`planloop.engine.replay` for what replays exactly.
+
+        Raises:
+            ReplayError: the trace cannot be replayed (it has not ended, is corrupt, ...).
+        """
+        from planloop.engine._sync import run_sync
+        from planloop.engine.replay import replay_trace
+
+        return run_sync(replay_trace(self))
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The trace as JSON text (non-JSON values are stored as their ``repr``)."""
