@@ -1,19 +1,71 @@
-"""The ``planloop`` command."""
+"""The ``planloop`` command.
+
+Exit codes: 0 the run finished (or the command succeeded), 1 the run stopped or
+failed (or a replay differs from the recording), 2 a usage error (bad option,
+unknown run, missing definition file, a run that cannot be resumed or replayed,
+an unreadable store), 3 the run is paused, waiting for a decision.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+if TYPE_CHECKING:
+    from planloop._runnable import Runnable
+    from planloop.engine.durable import Decision
+    from planloop.engine.result import RunResult
+    from planloop.engine.store import Store
+
 __all__ = ["main"]
 
+EXIT_FINISHED, EXIT_STOPPED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = """\b
+Runs are recorded in $PLANLOOP_HOME/planloop.db, or ./.planloop/planloop.db
+when PLANLOOP_HOME is not set; --store PATH reads and writes another file.
+
+\b
+Exit codes:
+  0  the run finished (or the command succeeded)
+  1  the run stopped (a limit, an error), or a replay differs from the recording
+  2  usage error: bad option, unknown run id, missing definition file, a run that
+     cannot be resumed or replayed, an unreadable store
+  3  the run is paused, waiting for a decision (planloop resume)
+"""
+
+
+class _UsageFailure(click.ClickException):
+    """One line on stderr, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def _fail(message: str) -> NoReturn:
+    raise _UsageFailure(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="planloop")
-def main() -> None:
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The run store (SQLite file) to use instead of the default one.",
+)
+@click.pass_context
+def main(ctx: click.Context, store_path: Path | None) -> None:
     """Run agents and workflows as typed state machines, and draw every run."""
+    ctx.obj = store_path
 
 
 @main.command()
@@ -83,6 +135,403 @@ def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
         click.echo(str(render_to(trace, output, format=fmt)))
     except (InvalidFormat, RenderError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------
+# Durable runs
+
+
+@main.command("run", short_help="Run FILE.py:NAME, recorded in the store.")
+@click.argument("target", metavar="FILE.py:NAME")
+@click.option("--input", "-i", "input_text", default=None, help="The run's input (text).")
+@click.pass_obj
+def run_command(store_path: Path | None, target: str, input_text: str | None) -> None:
+    """Run the agent or workflow NAME defined in FILE.py, recorded in the store.
+
+    NAME is an Agent, Workflow or PlanAndExecute object at the top level of the
+    file. The run is recorded with where it is defined, so that `planloop resume`
+    can build it again in another process.
+
+    \b
+    Example:
+      planloop run agents.py:helper --input "What is 2 + 3?"
+    """
+    runnable = _load(target)
+    _use_store(runnable, store_path)
+    with _errors(), _Progress() as progress:
+        result = _ran(lambda: runnable.run_sync(input_text, on_event=progress))
+    _report(result)
+
+
+@main.command("runs")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many of the latest runs to list.",
+)
+@click.pass_obj
+def runs_command(store_path: Path | None, limit: int) -> None:
+    """List the latest runs in the store, newest first."""
+    path = _store_path(store_path)
+    if not path.exists():
+        click.echo(f"no runs recorded yet in {path}")
+        return
+    with _errors():
+        records = _open(path).list_runs(limit=limit)
+    if not records:
+        click.echo(f"no runs recorded yet in {path}")
+        return
+    rows = [
+        (
+            r.run_id,
+            r.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            r.status,
+            r.stop_reason or "-",
+            str(r.iterations),
+            "-" if r.duration is None else f"{r.duration:.2f}s",
+        )
+        for r in records
+    ]
+    header = ("RUN ID", "STARTED", "STATUS", "STOP REASON", "ITERATIONS", "DURATION")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@main.command("show")
+@click.argument("run_id")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the run's picture here (.svg, .png, .pdf, .dot, .mmd).",
+)
+@click.pass_obj
+def show_command(store_path: Path | None, run_id: str, output: Path | None) -> None:
+    """Summarize the stored run RUN_ID, and optionally draw it."""
+    with _errors():
+        store = _open(_store_path(store_path), run_id=run_id)
+        record = store.get_run(run_id)
+        trace = store.load_trace(run_id)
+    duration = "-" if record.duration is None else f"{record.duration:.2f}s"
+    statuses: dict[str, int] = {}
+    for step in trace.step_results:
+        statuses[step.status.value] = statuses.get(step.status.value, 0) + 1
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    lines = [
+        ("run", record.run_id),
+        ("name", record.name or "-"),
+        ("definition", record.definition or "-"),
+        ("status", _status_text(record.status, record.stop_reason)),
+        ("started", record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+        ("duration", duration),
+        ("iterations", str(record.iterations)),
+        ("states", " -> ".join(str(s) for s in trace.states)),
+        ("steps", f"{len(trace.step_results)} ({counts})" if counts else "0"),
+        ("input", _short(trace.input)),
+    ]
+    if trace.ended is not None:
+        lines.append(("output", _short(trace.output)))
+        if trace.ended.error:
+            lines.append(("error", trace.ended.error))
+    for label, value in lines:
+        click.echo(f"{label + ':':<12}{value}")
+    if record.status == "paused":
+        click.echo(_resume_hint(record.run_id))
+    if output is not None:
+        _draw(trace, output)
+
+
+@main.command("resume", short_help="Continue a paused or interrupted run.")
+@click.argument("run_id")
+@click.option("--approve", is_flag=True, help="Go on as planned.")
+@click.option(
+    "--reject",
+    metavar="MESSAGE",
+    default=None,
+    help="Do not do it; MESSAGE becomes the observation.",
+)
+@click.option(
+    "--edit",
+    metavar="PLAN.json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Execute this plan (JSON) instead.",
+)
+@click.pass_obj
+def resume_command(
+    store_path: Path | None, run_id: str, approve: bool, reject: str | None, edit: Path | None
+) -> None:
+    """Continue the stored run RUN_ID: a paused one with a decision, or one whose
+    process died (without one).
+
+    The agent or workflow is built again from the file recorded when the run was
+    started with `planloop run`.
+    """
+    chosen = [
+        name
+        for name, given in (
+            ("--approve", approve),
+            ("--reject", reject is not None),
+            ("--edit", edit),
+        )
+        if given
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} exclude each other; give one decision")
+    path = _store_path(store_path)
+    with _errors():
+        record = _open(path, run_id=run_id).get_run(run_id)
+    if record.definition is None:
+        _fail(
+            f"run {run_id!r} has no recorded definition (it was not started with "
+            "`planloop run`); resume it from Python with the object that started it"
+        )
+    decision = _decision(approve, reject, edit)
+    runnable = _load(record.definition, recorded_for=run_id)
+    runnable.store = path
+    with _errors(), _Progress() as progress:
+        result = _ran(lambda: runnable.resume_sync(run_id, decision, on_event=progress))
+    _report(result)
+
+
+@main.command("replay", short_help="Replay a stored run without models or tools.")
+@click.argument("run_id")
+@click.pass_obj
+def replay_command(store_path: Path | None, run_id: str) -> None:
+    """Replay the stored run RUN_ID from its trace, calling no model and no tool.
+
+    Exits 0 when the replay reproduces the recorded state path, step results and
+    output, 1 when it differs (the differences are listed).
+    """
+    from planloop.engine.replay import ReplayError
+
+    with _errors():
+        trace = _open(_store_path(store_path), run_id=run_id).load_trace(run_id)
+    try:
+        replayed = trace.replay()
+    except ReplayError as exc:
+        _fail(str(exc))
+    result = replayed.result
+    click.echo(f"replayed run {run_id}")
+    click.echo(f"states: {' -> '.join(str(s) for s in replayed.trace.states)}")
+    click.echo(f"status: {_status_text(result.status, result.stop_reason)}")
+    click.echo(f"output: {_short(result.output)}")
+    if replayed.matches:
+        click.echo("the replay matches the recorded run")
+        return
+    click.echo("the replay differs from the recorded run:")
+    for line in replayed.differences:
+        click.echo(f"  - {line}")
+    sys.exit(EXIT_STOPPED)
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _store_path(option: Path | None) -> Path:
+    from planloop.engine.store import default_store_path
+
+    return option if option is not None else default_store_path()
+
+
+def _open(path: Path, *, run_id: str | None = None) -> Store:
+    from planloop.engine.durable import open_store
+
+    if run_id is not None and not path.exists():
+        _fail(f"no run {run_id!r}: there is no store at {path} (set PLANLOOP_HOME or --store)")
+    store = open_store(path)
+    assert store is not None
+    return store
+
+
+def _use_store(runnable: Runnable, option: Path | None) -> None:
+    if option is not None:
+        runnable.store = option
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """planloop's own errors as one line and exit code 2 (run failures are handled apart)."""
+    from planloop.errors import CannotResume, DefinitionError, StoreError
+
+    try:
+        yield
+    except (StoreError, CannotResume, DefinitionError) as exc:
+        _fail(str(exc))
+
+
+def _ran(call: Callable[[], RunResult]) -> RunResult:
+    from planloop.errors import RunError
+
+    try:
+        return call()
+    except RunError as exc:
+        if exc.result is None:
+            raise
+        return exc.result
+
+
+def _load(target: str, *, recorded_for: str | None = None) -> Runnable:
+    """The object ``FILE.py:NAME`` names, with its ``definition`` set to where it is."""
+    from planloop._runnable import Runnable
+
+    file, sep, name = target.rpartition(":")
+    if not sep or not file or not name:
+        raise click.UsageError(f"{target!r} is not FILE.py:NAME (for example agents.py:helper)")
+    path = Path(file).expanduser().absolute()
+    whose = f" (the definition of run {recorded_for!r})" if recorded_for else ""
+    if not path.is_file():
+        _fail(f"{path}: no such file{whose}")
+    module_name = f"_planloop_definition_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        _fail(f"{path}: not a Python file{whose}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's file failed to import: say so in one line
+        _fail(f"{path}: importing it raised {type(exc).__name__}: {exc}{whose}")
+    finally:
+        sys.path.remove(str(path.parent))
+    obj = getattr(module, name, None)
+    if obj is None:
+        _fail(f"{path} defines no {name!r}{whose}")
+    if not isinstance(obj, Runnable):
+        _fail(
+            f"{path}:{name} is not an Agent, Workflow or PlanAndExecute "
+            f"(its type is {type(obj).__name__})"
+        )
+    obj.definition = f"{path}:{name}"
+    return obj
+
+
+def _decision(approve: bool, reject: str | None, edit: Path | None) -> Decision | None:
+    from planloop.engine.durable import Approve, Edit, Reject
+    from planloop.engine.plan import Plan
+
+    if approve:
+        return Approve()
+    if reject is not None:
+        return Reject(message=reject)
+    if edit is None:
+        return None
+    try:
+        text = edit.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{edit}: cannot read the plan: {exc.strerror}")
+    from pydantic import ValidationError
+
+    try:
+        return Edit(plan=Plan.model_validate_json(text))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        _fail(f"{edit}: not a valid plan: at {where}: {err['msg']}")
+
+
+def _report(result: RunResult) -> None:
+    click.echo(f"run: {result.run_id}")
+    click.echo(f"status: {_status_text(result.status, result.stop_reason)}")
+    if result.status == "paused":
+        click.echo(_resume_hint(result.run_id))
+        sys.exit(EXIT_PAUSED)
+    click.echo(f"output: {_short(result.output)}")
+    ended = result.trace.ended
+    if ended is not None and ended.error:
+        click.echo(f"error: {ended.error}")
+    sys.exit(EXIT_FINISHED if result.status == "finished" else EXIT_STOPPED)
+
+
+def _status_text(status: str, stop_reason: str | None) -> str:
+    return f"{status} ({stop_reason})" if stop_reason else str(status)
+
+
+def _resume_hint(run_id: str) -> str:
+    return (
+        f"waiting for a decision: planloop resume {run_id} "
+        "--approve | --reject MESSAGE | --edit PLAN.json"
+    )
+
+
+def _short(value: Any, width: int = 300) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split("\n")) if "\n" in text else text
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _draw(trace: Any, output: Path) -> None:
+    from planloop.visualize import InvalidFormat, RenderError, to_mermaid
+    from planloop.visualize import render as render_to
+
+    try:
+        if output.suffix.lower() == ".mmd":
+            output.write_text(to_mermaid(trace), encoding="utf-8")
+            written = output
+        else:
+            written = render_to(trace, output)
+    except (InvalidFormat, RenderError) as exc:
+        _fail(str(exc))
+    click.echo(f"picture: {written}")
+
+
+class _Progress:
+    """Follows a run's events: a live status line on a terminal, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+        self.state = ""
+        self.running: dict[str, str] = {}
+        self.done = 0
+        self.failed = 0
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            click.echo("\r\x1b[2K", nl=False)
+
+    def __call__(self, event: Any) -> None:
+        kind = getattr(event, "kind", "")
+        if kind == "transitioned":
+            self.state = event.target
+            if not self.live:
+                extra = ""
+                if event.event == "Planned":
+                    n = len(event.payload.get("plan", {}).get("steps", ()))
+                    extra = f" ({n} step{'s' if n != 1 else ''})"
+                click.echo(f"{event.source} --{event.event}--> {event.target}{extra}")
+        elif kind == "step_started":
+            self.running[event.step_id] = event.tool
+            if not self.live:
+                click.echo(f"  start {event.step_id}: {event.tool}")
+        elif kind == "step_finished":
+            result = event.result
+            self.running.pop(result.step_id, None)
+            self.done += 1
+            self.failed += result.status.value != "succeeded"
+            if not self.live:
+                click.echo(f"  {result.status.value} {result.step_id}")
+        elif kind == "run_paused" and not self.live:
+            click.echo(f"paused before {event.state}")
+        elif kind == "run_resumed" and not self.live:
+            click.echo(f"resumed in {event.state}")
+        if self.live:
+            running = ", ".join(sorted(self.running)) or "-"
+            line = (
+                f"state: {self.state or '-'}  running: {running}  "
+                f"done: {self.done} ({self.failed} not succeeded)"
+            )
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            click.echo(f"\r\x1b[2K{line[:width]}", nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,235 @@ def test_render_prints_dot_and_rejects_bad_traces(tmp_path: Path) -> None:
     done = run("render", str(bad), cwd=tmp_path)
     assert done.returncode == 1
     assert "not a valid planloop trace" in done.stderr
+
+
+# --- durable runs: run, runs, show, resume, replay ------------------------------------
+
+AGENTS = '''
+import planloop
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel
+
+
+@planloop.tool
+def population(city: str) -> int:
+    """Population of a city."""
+    return {"Oslo": 717_710, "Bergen": 291_940}[city]
+
+
+class Turns:
+    """A ScriptedModel that answers by how far the conversation got, so a process that
+    resumes a run (with a fresh model) gives the answers that come next."""
+
+    name = "turns"
+
+    def __init__(self, *script):
+        self.script = list(script)
+
+    async def chat(self, messages, **options):
+        turn = sum(1 for m in messages if m.role == "assistant")
+        return await ScriptedModel(self.script[turn:]).chat(messages, **options)
+
+
+SCRIPT = [ToolCall("population", {"city": "Oslo"}), "Oslo has about 718k people."]
+helper = planloop.Agent(ScriptedModel(SCRIPT), [population], name="helper")
+careful = planloop.Agent(Turns(*SCRIPT), [population], name="careful", interrupt_before=["act"])
+limited = planloop.Agent(Turns(*SCRIPT * 3), [population], name="limited", max_iterations=1)
+
+
+def fetch(url: str) -> str:
+    return f"text of {url}"
+
+
+def shout(text: str) -> str:
+    return text.upper()
+
+
+report = planloop.Workflow("report")
+report.step(shout, text=report.step(fetch, url="https://example.org"))
+not_runnable = 42
+'''
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLANLOOP_HOME": str(tmp_path / "home")}
+    env.pop("PLANLOOP_STORE", None)
+    return subprocess.run(
+        [PLANLOOP, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def value(out: str, label: str) -> str:
+    [line] = [x for x in out.splitlines() if x.startswith(f"{label}:")]
+    return line.split(":", 1)[1].strip()
+
+
+def test_run_lists_shows_draws_and_replays_a_workflow(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    done = cli(tmp_path, "run", "agents.py:report")
+    assert done.returncode == 0, done.stderr
+    assert "plan --Planned--> act (2 steps)\n  start fetch: fetch\n  succeeded fetch\n" in (
+        done.stdout
+    )
+    assert value(done.stdout, "status") == "finished"
+    assert value(done.stdout, "output") == "TEXT OF HTTPS://EXAMPLE.ORG"
+    run_id = value(done.stdout, "run")
+
+    listed = cli(tmp_path, "runs")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == [
+        "RUN",
+        "ID",
+        "STARTED",
+        "STATUS",
+        "STOP",
+        "REASON",
+        "ITERATIONS",
+        "DURATION",
+    ]
+    cells = row.split()
+    assert (cells[0], cells[3], cells[4], cells[5]) == (run_id, "finished", "-", "1")
+    assert cells[6].endswith("s")
+
+    shown = cli(tmp_path, "show", run_id, "-o", "run.svg")
+    assert shown.returncode == 0, shown.stderr
+    assert value(shown.stdout, "definition") == f"{tmp_path / 'agents.py'}:report"
+    assert value(shown.stdout, "states") == "plan -> act -> observe -> plan -> finish"
+    assert value(shown.stdout, "steps") == "2 (2 succeeded)"
+    assert value(shown.stdout, "picture") == "run.svg"
+    assert "<svg" in (tmp_path / "run.svg").read_text()
+
+    replayed = cli(tmp_path, "replay", run_id)
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.splitlines() == [
+        f"replayed run {run_id}",
+        "states: plan -> act -> observe -> plan -> finish",
+        "status: finished",
+        "output: TEXT OF HTTPS://EXAMPLE.ORG",
+        "the replay matches the recorded run",
+    ]
+
+
+def test_a_stopped_run_exits_1_and_replays(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    done = cli(tmp_path, "run", "agents.py:limited", "--input", "Oslo?")
+    assert done.returncode == 1, done.stderr
+    assert value(done.stdout, "status") == "stopped (max_iterations)"
+    replayed = cli(tmp_path, "replay", value(done.stdout, "run"))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "status: stopped (max_iterations)" in replayed.stdout
+
+
+def test_a_paused_run_is_approved_in_another_process(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    done = cli(tmp_path, "run", "agents.py:careful", "-i", "Oslo?")
+    assert done.returncode == 3, done.stderr
+    run_id = value(done.stdout, "run")
+    assert value(done.stdout, "status") == "paused"
+    assert done.stdout.splitlines()[-1] == (
+        f"waiting for a decision: planloop resume {run_id} "
+        "--approve | --reject MESSAGE | --edit PLAN.json"
+    )
+    assert cli(tmp_path, "runs").stdout.splitlines()[1].split()[3] == "paused"
+    not_yet = cli(tmp_path, "replay", run_id)
+    assert (not_yet.returncode, not_yet.stderr) == (
+        2,
+        f"Error: run {run_id!r} has not ended (it is paused, or its process died); resume "
+        "it to its end, then replay it\n",
+    )
+
+    resumed = cli(tmp_path, "resume", run_id, "--approve")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.startswith("resumed in plan\nplan --Planned--> act (1 step)\n")
+    assert value(resumed.stdout, "output") == "Oslo has about 718k people."
+    again = cli(tmp_path, "resume", run_id, "--approve")
+    assert (again.returncode, again.stderr) == (
+        2,
+        f"Error: run {run_id!r} already ended (finished); only a paused run or one whose "
+        "process died can be resumed. Start a new run instead\n",
+    )
+    replayed = cli(tmp_path, "replay", run_id)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "states: plan -> act -> observe -> plan -> finish" in replayed.stdout
+
+
+def test_a_rejected_plan_is_planned_again_and_paused_again(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    run_id = value(cli(tmp_path, "run", "agents.py:careful", "-i", "Oslo?").stdout, "run")
+    rejected = cli(tmp_path, "resume", run_id, "--reject", "not now")
+    assert rejected.returncode == 3, rejected.stderr
+    assert rejected.stdout.startswith(
+        "resumed in plan\nplan --Rejected--> observe\nobserve --Continued--> plan\n"
+        "paused before act\n"
+    )
+    approved = cli(tmp_path, "resume", run_id, "--approve")
+    assert approved.returncode == 0, approved.stderr
+    assert value(approved.stdout, "output") == "Oslo has about 718k people."
+    shown = cli(tmp_path, "show", run_id)
+    assert value(shown.stdout, "states") == (
+        "plan -> observe -> plan -> act -> observe -> plan -> finish"
+    )
+    replayed = cli(tmp_path, "replay", run_id)
+    assert replayed.returncode == 0, replayed.stdout
+    assert replayed.stdout.endswith("the replay matches the recorded run\n")
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    agents = tmp_path / "agents.py"
+    db = tmp_path / "home" / "planloop.db"
+    cases = [
+        (
+            ("show", "nope"),
+            f"Error: no run 'nope': there is no store at {db} (set PLANLOOP_HOME or --store)",
+        ),
+        (
+            ("run", "agents.py:not_runnable"),
+            f"Error: {agents}:not_runnable is not an Agent, "
+            "Workflow or PlanAndExecute (its type is int)",
+        ),
+        (("run", "agents.py:missing"), f"Error: {agents} defines no 'missing'"),
+        (("run", "gone.py:helper"), f"Error: {tmp_path / 'gone.py'}: no such file"),
+    ]
+    for args, message in cases:
+        done = cli(tmp_path, *args)
+        assert (done.returncode, done.stderr) == (2, message + "\n"), args
+    assert cli(tmp_path, "run", "agents.py:helper").returncode == 0
+    for command in ("show", "replay", "resume"):
+        done = cli(tmp_path, command, "nope")
+        assert (done.returncode, done.stderr) == (
+            2,
+            f"Error: no run 'nope' in the store {db}; `planloop runs` lists the stored runs\n",
+        ), command
+    paused = value(cli(tmp_path, "run", "agents.py:careful").stdout, "run")
+    agents.rename(tmp_path / "moved.py")
+    done = cli(tmp_path, "resume", paused, "--approve")
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"Error: {agents}: no such file (the definition of run {paused!r})\n",
+    )
+    done = cli(tmp_path, "resume", paused, "--approve", "--reject", "no")
+    assert done.returncode == 2
+    assert done.stderr.endswith(
+        "Error: --approve and --reject exclude each other; give one decision\n"
+    )
+    (tmp_path / "bad.db").write_text("not a database")
+    done = cli(tmp_path, "--store", "bad.db", "runs")
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"Error: {tmp_path / 'bad.db'} is not a planloop database (file is not a database). "
+        "Point the store at another file (set PLANLOOP_HOME or pass another path). The file "
+        "was not modified.\n",
+    )
+
+
+def test_store_option_and_help(tmp_path: Path) -> None:
+    (tmp_path / "agents.py").write_text(AGENTS)
+    done = cli(tmp_path, "--store", "elsewhere.db", "run", "agents.py:helper")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "elsewhere.db").exists()
+    assert cli(tmp_path, "runs").stdout.startswith("no runs recorded yet in ")
+    assert len(cli(tmp_path, "--store", "elsewhere.db", "runs").stdout.splitlines()) == 2
+    helped = cli(tmp_path, "--help")
+    assert "3  the run is paused, waiting for a decision (planloop resume)" in helped.stdout
