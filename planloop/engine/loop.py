@@ -48,7 +48,7 @@ from planloop.engine.events import (
     Stopped,
 )
 from planloop.engine.machine import Machine
-from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan
+from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan, plan_json
 from planloop.engine.planner import Answer, Planner, RunContext
 from planloop.engine.result import RunResult
 from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
@@ -765,4 +765,6 @@ def _payload(event: Event) -> dict[str, Any]:
         return {"steps": len(event.results), **{s: counts[s] for s in sorted(counts)}}
     if isinstance(event, Continued):
         return {}
+    if type(event) is Planned:  # every plan is recorded: its dump is on the hot path
+        return {"plan": plan_json(event.plan)}
     return event.model_dump(mode="json", fallback=repr)

@@ -21,7 +21,16 @@ if TYPE_CHECKING:
 
     from planloop.engine.tooling import ToolLike
 
-__all__ = ["DEFAULT_MAX_STEPS", "Plan", "PlanIndex", "Step", "callable_name", "ref", "resolve_refs"]
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "Plan",
+    "PlanIndex",
+    "Step",
+    "callable_name",
+    "plan_json",
+    "ref",
+    "resolve_refs",
+]
 
 DEFAULT_MAX_STEPS = 1000
 """Plans longer than this are rejected unless ``validate(max_steps=...)`` says otherwise."""
@@ -216,6 +225,14 @@ class Plan(BaseModel):
 
     def dependencies(self, step: Step) -> tuple[str, ...]:
         """The ids ``step`` waits for, resolving dotted references to step ids."""
+        # Once the index exists it holds the answer for each of the plan's own steps
+        # (a workflow asks for all of them again on every run).
+        index = self.__dict__.get("index")
+        if index is not None:
+            i = index.position.get(step.id)
+            if i is not None and self.steps[i] is step:
+                deps_of: tuple[str, ...] = index.deps[i]
+                return deps_of
         deps = dict.fromkeys(step.depends_on)
         for target in step.references:
             deps.setdefault(self._split_ref(target)[0])
@@ -290,9 +307,7 @@ class Plan(BaseModel):
         # Every dependency and reference of a plan without repeated ids that became
         # an edge of the index is known and not the step itself: nothing to report
         # but a cycle, so the step-by-step search for the wording is skipped.
-        if len(index.position) < len(self.steps) or sum(index.indegree) < sum(
-            map(len, index.deps)
-        ):
+        if len(index.position) < len(self.steps) or sum(index.indegree) < sum(map(len, index.deps)):
             problems.extend(self._edge_problems())
         cycle = self.find_cycle()
         if cycle:
@@ -421,6 +436,79 @@ def _tool_map(tools: Mapping[str, ToolLike] | Sequence[ToolLike]) -> Mapping[str
     if isinstance(tools, Mapping):
         return tools
     return {t.name: t for t in tools}
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """``plan.model_dump(mode="json", fallback=repr)``, built directly where that is safe.
+
+    A trace records every plan it runs; for a 10,000-step plan pydantic's dump
+    (a Python call per step for the tool's name) is a tenth of the run. Steps
+    whose fields are all plain JSON values are written here; any other step (a
+    retry policy, a value pydantic would convert or ``repr``) is left to pydantic.
+    ``tests/engine/test_hot_path.py`` holds the two to the same output.
+    """
+    if type(plan) is not Plan:
+        return plan.model_dump(mode="json", fallback=repr)
+    steps: list[dict[str, Any]] = []
+    append = steps.append
+    for step in plan.steps:
+        timeout = step.timeout
+        args = step.args
+        if (
+            type(step) is Step
+            and step.retry is None
+            and (timeout is None or (type(timeout) is float and _finite(timeout)))
+        ):
+            try:
+                dumped_args = {} if not args else _json_dict(args)
+            except _NotPlain:
+                pass
+            else:
+                append(
+                    {
+                        "id": step.id,
+                        "tool": step.tool_name,
+                        "args": dumped_args,
+                        "depends_on": list(step.depends_on),
+                        "timeout": timeout,
+                        "retry": None,
+                    }
+                )
+                continue
+        append(step.model_dump(mode="json", fallback=repr))
+    return {"steps": steps, "log": plan.log}
+
+
+class _NotPlain(Exception):
+    """A value that pydantic's JSON mode would convert, so it is left to pydantic."""
+
+
+def _finite(x: float) -> bool:
+    return x - x == 0.0  # False for inf and nan
+
+
+def _json_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if type(k) is not str:
+            raise _NotPlain
+        out[k] = _json_value(v)
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if _finite(value):
+            return value
+        raise _NotPlain
+    if kind is dict:
+        return _json_dict(value)
+    if kind is list or kind is tuple:
+        return [_json_value(v) for v in value]
+    raise _NotPlain
 
 
 def resolve_refs(plan: Plan, value: Any, outputs: Mapping[str, Any]) -> Any:

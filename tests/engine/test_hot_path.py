@@ -247,3 +247,48 @@ def test_sync_steps_keep_their_failure_texts_and_skips() -> None:
     assert by_id["badref"].error_type == "InvalidReference"
     assert by_id["after"].status is StepStatus.skipped
     assert by_id["after"].error == "dependency 'badref' failed"
+
+
+# --- the direct dump of a plan for the trace equals pydantic's --------------------
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+def test_the_direct_plan_dump_is_pydantics_dump() -> None:
+    import datetime
+    import json
+
+    from planloop.engine.plan import plan_json
+
+    def fn(**_: Any) -> None: ...
+
+    values: list[Any] = [
+        1,
+        True,
+        None,
+        "s",
+        1.5,
+        float("inf"),
+        float("nan"),
+        [1, (2, "x")],
+        (1, 2),
+        {"a": {"b": [None, 2.0]}},
+        {1: "int key"},
+        StepStatus.failed,
+        _Opaque(),
+        datetime.date(2026, 1, 2),
+        {"nested": _Opaque()},
+        ref("a", "x"),
+        b"bytes",
+    ]
+    steps = [Step(id="a", tool="t"), Step(id="b", tool=fn, depends_on=("a",), timeout=2)]
+    steps += [Step(id=f"v{i}", tool="t", args={"x": v}, timeout=0.5) for i, v in enumerate(values)]
+    steps.append(Step(id="r", tool="t", retry=RetryPolicy(attempts=2)))
+    for plan in (Plan(steps, log="why"), Plan([Step(id="only", tool=fn)])):
+        expected = plan.model_dump(mode="json", fallback=repr)
+        got = plan_json(plan)
+        # JSON text tells 1 from 1.0 and True, and keeps the order of keys.
+        assert json.dumps(got) == json.dumps(expected)
