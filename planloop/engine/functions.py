@@ -25,8 +25,10 @@ class FunctionTool:
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self._name = callable_name(fn)
-        self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            type(fn).__call__
+        self._is_async = (
+            bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
+            if type(fn) is FunctionType  # what inspect reads for a plain function
+            else inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
         )
         self._signature: inspect.Signature | bool | None = False  # False: not read yet
         # Keyword binding depends only on the names given, so each set of names that
@@ -53,7 +55,7 @@ class FunctionTool:
         self, args: Mapping[str, Any], *, partial: Set[str] = frozenset()
     ) -> dict[str, Any]:
         kwargs = dict(args)
-        names = frozenset(kwargs.keys() | partial)
+        names = frozenset(kwargs.keys() | partial) if partial else frozenset(kwargs)
         if names in self._bindable:
             return kwargs
         if not _binds_fast(self.fn, names):  # unsure or no: ask inspect, for its message
@@ -84,7 +86,12 @@ def _binds_fast(fn: Callable[..., Any], names: frozenset[str]) -> bool:
     distinct closures. Only plain functions are read here; anything else (and
     every call that would fail) goes to ``inspect``, which words the error.
     """
-    if type(fn) is not FunctionType or hasattr(fn, "__wrapped__") or hasattr(fn, "__signature__"):
+    # A plain function's attributes are in its own __dict__: looking there is cheaper
+    # than hasattr, which raises and catches for each attribute that is missing.
+    if type(fn) is not FunctionType:
+        return False
+    attrs = fn.__dict__
+    if attrs and ("__wrapped__" in attrs or "__signature__" in attrs):
         return False
     code = fn.__code__
     n_args, n_posonly, n_kwonly = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
