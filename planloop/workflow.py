@@ -241,11 +241,14 @@ class Workflow(Runnable):
             max_plan_steps=None,
             name=self.name,
             restore_plan=self._restore_plan,
-            identity=[
-                [s.id, s.tool_name, list(plan.dependencies(s)), _ADDRESS.sub("", repr(s.args))]
-                for s in plan.steps
-            ],
+            identity=self._identity,
         )
+
+    def _identity(self) -> list[list[Any]]:
+        return [
+            [s.id, s.tool_name, list(self.plan.dependencies(s)), _ADDRESS.sub("", repr(s.args))]
+            for s in self.plan.steps
+        ]
 
     def _restore_plan(self, stored: Plan) -> Plan:
         # The stored plan names the callables; this workflow holds them. The run's

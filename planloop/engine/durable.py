@@ -155,7 +155,7 @@ def definition_hash(config: LoopConfig) -> str:
         "machine": config.spec.summary.model_dump(mode="json"),
         "planner": f"{type(config.planner).__module__}.{type(config.planner).__qualname__}",
         "tools": tools,
-        "identity": config.identity,
+        "identity": None if config.identity is None else config.identity(),
     }
     text = json.dumps(data, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -120,9 +120,10 @@ class LoopConfig:
     restore_plan: Callable[[Plan], Plan] | None = None
     """Turns a plan read back from the store (tools as names) into one that can run
     (a workflow's callables); ``None``: the plan runs as read."""
-    identity: Any = None
-    """JSON data that, with the name, machine, planner and tools, defines the runnable
-    (a workflow's steps); a resumed run must have the same."""
+    identity: Callable[[], Any] | None = None
+    """Gives JSON data that, with the name, machine, planner and tools, defines the
+    runnable (a workflow's steps); a resumed run must have the same. Called only when
+    the run has a store."""
     definition: str | None = None
     """Where the runnable is defined (``FILE.py:NAME``), recorded for ``planloop resume``."""
     on_end: Callable[[RunResult], None] | None = None
