@@ -18,9 +18,11 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import planloop
@@ -38,12 +40,16 @@ async def noop_async(x: int) -> int:
     return x
 
 
-def agent_run(k: int, *, sync_tool: bool) -> float:
-    """Seconds for one run of K iterations (scripted model, one no-op tool call each)."""
+def agent_run(k: int, *, sync_tool: bool, store: Any = False) -> float:
+    """Seconds for one run of K iterations (scripted model, one no-op tool call each).
+
+    ``store``: where the run is recorded, with a checkpoint after every transition
+    (``False``: not recorded, only traced in memory).
+    """
     fn = noop if sync_tool else noop_async
     tool = planloop.Tool(fn, name="noop")
     model = ScriptedModel([ToolCall("noop", {"x": 1})] * k + ["done"])
-    agent = planloop.Agent(model, [tool], max_iterations=None, store=False)
+    agent = planloop.Agent(model, [tool], max_iterations=None, store=store)
 
     async def go() -> float:
         t0 = time.perf_counter()
@@ -268,6 +274,20 @@ def main() -> None:
                     f"{per / floor:.1f}×",
                 )
             )
+    with tempfile.TemporaryDirectory() as home:
+        store = planloop.SQLiteStore(Path(home) / "bench.db")
+        for k in (10, 1000):
+            per = median(lambda k=k: agent_run(k, sync_tool=False, store=store), repeats) / k
+            floor = median(lambda k=k: floor_run(k), repeats) / k
+            rows.append(
+                (
+                    f"S1 loop with a SQLite checkpoint per transition, K={k}, async tool",
+                    f"{per * 1e6:.1f} µs/iter",
+                    f"{floor * 1e6:.1f} µs/iter",
+                    f"{per / floor:.1f}×",
+                )
+            )
+        store.close()
     fixed = median(lambda: agent_run(0, sync_tool=False), repeats * 5)
     fixed_floor = median(lambda: floor_run(0), repeats * 5)
     rows.append(
