@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from planloop.engine.durable import CHECKPOINT_VERSION, Approve, Decision, Edit, Recorder
 from planloop.engine.events import Acted, Continued, Event, Planned, Rejected
 from planloop.engine.machine import Machine
@@ -214,7 +216,7 @@ def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
         if event_type is Planned:
             plan = runnable(
                 run,
-                Plan.model_validate(pending["payload"]["plan"]),
+                stored_plan(pending["payload"]["plan"]),
                 pending.get("callable_steps", ()),
             )
             event = Planned(plan=plan)
@@ -293,7 +295,7 @@ def _rebuilt_event(event: Transitioned, plan: Plan | None, results: Sequence[Ste
     """The loop event behind a recorded transition, as far as a resumed run needs it."""
     name, payload = event.event, event.payload
     if name == "Planned":
-        return Planned(plan=Plan.model_validate(payload["plan"]))
+        return Planned(plan=stored_plan(payload["plan"]))
     if name == "Acted":
         return Acted(results=tuple(results))
     if name == "Rejected":
@@ -305,6 +307,25 @@ def _rebuilt_event(event: Transitioned, plan: Plan | None, results: Sequence[Ste
 
 class _Recorded(Event):
     """A transition whose event a resumed run does not need again."""
+
+
+def stored_plan(data: Any) -> Plan:
+    """A plan read back from a trace payload.
+
+    A retry policy's ``retry_on`` classes are stored as their ``repr`` and cannot
+    be read back: such a step comes back without its policy (a workflow's steps
+    are then replaced by its own, with their policies; see ``restore_plan``).
+    """
+    try:
+        return Plan.model_validate(data)
+    except ValidationError:
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise
+        steps = [
+            {k: v for k, v in step.items() if k != "retry"} if isinstance(step, dict) else step
+            for step in data["steps"]
+        ]
+        return Plan.model_validate({**data, "steps": steps})
 
 
 def _topological(plan: Plan) -> list[Step]:

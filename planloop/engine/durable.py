@@ -112,29 +112,36 @@ class Recorder:
     """Writes one run's trace events and checkpoints to a store.
 
     It listens to the run's trace: a ``StepFinished`` event is written at once,
-    other events wait for the checkpoint that follows the next transition.
+    other events wait for the checkpoint that follows the next transition. After
+    a write fails it is ``broken`` and writes nothing more (the run stops with
+    reason ``error``; what was written before stays readable).
     """
 
-    __slots__ = ("pending", "run_id", "seq", "store")
+    __slots__ = ("broken", "pending", "run_id", "seq", "store")
 
     def __init__(self, store: Store, run_id: str, *, seq: int = 0) -> None:
         self.store = store
         self.run_id = run_id
         self.seq = seq
         self.pending: list[Any] = []
+        self.broken = False
 
     def __call__(self, event: Any) -> None:
+        if self.broken:
+            return
         self.pending.append(event)
         if type(event) is StepFinished:
             self.flush()
 
     def flush(self, checkpoint: Mapping[str, Any] | None = None) -> None:
         """Write the events not yet written, and ``checkpoint`` after them."""
+        if self.broken:
+            return
         events, self.pending = self.pending, []
         try:
             self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=checkpoint)
         except BaseException:
-            self.pending = events + self.pending
+            self.broken = True
             raise
         self.seq += len(events)
 

@@ -281,6 +281,7 @@ class _Run:
         self.deadline = None if limit is None else self.start + limit
         self.paused: dict[str, Any] | None = None
         self.resumed_done: dict[str, StepResult] | None = None
+        self.driving = False
 
     def clock(self) -> float:
         return time.perf_counter() - self.start
@@ -348,28 +349,46 @@ class _Run:
                 state["callable_steps"] = callables
         try:
             recorder.flush(state)
-        except BaseException:
-            # Nothing more is written for this run; the error ends it (reason error).
-            self.recorder = None
-            self.trace.unsubscribe(recorder)
-            raise
+        except Exception as exc:
+            # The recorder writes nothing more. Before the run is driven (starting,
+            # resuming) the caller gets the error; while it is, the run stops (reason
+            # error) unless it is already ending, and its result says why either way.
+            if not self.driving:
+                raise
+            if self.failure is None:
+                self.failure = RunError(
+                    f"the store could not record run {self.trace.run_id!r}: {exc}"
+                )
+                self.failure.__cause__ = exc
+            if not self.machine.terminal:
+                raise _StopRequest(StopReason.error) from exc
 
     def _record_end(self, result: RunResult) -> None:
         recorder, store = self.recorder, self.cfg.store
         if recorder is None or store is None:
             return
-        self._checkpoint()
-        store.finish_run(
-            self.trace.run_id,
-            status=result.status,
-            stop_reason=result.stop_reason,
-            iterations=result.iterations,
-            ended_at=datetime.now(UTC),
-        )
+        try:
+            self._checkpoint()
+            if not recorder.broken:
+                store.finish_run(
+                    self.trace.run_id,
+                    status=result.status,
+                    stop_reason=result.stop_reason,
+                    iterations=result.iterations,
+                    ended_at=datetime.now(UTC),
+                )
+        except Exception as exc:  # noqa: BLE001 - the run is over; its result still goes out
+            if self.failure is None:
+                self.failure = RunError(
+                    f"run {self.trace.run_id!r} ended {result.status}, but the store could "
+                    f"not record it: {exc}"
+                )
+                self.failure.__cause__ = exc
 
     async def execute(self) -> RunResult:
         cfg = self.cfg
         reason: StopReason | None = None
+        self.driving = True
         try:
             if self.deadline is None:
                 await self._drive()
@@ -401,15 +420,7 @@ class _Run:
                 reason, output = StopReason.error, None
             self._stop_now(reason, output)
         result = self._result()
-        try:
-            self._record_end(result)
-        except Exception as exc:  # noqa: BLE001 - the run is over; its result still goes out
-            if self.failure is None:
-                self.failure = RunError(
-                    f"run {self.trace.run_id!r} ended {result.status}, but the store could "
-                    f"not record it: {exc}"
-                )
-                self.failure.__cause__ = exc
+        self._record_end(result)
         if cfg.on_end is not None:
             cfg.on_end(result)
         if self.failure is not None:

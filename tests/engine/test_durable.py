@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,7 +214,8 @@ wf = planloop.Workflow("crashy")
 a = wf.step(record("a"), id="a")
 b = wf.step(record("b"), id="b", x=a)
 side = wf.step(record("side"), id="side")
-slow = wf.step(record("slow", seconds=SLOW, marker=True), id="slow", x=b)
+# "slow" waits for "side" too, so that every other step has ended when it starts
+slow = wf.step(record("slow", seconds=SLOW, marker=True), id="slow", x=b, y=side)
 wf.step(record("c"), id="c", x=slow, y=side)
 """
 
@@ -260,7 +262,7 @@ def test_a_run_killed_in_the_middle_of_act_resumes_in_a_new_process(tmp_path: Pa
     )
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
-    assert out.strip() == "finished c(slow(b(a())),side())"
+    assert out.strip() == "finished c(slow(b(a()),side()),side())"
     after = log.read_text().split()
     assert sorted(after) == ["a", "b", "c", "side", "slow"]  # each exactly once
 
@@ -473,3 +475,62 @@ def test_a_rejected_approval_skips_what_waits_for_it() -> None:
         "announce": "skipped",
     }
     assert sorted(log) == ["build", "docs"]
+
+
+class FailingStore(SQLiteStore):
+    """A real store whose writes start failing after ``ok`` of them (a full disk, say)."""
+
+    def __init__(self, path: Path, ok: int) -> None:
+        super().__init__(path)
+        self.ok = ok
+
+    def save(self, run_id: str, events: Any, *, first_seq: int, checkpoint: Any = None) -> None:
+        if self.ok <= 0:
+            raise StoreError(f"cannot write to the store {self.path}: database or disk is full")
+        self.ok -= 1
+        super().save(run_id, events, first_seq=first_seq, checkpoint=checkpoint)
+
+
+def test_a_store_that_fails_mid_run_stops_it_with_a_clear_error(tmp_path: Path) -> None:
+    store = FailingStore(tmp_path / "s.db", ok=3)
+    model = ScriptedModel([ToolCall("population", {"city": "Oslo"})] * 5 + ["done"])
+    agent = planloop.Agent(model, [population], store=store)
+    with pytest.raises(planloop.RunError) as err:
+        agent.run_sync("again", run_id="full-1")
+    result = err.value.result
+    assert result is not None
+    assert (result.status, result.stop_reason) == ("stopped", "error")
+    assert str(err.value).startswith("the store could not record run 'full-1': cannot write")
+    store.ok = 100
+    kept = store.load_trace("full-1")
+    assert [e.kind for e in kept.events][:2] == ["run_started", "model_called"]
+    assert store.get_run("full-1").status == "running"  # its end could not be written
+
+
+def test_a_store_that_fails_at_the_start_raises_to_the_caller(tmp_path: Path) -> None:
+    store = FailingStore(tmp_path / "s.db", ok=0)
+    agent = planloop.Agent(ScriptedModel(["hi"]), [], store=store)
+    with pytest.raises(StoreError, match="database or disk is full"):
+        agent.run_sync("x")
+
+
+def test_a_workflow_step_with_a_retry_policy_resumes_with_its_policy() -> None:
+    # A policy's exception classes cannot be stored as JSON; the workflow's own step
+    # (with its policy) runs after the resume.
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise ConnectionError("try again")
+        return "ok"
+
+    wf = planloop.Workflow("retrying")
+    ok = wf.approval("Go?")
+    policy = planloop.RetryPolicy(attempts=3, initial_interval=0.001, jitter=0)
+    wf.step(flaky, id="f", retry=policy, depends_on=[ok])
+    paused = wf.run_sync()
+    assert paused.status == "paused"
+    done = wf.resume_sync(paused.run_id, Approve())
+    assert (done.output, len(calls)) == ("ok", 2)
+    assert [r.attempts for r in done.steps if r.step_id == "f"] == [2]
