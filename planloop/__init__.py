@@ -48,6 +48,7 @@ from planloop.engine import (
 from planloop.engine.approval import Approval
 from planloop.engine.durable import Approve, Decision, Edit, Reject
 from planloop.engine.redact import register_secret
+from planloop.engine.replay import Replay, ReplayError
 from planloop.engine.retry import RetryPolicy
 from planloop.engine.store import SQLiteStore, Store
 from planloop.errors import (
@@ -118,6 +119,8 @@ __all__ = [
     "ReActPlanner",
     "Reject",
     "Rejected",
+    "Replay",
+    "ReplayError",
     "RetryPolicy",
     "ReturnedDirect",
     "RunContext",
