@@ -23,7 +23,14 @@ from planloop.engine.result import RunResult
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import RunStatus, StepStatus
 from planloop.engine.steps import StepResult
-from planloop.engine.trace import RunEnded, StepFinished, StepStarted, Trace, Transitioned
+from planloop.engine.trace import (
+    RunEnded,
+    RunPaused,
+    StepFinished,
+    StepStarted,
+    Trace,
+    Transitioned,
+)
 from planloop.visualize.extract import (
     duration_text,
     preview,
@@ -90,7 +97,9 @@ def trace_to_ir(
         edges.append(Edge("start", ids[str(summary.initial)], color=st.ink, penwidth=1.5))
     for name in states:
         nodes.append(
-            _visited_state(ids[name], name, visits[name], name in terminal, final, ended, st)
+            _visited_state(
+                ids[name], name, visits[name], name in terminal, final, ended, st, _paused(trace)
+            )
         )
     edges.extend(_transition_edges(summary, trace.transitions, ids, st))
 
@@ -394,6 +403,12 @@ def _folded_node(folded: _Folded, prefix: str, st: Style) -> Node:
 # --- nodes --------------------------------------------------------------------------
 
 
+def _paused(trace: Trace) -> RunPaused | None:
+    """The pause a run is waiting in (its last event), if it is paused."""
+    last = trace.events[-1] if trace.events else None
+    return last if isinstance(last, RunPaused) else None
+
+
 def _trace_title(trace: Trace, timings: bool) -> str:
     started = trace.started
     name = started.name if started is not None and started.name else "run"
@@ -403,7 +418,15 @@ def _trace_title(trace: Trace, timings: bool) -> str:
 def _run_summary(trace: Trace, timings: bool) -> str:
     ended = trace.ended
     parts = []
-    if ended is None:
+    paused = _paused(trace)
+    if paused is not None:
+        questions = paused.pending.get("approval")
+        if isinstance(questions, dict) and questions:
+            asked = "; ".join(str(q) for q in questions.values())
+            parts.append(f"paused for approval: {preview(asked, 60)}")
+        else:
+            parts.append(f"paused before {paused.state}")
+    elif ended is None:
         parts.append("not ended")
     elif ended.status is RunStatus.stopped and ended.stop_reason is not None:
         parts.append(f"stopped: {ended.stop_reason.value}")
@@ -424,6 +447,7 @@ def _visited_state(
     final: str | None,
     ended: RunEnded | None,
     st: Style,
+    paused: RunPaused | None = None,
 ) -> Node:
     if name == final and ended is not None:
         ok = ended.status is RunStatus.finished
@@ -455,7 +479,7 @@ def _visited_state(
     if name == final:
         return Node(
             node.id,
-            node.label + "\n(run not ended)",
+            node.label + ("\n(paused)" if paused is not None else "\n(run not ended)"),
             fill=node.fill,
             color=st.current_color,
             font_color=node.font_color,

@@ -534,3 +534,15 @@ def test_a_workflow_step_with_a_retry_policy_resumes_with_its_policy() -> None:
     done = wf.resume_sync(paused.run_id, Approve())
     assert (done.output, len(calls)) == ("ok", 2)
     assert [r.attempts for r in done.steps if r.step_id == "f"] == [2]
+
+
+def test_the_picture_of_a_paused_run_says_what_it_waits_for() -> None:
+    from planloop.visualize import to_dot
+
+    log: list[str] = []
+    paused = release(log).run_sync()
+    dot = to_dot(paused.trace)
+    assert 'label="release · paused for approval: Ship it? · 0 iterations' in dot
+    assert 'label="act ×1\\n(paused)"' in dot
+    interrupted = paused_agent([ToolCall("population", {"city": "Oslo"})]).run_sync("Oslo?")
+    assert 'label="agent · paused before act · 0 iterations' in to_dot(interrupted.trace)
