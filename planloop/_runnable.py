@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +89,7 @@ class Runnable:
                 ``.result`` holds the partial result and its trace.
         """
         config = self._config_for_run()
-        token = inside_run.set(True)
-        try:
-            return await run_loop(config, input, run_id=run_id, on_event=on_event)
-        finally:
-            inside_run.reset(token)
+        return await _inside_run(run_loop(config, input, run_id=run_id, on_event=on_event))
 
     def run_sync(
         self,
@@ -130,11 +126,7 @@ class Runnable:
             RunError: as for :meth:`run`.
         """
         config = self._config_for_run()
-        token = inside_run.set(True)
-        try:
-            return await resume_loop(config, run_id, decision=decision, on_event=on_event)
-        finally:
-            inside_run.reset(token)
+        return await _inside_run(resume_loop(config, run_id, decision=decision, on_event=on_event))
 
     def resume_sync(
         self,
@@ -145,6 +137,15 @@ class Runnable:
     ) -> RunResult:
         """:meth:`resume` from sync code, also where an event loop is already running."""
         return run_sync(self.resume(run_id, decision, on_event=on_event))
+
+
+async def _inside_run(run: Coroutine[Any, Any, RunResult]) -> RunResult:
+    # Runs started while this one goes (sub-agents) see that they are nested.
+    token = inside_run.set(True)
+    try:
+        return await run
+    finally:
+        inside_run.reset(token)
 
 
 def _then(

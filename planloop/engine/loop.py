@@ -344,9 +344,7 @@ class _Run:
             state["paused"] = self.paused
         plan = self.plan
         if plan is not None and self.machine.state == LoopState.act:
-            callables = [s.id for s in plan.steps if not isinstance(s.tool, str)]
-            if callables:
-                state["callable_steps"] = callables
+            _note_callable_steps(state, plan)
         try:
             recorder.flush(state)
         except Exception as exc:
@@ -476,9 +474,7 @@ class _Run:
             "payload": _payload(event),
         }
         if isinstance(event, Planned):
-            callables = [s.id for s in event.plan.steps if not isinstance(s.tool, str)]
-            if callables:
-                self.paused["callable_steps"] = callables
+            _note_callable_steps(self.paused, event.plan)
         self.trace.append(
             RunPaused(t=self.clock(), state=str(target), reason="interrupt", pending=self.paused)
         )
@@ -764,6 +760,14 @@ _BUILTIN: dict[str, Callable[[_Run, RunContext], Awaitable[Event]]] = {
     LoopState.act: _Run._act,
     LoopState.observe: _Run._observe,
 }
+
+
+def _note_callable_steps(record: dict[str, Any], plan: Plan) -> None:
+    # Steps that run Python callables are stored by name only; a resume must know
+    # which they are to rebuild or refuse them (see ``_resume.runnable``).
+    callables = [s.id for s in plan.steps if not isinstance(s.tool, str)]
+    if callables:
+        record["callable_steps"] = callables
 
 
 def _loop_offset() -> float:

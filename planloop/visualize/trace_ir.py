@@ -89,6 +89,7 @@ def trace_to_ir(
     ids = state_ids(states)
     visits = Counter(path)
     final = path[-1] if path else None
+    paused = _paused(trace)
 
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -98,7 +99,7 @@ def trace_to_ir(
     for name in states:
         nodes.append(
             _visited_state(
-                ids[name], name, visits[name], name in terminal, final, ended, st, _paused(trace)
+                ids[name], name, visits[name], name in terminal, final, ended, st, paused
             )
         )
     edges.extend(_transition_edges(summary, trace.transitions, ids, st))
