@@ -1,0 +1,1 @@
+"""Drop-in replacements for other agent libraries, running on planloop's engine."""
