@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
@@ -18,15 +19,23 @@ from planloop.models.messages import ChatModel
 from planloop.nodes.planners import ReActPlanner, ToolCallingPlanner
 from planloop.nodes.tool import Tool, as_tool
 
-__all__ = ["Agent"]
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.tools import BaseTool
+
+__all__ = ["Agent", "chat_model"]
 
 
 class Agent(Runnable):
     """Runs a model with tools as a typed state machine: plan, act, observe, finish.
 
     Args:
-        model: the chat model; may be ``None`` when the planner needs none.
-        tools: :class:`Tool` objects or plain functions (made into tools).
+        model: the chat model: a :class:`~planloop.models.ChatModel`, or any
+            LangChain chat model (wrapped in
+            :class:`~planloop.models.langchain.LangChainChatModel`); may be
+            ``None`` when the planner needs none.
+        tools: :class:`Tool` objects, plain functions (made into tools), or
+            LangChain tools (``BaseTool``: ``@tool``, ``StructuredTool``, ...).
         planner: ``"tool_calling"`` (default), ``"react"``, or a planner object.
         max_iterations: passes through ``observe`` before stopping; ``None``
             for no limit, ``0`` to stop before any model call.
@@ -88,8 +97,8 @@ class Agent(Runnable):
 
     def __init__(
         self,
-        model: ChatModel | None,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        model: ChatModel | BaseChatModel | None,
+        tools: Iterable[Tool | BaseTool | Callable[..., Any]] = (),
         *,
         planner: Planner | Literal["tool_calling", "react"] | None = None,
         max_iterations: int | None = 15,
@@ -138,6 +147,7 @@ class Agent(Runnable):
             problems.append(str(exc))
         if problems:
             raise DefinitionError("invalid Agent:\n" + "\n".join(f"  - {p}" for p in problems))
+        model = chat_model(model)
         self.model = model
         self.planner = _planner(planner, model)
         self.name = name
@@ -177,6 +187,28 @@ class Agent(Runnable):
         names = [t.name for t in self.tools]
         planner = type(self.planner).__name__
         return f"Agent(name={self.name!r}, tools={names!r}, planner={planner})"
+
+
+@overload
+def chat_model(model: None) -> None: ...
+@overload
+def chat_model(model: ChatModel | BaseChatModel) -> ChatModel: ...
+@overload
+def chat_model(model: ChatModel | BaseChatModel | None) -> ChatModel | None: ...
+
+
+def chat_model(model: ChatModel | BaseChatModel | None) -> ChatModel | None:
+    """A LangChain chat model wrapped in :class:`~planloop.models.langchain.LangChainChatModel`.
+
+    Anything else comes back as it is. LangChain is looked at only when the
+    program has loaded it already, so planloop never imports it for this.
+    """
+    if model is None or isinstance(model, ChatModel) or "langchain_core" not in sys.modules:
+        return model  # type: ignore[return-value]
+    from planloop.models.langchain import as_chat_model
+
+    wrapped: ChatModel = as_chat_model(model)
+    return wrapped
 
 
 def _tool_error_default(planner: Planner) -> Literal["stop", "observe"]:

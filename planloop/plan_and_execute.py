@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
-from planloop.agent import Agent
+from planloop.agent import Agent, chat_model
 from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
 from planloop.engine.trace import Limits
@@ -22,17 +22,28 @@ from planloop.nodes.planners.plan_and_execute import (
 )
 from planloop.nodes.tool import Tool
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.tools import BaseTool
+
 __all__ = ["PlanAndExecute", "load_agent_executor", "load_chat_planner"]
 
 
-def load_chat_planner(model: ChatModel, system_prompt: str = PLANNER_SYSTEM_PROMPT) -> ChatPlanner:
-    """A planner that asks ``model`` for a numbered plan (as in ``langchain_experimental``)."""
-    return ChatPlanner(model, system_prompt=system_prompt)
+def load_chat_planner(
+    model: ChatModel | BaseChatModel, system_prompt: str = PLANNER_SYSTEM_PROMPT
+) -> ChatPlanner:
+    """A planner that asks ``model`` for a numbered plan (as in ``langchain_experimental``).
+
+    ``model`` may be a LangChain chat model; the plan is asked for as
+    structured output (``{"steps": [...]}``) and read as text when the model
+    answers with a numbered list instead.
+    """
+    return ChatPlanner(chat_model(model), system_prompt=system_prompt)
 
 
 def load_agent_executor(
-    model: ChatModel,
-    tools: Iterable[Tool | Callable[..., Any]],
+    model: ChatModel | BaseChatModel,
+    tools: Iterable[Tool | BaseTool | Callable[..., Any]],
     *,
     include_task_in_prompt: bool = False,
     **agent_options: Any,

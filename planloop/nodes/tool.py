@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable, Mapping, Set
 from functools import cached_property
 from typing import Any, get_type_hints, overload
@@ -206,10 +207,19 @@ def tool(
     return wrap
 
 
-def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
-    """A :class:`Tool` as it is, or a plain function made into one."""
+def as_tool(obj: Tool | Callable[..., Any] | Any) -> Tool:
+    """A :class:`Tool` as it is, a LangChain tool adapted, or a plain function made into one."""
     if isinstance(obj, Tool):
         return obj
+    # Only a program that loaded LangChain can pass a LangChain tool; the
+    # adapter (and LangChain) is imported for it alone.
+    if "langchain_core" in sys.modules:
+        from langchain_core.tools import BaseTool
+
+        if isinstance(obj, BaseTool):
+            from planloop.nodes._langchain_tool import LangChainTool
+
+            return LangChainTool(obj)
     return Tool(obj)
 
 
