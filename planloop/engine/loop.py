@@ -22,14 +22,13 @@ import asyncio
 import inspect
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from planloop.engine._resume import PauseForApproval, act_in_rounds, restore
-from planloop.engine._trusted import trusted
+from planloop.engine._trusted import trusted, trusted_maker
 from planloop.engine.approval import approval_ids
 from planloop.engine.durable import (
     CHECKPOINT_VERSION,
@@ -287,20 +286,25 @@ class _Run:
         return time.perf_counter() - self.start
 
     def fire(self, event: Event) -> None:
-        source = self.machine.state
-        target = self.machine.fire(event)
+        machine = self.machine
+        source = machine.state
+        target = machine.fire(event)
         self.trace.append(
-            Transitioned(
-                t=self.clock(),
-                source=source,
-                target=target,
-                event=type(event).__name__,
-                payload=_payload(event),
-                iteration=self.ctx.iteration,
+            _new_transitioned(
+                {
+                    "t": time.perf_counter() - self.start,
+                    "kind": "transitioned",
+                    "source": str(source),
+                    "target": str(target),
+                    "event": type(event).__name__,
+                    "payload": _payload(event),
+                    "iteration": self.ctx.iteration,
+                }
             )
         )
         self.last_event = event
-        self._checkpoint()
+        if self.recorder is not None:
+            self._checkpoint()
 
     def begin(self) -> None:
         """Record the start of a new run (in the store too, if there is one)."""
@@ -510,7 +514,7 @@ class _Run:
                 return Rejected(error="invalid plan", feedback=feedback, llm_output=decision.log)
             self._check_guards(before_act=True)
             self.plan = decision
-            return Planned(plan=decision)
+            return trusted(Planned, {"plan": decision})
         raise TypeError(
             f"the planner returned {type(decision).__name__}; it must return a Plan or an Answer"
         )
@@ -529,7 +533,7 @@ class _Run:
         outcome, self.outcome = self.outcome, None
         self.steps.extend(outcome.results[kept:])
         self.act_errors = outcome.errors
-        return Acted(results=tuple(outcome.results))
+        return trusted(Acted, {"results": tuple(outcome.results)})
 
     async def _execute(self, plan: Plan) -> None:
         await execute_plan(
@@ -548,7 +552,7 @@ class _Run:
         if direct is not None:
             return ReturnedDirect(output=direct.output)
         self._check_guards()
-        return Continued()
+        return _CONTINUED
 
     def _absorb(self, ctx: RunContext, event: Event | None) -> StepResult | None:
         """Turn what happened before ``observe`` into observations; a return_direct result."""
@@ -775,10 +779,20 @@ def _loop_offset() -> float:
     return asyncio.get_running_loop().time() - time.perf_counter()
 
 
+_new_transitioned = trusted_maker(Transitioned)
+_CONTINUED = Continued()  # immutable and empty: one for every run
+
+
 def _payload(event: Event) -> dict[str, Any]:
     if isinstance(event, Acted):  # the results themselves are in the step_finished events
-        counts = Counter(r.status.value for r in event.results)
-        return {"steps": len(event.results), **{s: counts[s] for s in sorted(counts)}}
+        results = event.results
+        if len(results) == 1:
+            return {"steps": 1, results[0].status.value: 1}
+        counts: dict[str, int] = {}
+        for r in results:
+            value = r.status.value
+            counts[value] = counts.get(value, 0) + 1
+        return {"steps": len(results), **{s: counts[s] for s in sorted(counts)}}
     if isinstance(event, Continued):
         return {}
     if type(event) is Planned:  # every plan is recorded: its dump is on the hot path

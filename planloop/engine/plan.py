@@ -174,7 +174,7 @@ class Plan(BaseModel):
         [('a', 'sum'), ('b', 'sum')]
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(_cached,))
 
     steps: tuple[Step, ...]
     log: str = ""
@@ -185,7 +185,7 @@ class Plan(BaseModel):
             data["steps"] = tuple(steps)
         super().__init__(**data)
 
-    @cached_property
+    @_cached
     def by_id(self) -> dict[str, Step]:
         """Steps by id (the first one wins if ids repeat; ``validate`` reports that)."""
         out = {step.id: step for step in self.steps}
@@ -195,7 +195,7 @@ class Plan(BaseModel):
                 out.setdefault(step.id, step)
         return out
 
-    @cached_property
+    @_cached
     def index(self) -> PlanIndex:
         """The edges by position (unknown ids and self-dependencies left out)."""
         steps = self.steps
@@ -298,7 +298,7 @@ class Plan(BaseModel):
             problems.extend(self._tool_problems(_tool_map(tools)))
         return problems
 
-    @cached_property
+    @_cached
     def _structure_problems(self) -> tuple[str, ...]:
         # A plan is immutable, so its structure is checked once however often it is
         # validated (a workflow's plan is checked when built and again when it runs).

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from planloop.engine._trusted import trusted_maker
 from planloop.engine.plan import Plan
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.tooling import ToolLike
@@ -109,12 +110,28 @@ class RunContext:
             self.tokens += usage.total_tokens
         else:
             usage = None
-        self.trace.append(
-            ModelCalled(
-                t=t0, model=model, duration=self.elapsed() - t0, messages=messages, usage=usage
+        duration = self.elapsed() - t0
+        if type(model) is str and type(messages) is int:  # the engine's own values: no validation
+            called = _new_model_called(
+                {
+                    "t": t0,
+                    "kind": "model_called",
+                    "model": model,
+                    "duration": duration,
+                    "messages": messages,
+                    "usage": usage,
+                    "error": None,
+                }
             )
-        )
+        else:
+            called = ModelCalled(
+                t=t0, model=model, duration=duration, messages=messages, usage=usage
+            )
+        self.trace.append(called)
         return value
+
+
+_new_model_called = trusted_maker(ModelCalled)
 
 
 @runtime_checkable

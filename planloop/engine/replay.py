@@ -442,12 +442,15 @@ class _Script:
             retry = step.get("retry")
             if isinstance(retry, dict):
                 # The recorded policy's exception types were stored as text; a replayed
-                # step only has to be tried as often, without waiting.
+                # step only has to be tried as often, without waiting: the stand-in
+                # failures of the tries before the recorded last one are retried, the
+                # recorded error itself never (the run may have stopped retrying it).
                 step["retry"] = RetryPolicy(
                     attempts=int(retry.get("attempts", 1)),
                     initial_interval=0,
                     max_interval=0,
                     jitter=0,
+                    retry_on=(_Attempt,),
                 )
             steps.append(step)
         data["steps"] = steps
