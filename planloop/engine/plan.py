@@ -204,6 +204,10 @@ class Plan(BaseModel):
             pos = {}
             for i, step in enumerate(steps):
                 pos.setdefault(step.id, i)
+        if not any(step.depends_on or step.references for step in steps):
+            # Independent steps (every plan a tool-calling model makes): no edges.
+            no_deps: tuple[tuple[str, ...], ...] = ((),) * len(steps)
+            return PlanIndex(no_deps, ((),) * len(steps), (0,) * len(steps), pos)
         deps = tuple(
             [
                 self.dependencies(step)

@@ -368,18 +368,24 @@ async def execute_plan(
     # act recorded is freed by reference counting rather than left to the
     # cyclic garbage collector.
     launch: Callable[[asyncio.Task[None] | None], _Next | None] = launch_ready
+    # The act's own task runs the first step that needs one (and the chain it
+    # starts), as any step's task would: one task and one loop pass fewer per act.
+    me = asyncio.current_task()
+    taken: _Next | None = None
     if n:
-        launch(None)
+        taken = launch(me)
     else:
         all_done.set_result(None)
     try:
         try:
+            if taken is not None:
+                await work(*taken)
             await all_done
         except asyncio.CancelledError:
             closed = True
             now = clock()
             for i, task in list(running.items()):
-                if task is not None:
+                if task is not None and task is not me:  # ``me`` is being cancelled already
                     task.cancel()
                 step = steps[i]
                 started = started_at[i]
