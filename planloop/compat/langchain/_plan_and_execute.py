@@ -159,9 +159,9 @@ class PlanningOutputParser(PlanOutputParser):
     header and drops it; this one keeps it.
 
     Example:
-        >>> [s.value for s in PlanningOutputParser().parse("1. Look\\n2. Answer")]
+        >>> [s.value for s in PlanningOutputParser().parse("1. Look\\n2. Answer").steps]
         ['Look', 'Answer']
-        >>> [s.value for s in PlanningOutputParser().parse("Plan:\\n1. Look\\n2. Answer")]
+        >>> [s.value for s in PlanningOutputParser().parse("Plan:\\n1. Look\\n2. Answer").steps]
         ['Look', 'Answer']
     """
 
