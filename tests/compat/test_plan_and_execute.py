@@ -360,6 +360,9 @@ def test_each_run_keeps_a_planloop_trace_that_draws() -> None:
         ("step_2", StepStatus.succeeded),
         ("step_3", StepStatus.succeeded),
     ]
+    # Each step ran on planloop's AgentExecutor, whose run is nested in this one.
+    assert sorted(trace.children) == ["step_1", "step_2", "step_3"]
+    assert trace.children["step_1"].events[-1].status == RunStatus.finished
     dot = to_dot(trace)
     assert "step_1" in dot and "step_3" in dot
     svg = to_svg(trace)
@@ -372,6 +375,7 @@ def test_each_run_keeps_a_planloop_trace_that_draws() -> None:
     assert pe.last_trace is not None and pe.last_trace.input == "again"
 
 
-def test_the_executor_class_is_behind_one_function() -> None:
+def test_each_step_runs_on_planloops_agent_executor() -> None:
     pe = build(ours)
-    assert isinstance(pe.executor.chain, impl._agent_executor_class())
+    assert impl._agent_executor_class() is ours.AgentExecutor
+    assert type(pe.executor.chain) is ours.AgentExecutor

@@ -535,4 +535,8 @@ def load_agent_executor(
 
 
 def _agent_executor_class() -> type[AgentExecutor]:
-    return AgentExecutor
+    # planloop's drop-in AgentExecutor: each step's agent run is a planloop run
+    # too, nested in this run's trace.
+    from planloop.compat.langchain._executor import AgentExecutor as PlanloopExecutor
+
+    return PlanloopExecutor
