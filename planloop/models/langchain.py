@@ -65,8 +65,8 @@ class LangChainChatModel:
         >>> model = LangChainChatModel(fake)
         >>> model.name
         'GenericFakeChatModel'
-        >>> from planloop.engine._sync import run_sync
-        >>> run_sync(model.chat([ChatMessage(role="user", content="hi")])).message.content
+        >>> import asyncio
+        >>> asyncio.run(model.chat([ChatMessage(role="user", content="hi")])).message.content
         'hello'
     """
 
