@@ -233,7 +233,8 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
                 if chunk is not None:
                     yield chunk
         except BaseException as exc:
-            run_manager.on_chain_error(exc)
+            if not run.stop_failed:  # LangChain's iterator makes the stopped response unguarded
+                run_manager.on_chain_error(exc)
             raise
         finally:
             self.trace = executor._last_trace = run.trace
@@ -271,7 +272,8 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
                 if chunk is not None:
                     yield chunk
         except BaseException as exc:
-            await run_manager.on_chain_error(exc)
+            if not run.stop_failed:
+                await run_manager.on_chain_error(exc)
             raise
         finally:
             self.trace = executor._last_trace = run.trace

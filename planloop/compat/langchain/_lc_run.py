@@ -160,6 +160,8 @@ class LangChainRun:
         self.rejected: Pair | None = None
         self.finish: AgentFinish | None = None
         self.counted = True
+        self.stop_failed = False
+        """The stopped response raised (LangChain's iterator reports no chain error then)."""
         self.trace: Trace | None = None
         self.started = time.time()
 
@@ -196,7 +198,7 @@ class LangChainRun:
             raise await self._rejected(exc) from exc
         if isinstance(output, AgentFinish):
             self.finish, self.counted = output, True
-            return Answer(output.return_values, log=output.log)
+            return Answer(dict(output.return_values), log=output.log)
         actions = [output] if isinstance(output, AgentAction) else list(output)
         self.current, self.observations = actions, {}
         for action in actions:
@@ -248,12 +250,16 @@ class LangChainRun:
     async def final_answer(self, ctx: RunContext) -> Answer:
         method = self.executor.early_stopping_method
         stop = self.agent.return_stopped_response
-        if self.is_async:  # LangChain calls it on the loop, unawaited, in both sides
-            finish = stop(method, self.steps, **self.inputs)
-        else:
-            finish = await self.in_thread(stop, method, self.steps, **self.inputs)
+        try:
+            if self.is_async:  # LangChain calls it on the loop, unawaited, in both sides
+                finish = stop(method, self.steps, **self.inputs)
+            else:
+                finish = await self.in_thread(stop, method, self.steps, **self.inputs)
+        except BaseException:
+            self.stop_failed = True
+            raise
         self.finish, self.counted = finish, False
-        return Answer(finish.return_values, log=finish.log)
+        return Answer(dict(finish.return_values), log=finish.log)
 
     # --- the act state ---------------------------------------------------------
 
