@@ -86,9 +86,26 @@ class LangChainTool(Tool):
             )
         if self._checked:
             super().validate_args(args, partial=partial)
+        else:
+            self._check_names(args, partial)
         # The tool gets the arguments as given (JSON), not pydantic's conversion
         # of them: LangChain converts them itself, and injected arguments pass.
         return dict(args)
+
+    def _check_names(self, args: Mapping[str, Any], partial: Set[str]) -> None:
+        # Without a pydantic model only the names are checked here; LangChain
+        # checks the values when the tool runs.
+        schema = self.spec.parameters
+        known = schema.get("properties") or {}
+        errors = [
+            f"{name}: missing (this argument is required)"
+            for name in schema.get("required") or ()
+            if name not in args and name not in partial
+        ]
+        if known:
+            errors += [f"{name}: unexpected argument" for name in args if name not in known]
+        if errors:
+            raise ToolArgumentsError(self.name, errors)
 
     def handle_error(self, error: BaseException) -> Any | None:
         if not isinstance(error, ToolException):

@@ -379,3 +379,11 @@ def test_each_step_runs_on_planloops_agent_executor() -> None:
     pe = build(ours)
     assert impl._agent_executor_class() is ours.AgentExecutor
     assert type(pe.executor.chain) is ours.AgentExecutor
+
+
+async def test_sync_invoke_inside_a_running_event_loop_as_in_jupyter() -> None:
+    pe = build(ours)
+    assert pe.invoke({"input": "q"})["output"] == "The answer is 10."
+    pe = build(ours)
+    assert (await pe.ainvoke({"input": "q"}))["output"] == "The answer is 10."
+    assert len(pe.step_container.steps) == 3

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 import planloop
 from planloop.engine.trace import ModelCalled, StepFinished, StepStarted, Usage
-from planloop.errors import StepFailed
+from planloop.errors import StepFailed, ToolArgumentsError
 from planloop.models import ChatMessage, ToolCall
 from planloop.models.langchain import LangChainChatModel, as_chat_model
 from planloop.nodes._langchain_tool import LangChainTool
@@ -344,3 +344,28 @@ def test_importing_planloop_does_not_import_langchain() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_json_schema_langchain_tool_has_its_argument_names_checked() -> None:
+    def search(q: str) -> str:
+        return f"got {q}"
+
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    t = as_tool(
+        StructuredTool.from_function(search, name="search", description="S.", args_schema=schema)
+    )
+    assert t.spec.parameters == schema
+    assert t.invoke({"q": "x"}) == "got x"
+    with pytest.raises(ToolArgumentsError) as info:
+        t.invoke({"r": 1})
+    assert info.value.errors == ("q: missing (this argument is required)", "r: unexpected argument")
+
+
+async def test_the_adapters_work_inside_a_running_event_loop() -> None:
+    fake = FakeMessagesListChatModel(responses=[ai("", ("add", {"a": 1, "b": 1}, "c1")), ai("2")])
+    result = planloop.Agent(fake, [add], store=False).run_sync("1 + 1?")
+    assert result.output == "2"
+    result = await planloop.Agent(
+        FakeMessagesListChatModel(responses=[ai("3")]), [add], store=False
+    ).run("?")
+    assert result.output == "3"
