@@ -10,6 +10,7 @@ Then what only ours has: the planloop trace of each run, and its diagram.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 import warnings
@@ -40,7 +41,7 @@ from langchain_core.prompts import (  # noqa: E402
     PromptTemplate,
 )
 from langchain_core.runnables import RunnableLambda  # noqa: E402
-from langchain_core.tools import BaseTool, ToolException, tool  # noqa: E402
+from langchain_core.tools import BaseTool, StructuredTool, ToolException, tool  # noqa: E402
 
 from planloop.compat.langchain import AgentExecutor, AgentExecutorIterator  # noqa: E402
 from planloop.engine.states import StopReason  # noqa: E402
@@ -601,3 +602,51 @@ def test_fields_and_defaults_are_langchains() -> None:
     assert ex.lookup_tool("add") is add
     with pytest.raises(ValueError, match="Saving not supported"):
         ex.save("x.json")
+
+
+class _Peak:
+    """How many calls of a tool ran at the same time, at most."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.now -= 1
+
+    def tool(self) -> BaseTool:
+        def nap(text: str) -> str:
+            self.enter()
+            time.sleep(0.05)
+            self.leave()
+            return text
+
+        async def anap(text: str) -> str:
+            self.enter()
+            await asyncio.sleep(0.05)
+            self.leave()
+            return text
+
+        return StructuredTool.from_function(
+            nap, coroutine=anap, name="nap", description="Sleep a little."
+        )
+
+
+def test_actions_of_a_step_run_in_order_on_the_sync_side_and_together_on_the_async_side() -> None:
+    def measure(call: Callable[[Any, dict[str, Any]], Any]) -> list[int]:
+        peaks = []
+        for cls in (LCExecutor, AgentExecutor):
+            peak = _Peak()
+            agent = ScriptedMultiAgent(script=[[act("nap", "a"), act("nap", "b")], done("x")])
+            call(cls(agent=agent, tools=[peak.tool()]), {"callbacks": []})
+            peaks.append(peak.peak)
+        return peaks
+
+    assert measure(invoke) == [1, 1]
+    assert measure(ainvoke) == [2, 2]
