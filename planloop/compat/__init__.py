@@ -1,1 +1,3 @@
 """Drop-in replacements for other agent libraries, running on planloop's engine."""
+
+__all__: list[str] = []
