@@ -12,6 +12,9 @@ PlanloopError
 ├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
 ├── StoreError (RuntimeError)            the run store cannot be opened, or a stored run is bad
 ├── CannotResume (RuntimeError)          a stored run cannot be resumed (ended, other definition)
+├── ModelError (RuntimeError)            a chat model's server failed, refused or answered garbage
+│   ├── ModelAuthError                   the server refused the API key (401) or access (403)
+│   └── ModelNotFound                    the server has no such model or endpoint (404)
 └── RunError (RuntimeError)              a run ended ``stopped`` with reason ``error``
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
@@ -40,6 +43,9 @@ __all__ = [
     "InvalidSpec",
     "InvalidTool",
     "InvalidTransition",
+    "ModelAuthError",
+    "ModelError",
+    "ModelNotFound",
     "OutputParserError",
     "ParsingFailed",
     "PlanloopError",
@@ -171,6 +177,52 @@ class CannotResume(PlanloopError, RuntimeError):
     def __init__(self, message: str, *, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class ModelError(PlanloopError, RuntimeError):
+    """A chat model's server failed, refused the request, or answered something unreadable.
+
+    Raised after the retries (429, 5xx, timeouts, dropped connections) are used
+    up, at once for other 4xx answers, and for a body that is not a chat
+    completion. Inside a run it stops the run as a :class:`PlannerFailed`
+    whose ``__cause__`` is this error.
+
+    Attributes:
+        model: the model asked.
+        base_url: the server's API root.
+        status_code: the HTTP status of the last answer, or ``None`` when there
+            was none (timeout, connection refused or dropped).
+        hint: how to fix it (also the end of the message).
+        attempts: how many requests were sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str = "",
+        base_url: str = "",
+        status_code: int | None = None,
+        hint: str = "",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.model = model
+        self.base_url = base_url
+        self.status_code = status_code
+        self.hint = hint
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self),), dict(self.__dict__))
+
+
+class ModelAuthError(ModelError):
+    """The model server refused the API key (HTTP 401) or access to the model (HTTP 403)."""
+
+
+class ModelNotFound(ModelError):
+    """The model server has no such model, or no such endpoint (HTTP 404)."""
 
 
 class RunError(PlanloopError, RuntimeError):

@@ -43,7 +43,10 @@ def test_all_is_sorted_complete_and_has_the_contract() -> None:
     assert set(planloop.__all__) >= CONTRACT
     for name in planloop.__all__:
         assert hasattr(planloop, name), name
-    assert {"ChatModel", "ToolCall"} <= set(planloop.models.__all__)
+    assert {"ChatModel", "OpenAIChat", "ToolCall", "from_env"} <= set(planloop.models.__all__)
+    assert planloop.models.__all__ == sorted(planloop.models.__all__)
+    for name in planloop.models.__all__:
+        assert hasattr(planloop.models, name), name
     assert {"ScriptedModel", "check_trace", "model_scripts", "limits"} <= set(
         planloop.testing.__all__
     )
@@ -98,8 +101,8 @@ def test_only_the_machine_module_imports_transitions() -> None:
 def test_import_planloop_does_not_load_heavy_modules() -> None:
     code = (
         "import sys, planloop; "
-        "heavy = [m for m in ('networkx', 'pygraphviz', 'graphviz', 'hypothesis', 'click') "
-        "if m in sys.modules]; print(heavy)"
+        "heavy = [m for m in ('networkx', 'pygraphviz', 'graphviz', 'hypothesis', 'click', "
+        "'httpx', 'planloop.models.openai') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,7 +1,41 @@
-"""Chat models: the :class:`ChatModel` protocol and the message types."""
+"""Chat models: the :class:`ChatModel` protocol, the message types and the adapters.
+
+The adapters are loaded on first use, so ``import planloop`` does not import httpx.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from planloop.models.messages import ChatMessage, ChatModel, ModelResponse, ToolCall
 
-__all__ = ["ChatMessage", "ChatModel", "ModelResponse", "ToolCall"]
+if TYPE_CHECKING:
+    from planloop.models.langchain import LangChainChatModel
+    from planloop.models.openai import OpenAIChat, from_env
+
+__all__ = [
+    "ChatMessage",
+    "ChatModel",
+    "LangChainChatModel",
+    "ModelResponse",
+    "OpenAIChat",
+    "ToolCall",
+    "from_env",
+]
+
+# name -> the module that defines it, imported when the name is first used
+_LAZY = {
+    "LangChainChatModel": "planloop.models.langchain",
+    "OpenAIChat": "planloop.models.openai",
+    "from_env": "planloop.models.openai",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planloop.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
