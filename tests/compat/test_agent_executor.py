@@ -650,3 +650,26 @@ def test_actions_of_a_step_run_in_order_on_the_sync_side_and_together_on_the_asy
 
     assert measure(invoke) == [1, 1]
     assert measure(ainvoke) == [2, 2]
+
+
+def test_sync_calls_work_inside_a_running_event_loop() -> None:
+    async def in_loop(ex: Any, config: dict[str, Any]) -> Any:
+        return ex.invoke({"input": "q"}, config), list(ex.stream({"input": "q"}, config))
+
+    (theirs, their_rec, _), (ours, our_rec, _) = run_both(
+        SCENARIOS["one tool then answer"], lambda ex, config: asyncio.run(in_loop(ex, config))
+    )
+    assert ours == theirs
+    assert our_rec.events == their_rec.events
+
+
+@pytest.mark.parametrize("name", ["multi-action agent", "react parse error True", "return_direct"])
+def test_traces_pass_planloops_invariant_checks(name: str) -> None:
+    from planloop.testing import check_trace
+
+    ex = SCENARIOS[name](AgentExecutor)
+    ex.invoke({"input": "q"})
+    check_trace(ex.last_trace)
+    ex = SCENARIOS[name](AgentExecutor)  # LangChain's _return changes the script's finish
+    asyncio.run(ex.ainvoke({"input": "q"}))
+    check_trace(ex.last_trace)
