@@ -79,11 +79,57 @@ def main(ctx: click.Context, store_path: Path | None) -> None:
     show_default=True,
     help="Directory for the run's trace (JSON) and diagram (SVG).",
 )
-def demo(question: str | None, out_dir: Path) -> None:
-    """Run the offline demo agent and write a diagram of its run."""
-    from planloop.demo import DEFAULT_QUESTION, run_demo
+@click.option(
+    "--model",
+    "-m",
+    "model_name",
+    default=None,
+    help=(
+        "Plan with this chat model (e.g. gpt-4o-mini, llama3.2) on an OpenAI-compatible "
+        "server. Default: $PLANLOOP_MODEL; when neither is set the demo runs offline."
+    ),
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help=(
+        "The model server's API root (e.g. http://localhost:11434/v1 for Ollama). "
+        "Default: $OPENAI_BASE_URL, else OpenAI. The key comes from $OPENAI_API_KEY."
+    ),
+)
+@click.option(
+    "--offline", is_flag=True, help="Use the rule-based planner even when PLANLOOP_MODEL is set."
+)
+def demo(
+    question: str | None,
+    out_dir: Path,
+    model_name: str | None,
+    base_url: str | None,
+    offline: bool,
+) -> None:
+    """Run the demo agent and write a diagram of its run.
 
-    result, _ = run_demo(question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo)
+    Offline by default: a rule-based planner drives real tools. With --model (or
+    PLANLOOP_MODEL) a chat model plans instead.
+    """
+    from planloop.demo import DEFAULT_QUESTION, run_demo
+    from planloop.errors import DefinitionError
+
+    model = None
+    if offline and (model_name or base_url):
+        _fail("--offline cannot be combined with --model or --base-url")
+    if not offline:
+        from planloop.models import from_env
+
+        try:
+            model = from_env(model=model_name, base_url=base_url)
+        except DefinitionError as exc:
+            _fail(str(exc))
+        if model is None and base_url:
+            _fail("--base-url needs a model: pass --model NAME or set PLANLOOP_MODEL")
+    result, _ = run_demo(
+        question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
+    )
     sys.exit(0 if result.status == "finished" else 1)
 
 

@@ -1,9 +1,12 @@
-"""The offline demo behind ``planloop demo``: a rule-based planner over real tools.
+"""The demo behind ``planloop demo``: a rule-based planner over real tools, or a chat model.
 
-The planner is plain Python, not a language model: it finds the city names in
-the question, plans lookups that run in parallel, computes densities from the
-looked-up values through references, compares them, and answers from what the
+By default the planner is plain Python, not a language model: it finds the city
+names in the question, plans lookups that run in parallel, computes densities from
+the looked-up values through references, compares them, and answers from what the
 tools returned. Everything runs offline.
+
+Given a chat model (``planloop demo --model NAME``, or ``PLANLOOP_MODEL``), the same
+tools are offered to the model through native tool calls instead.
 """
 
 from __future__ import annotations
@@ -21,13 +24,29 @@ from planloop.agent import Agent
 from planloop.engine.plan import Plan, Step, ref
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.result import RunResult
-from planloop.nodes.planners import FunctionPlanner
+from planloop.errors import RunError
+from planloop.models.messages import ChatModel
+from planloop.nodes.planners import FunctionPlanner, ToolCallingPlanner
 from planloop.nodes.tool import Tool, tool
 
-__all__ = ["DEFAULT_QUESTION", "build_agent", "calculator", "cities", "run_demo"]
+__all__ = [
+    "DEFAULT_QUESTION",
+    "MODEL_SYSTEM_PROMPT",
+    "build_agent",
+    "calculator",
+    "cities",
+    "model_note",
+    "run_demo",
+]
 
 DEFAULT_QUESTION = "Which city is more densely populated, Oslo or Stockholm, and by how much?"
 PLANNER_NOTE = "planner: rule-based Python (not an LLM); runs offline"
+MODEL_SYSTEM_PROMPT = (
+    "You answer questions about cities from a small dataset, using the tools: "
+    "lookup_city gives a city's population and area, density computes people per km² "
+    "from them, compare compares two numbers. Call tools that do not depend on each "
+    "other in the same message. Answer briefly, from what the tools returned."
+)
 
 
 def cities() -> dict[str, dict[str, Any]]:
@@ -150,10 +169,34 @@ def _plan(ctx: RunContext) -> Plan | Answer:
     return Answer("; ".join(lines))
 
 
-def build_agent() -> Agent:
-    """The demo agent: a rule-based planner and three real tools."""
+def build_agent(model: ChatModel | None = None) -> Agent:
+    """The demo agent: three real tools, and a rule-based planner or ``model``.
+
+    With a model, a tool's error (an unknown city) and output the planner cannot
+    read go back to the model as observations, so it can correct itself.
+    """
     tools: list[Tool] = [lookup_city, density, compare]
-    return Agent(None, tools, planner=FunctionPlanner(_plan), name="demo", max_execution_time=30)
+    if model is None:
+        return Agent(
+            None, tools, planner=FunctionPlanner(_plan), name="demo", max_execution_time=30
+        )
+    return Agent(
+        model,
+        tools,
+        planner=ToolCallingPlanner(model, system_prompt=MODEL_SYSTEM_PROMPT),
+        name="demo",
+        max_iterations=8,
+        max_execution_time=300,
+        handle_parsing_errors=True,
+        on_tool_error="observe",
+    )
+
+
+def model_note(model: ChatModel) -> str:
+    """The line that says which model the demo plans with, and where it is served."""
+    base_url = getattr(model, "base_url", None)
+    where = f" at {base_url}" if base_url else ""
+    return f"planner: chat model {model.name}{where} (native tool calls)"
 
 
 def run_demo(
@@ -161,14 +204,26 @@ def run_demo(
     *,
     out_dir: Path = Path("planloop-demo"),
     echo: Callable[[str], None] = print,
+    model: ChatModel | None = None,
 ) -> tuple[RunResult, Path]:
-    """Run the demo, print what happens, write the run's trace and diagram."""
+    """Run the demo, print what happens, write the run's trace and diagram.
+
+    Without ``model`` everything runs offline. A run that fails (a model server
+    that refuses the key, say) still writes its trace and diagram; the error is
+    printed and the returned result is the partial one.
+    """
     from planloop.visualize import render
 
-    echo(PLANNER_NOTE)
+    echo(PLANNER_NOTE if model is None else model_note(model))
     echo(f"question: {question}")
-    agent = build_agent()
-    result = agent.run_sync(question, on_event=lambda e: _show(e, echo))
+    agent = build_agent(model)
+    try:
+        result = agent.run_sync(question, on_event=lambda e: _show(e, echo))
+    except RunError as exc:
+        if exc.result is None:
+            raise
+        result = exc.result
+        echo(f"error: {exc}")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{result.run_id}.json").write_text(result.trace.to_json(indent=2), "utf-8")
     svg = render(result.trace, out_dir / f"{result.run_id}.svg")
@@ -187,6 +242,11 @@ def _show(event: Any, echo: Callable[[str], None]) -> None:
     elif kind == "step_started":
         args = ", ".join(f"{k}={v!r}" for k, v in event.args.items())
         echo(f"[{event.t * 1000:7.1f} ms]   start  {event.step_id}: {event.tool}({args})")
+    elif kind == "model_called":
+        tokens = f", {event.usage.total_tokens} tokens" if event.usage is not None else ""
+        failed = f", failed: {event.error}" if event.error else ""
+        took = f"{event.duration:.2f} s{tokens}{failed}"
+        echo(f"[{event.t * 1000:7.1f} ms]   model  {event.model}: {took}")
     elif kind == "step_finished":
         r = event.result
         shown = r.output if r.error is None else r.error

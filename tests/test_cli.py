@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from planloop import Trace
 from planloop.testing import check_trace
@@ -18,6 +22,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PLANLOOP, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.usefixtures("no_model_env")
 def test_demo_runs_offline_and_writes_a_diagram(tmp_path: Path) -> None:
     done = run("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -39,10 +44,110 @@ def test_demo_runs_offline_and_writes_a_diagram(tmp_path: Path) -> None:
     assert order[:2] == [("step_started", "lookup_oslo"), ("step_started", "lookup_stockholm")]
 
 
+@pytest.mark.usefixtures("no_model_env")
 def test_demo_with_an_unknown_city_explains(tmp_path: Path) -> None:
     done = run("demo", "--question", "What about Paris?", cwd=tmp_path)
     assert done.returncode == 0
     assert "answer: I know these cities: Bergen, Copenhagen," in done.stdout
+
+
+# --- the demo with a chat model ---------------------------------------------------------
+
+MODEL_ENV = ("PLANLOOP_MODEL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
+
+
+@pytest.fixture
+def no_model_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in MODEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def chat_server() -> Any:
+    """tests/models/chat_server.py: a chat-completions server on 127.0.0.1 (the test
+    directories are not packages, so it is loaded by path)."""
+    if "chat_server" not in sys.modules:
+        path = Path(__file__).parent / "models" / "chat_server.py"
+        spec = importlib.util.spec_from_file_location("chat_server", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["chat_server"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["chat_server"]
+
+
+@pytest.mark.usefixtures("no_model_env")
+def test_demo_with_a_model_plans_with_it_and_says_which(tmp_path: Path) -> None:
+    cs = chat_server()
+    script = [
+        cs.calls(
+            ("lookup_city", {"name": "Oslo"}, "c1"), ("lookup_city", {"name": "Stockholm"}, "c2")
+        ),
+        cs.calls(
+            ("density", {"population": 717710, "area_km2": 454.0}, "c3"),
+            ("density", {"population": 984748, "area_km2": 188.0}, "c4"),
+        ),
+        cs.calls(("compare", {"a": 1580.9, "b": 5238.0}, "c5")),
+        cs.answer("Stockholm is denser, 3.31 times Oslo.", usage=(300, 12)),
+    ]
+    with cs.ChatServer(script) as server:
+        done = run("demo", "--model", "test-model", "--base-url", server.url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith(f"planner: chat model test-model at {server.url} (native tool calls)\n")
+    assert "model  test-model: " in out and ", 312 tokens" in out
+    assert "start  c1: lookup_city(name='Oslo')" in out
+    assert "succeeded c4 -> 5238.0" in out
+    assert "answer: Stockholm is denser, 3.31 times Oslo." in out
+    first = server.bodies[0]
+    assert first["model"] == "test-model"
+    assert first["messages"][0]["role"] == "system"
+    assert sorted(t["function"]["name"] for t in first["tools"]) == [
+        "compare",
+        "density",
+        "lookup_city",
+    ]
+    answered = [m["tool_call_id"] for m in server.bodies[-1]["messages"] if m["role"] == "tool"]
+    assert answered == ["c1", "c2", "c3", "c4", "c5"]
+    svg = Path(out.split("diagram: ")[1].strip())
+    trace = Trace.from_json((tmp_path / svg).with_suffix(".json").read_text())
+    check_trace(trace)
+
+
+@pytest.mark.usefixtures("no_model_env")
+def test_demo_takes_the_model_from_the_environment_and_reports_a_refused_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cs = chat_server()
+    key = "sk-cli-test-refused-0001"
+    with cs.ChatServer([cs.error(401, "Incorrect API key provided")]) as server:
+        monkeypatch.setenv("PLANLOOP_MODEL", "env-model")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        done = run("demo", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout.startswith(f"planner: chat model env-model at {server.url} ")
+    assert (
+        f"error: the planner raised ModelAuthError: the model server at {server.url} refused "
+        "the API key (HTTP 401): Incorrect API key provided; check OPENAI_API_KEY"
+    ) in done.stdout
+    assert server.requests[0].headers["authorization"] == f"Bearer {key}"
+    assert key not in done.stdout
+    svg = tmp_path / Path(done.stdout.split("diagram: ")[1].strip())
+    assert "<svg" in svg.read_text() and key not in svg.read_text()
+
+
+@pytest.mark.usefixtures("no_model_env")
+def test_demo_offline_ignores_the_environment_and_base_url_needs_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = run("demo", "--base-url", "http://localhost:11434/v1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--base-url needs a model: pass --model NAME or set PLANLOOP_MODEL" in done.stderr
+    monkeypatch.setenv("PLANLOOP_MODEL", "not-used")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    done = run("demo", "--offline", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("planner: rule-based Python (not an LLM); runs offline\n")
 
 
 def test_render_prints_dot_and_rejects_bad_traces(tmp_path: Path) -> None:
