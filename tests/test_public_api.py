@@ -57,8 +57,15 @@ def test_every_module_declares_all() -> None:
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())
         declared = any(
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+            (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+            )
+            or (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and node.target.id == "__all__"
+            )
             for node in tree.body
         )
         assert declared or path.name == "__main__.py", f"{path.relative_to(PACKAGE)} has no __all__"

@@ -81,7 +81,7 @@ async def post_json(endpoint: Endpoint, path: str, body: Mapping[str, Any]) -> A
         max_interval=endpoint.max_wait,
         jitter=0.25,
     )
-    content = json.dumps(body, ensure_ascii=False).encode()
+    content = json.dumps(body, ensure_ascii=False, default=str).encode()
     headers = {**endpoint.headers(), "Content-Type": "application/json"}
     # A client per call: an httpx.AsyncClient belongs to one event loop, and the sync
     # path (run_sync) gives every call a fresh loop. Against a model's latency a new

@@ -238,7 +238,7 @@ class OpenAIChat:
         choices = data.get("choices") if isinstance(data, dict) else None
         first = choices[0] if isinstance(choices, list) and choices else None
         message = first.get("message") if isinstance(first, dict) else None
-        if not isinstance(message, dict):
+        if not isinstance(first, dict) or not isinstance(message, dict):
             raise endpoint.error(
                 ModelError,
                 f"{endpoint.where} answered without a chat completion "
@@ -273,6 +273,10 @@ class OpenAIChat:
             call_id = raw.get("id") if isinstance(raw, dict) else None
             calls.append(ToolCall(name, args, id=call_id if isinstance(call_id, str) else None))
         if problems:
+            if first.get("finish_reason") == "length":
+                problems.append(
+                    "the answer was cut off at the token limit (finish_reason 'length')"
+                )
             raise OutputParserError(
                 f"model {self.model!r} made tool calls that cannot be read: " + "; ".join(problems),
                 llm_output="\n".join([content, *said]).strip(),
@@ -313,7 +317,7 @@ def _message_json(message: ChatMessage) -> dict[str, Any]:
                 "type": "function",
                 "function": {
                     "name": call.name,
-                    "arguments": json.dumps(call.args, ensure_ascii=False),
+                    "arguments": json.dumps(call.args, ensure_ascii=False, default=str),
                 },
             }
             for i, call in enumerate(message.tool_calls, 1)

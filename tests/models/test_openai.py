@@ -18,8 +18,11 @@ from planloop import (
     ModelNotFound,
     OutputParserError,
     ParsingFailed,
+    PlanAndExecute,
     PlannerFailed,
     SQLiteStore,
+    load_agent_executor,
+    load_chat_planner,
     tool,
 )
 from planloop.engine.redact import default_redactor
@@ -27,6 +30,7 @@ from planloop.engine.trace import ModelCalled, Usage
 from planloop.models import ChatMessage, OpenAIChat, from_env
 from planloop.models._http import retry_after
 from planloop.models.openai import NO_MODEL
+from planloop.nodes.planners.plan_and_execute import PLAN_SCHEMA
 from planloop.testing import check_trace
 
 HI = [ChatMessage(role="user", content="hi")]
@@ -149,6 +153,25 @@ async def test_structured_output_asks_for_the_json_schema() -> None:
         "json_schema": {"name": "plan_steps", "schema": schema},
     }
     assert (seen["stop"], seen["temperature"], seen["seed"]) == (["\nObservation:"], 0, 7)
+
+
+def test_plan_and_execute_gets_its_plan_as_structured_output() -> None:
+    script = [
+        answer('{"steps": ["Find the population of Oslo", "Say it"]}'),
+        calls(("population", {"city": "Oslo"}, "c1")),
+        answer("Oslo has 709000 people."),
+        answer("709000."),
+    ]
+    with ChatServer(script) as server:
+        model = client(server)
+        pe = PlanAndExecute(load_chat_planner(model), load_agent_executor(model, [population]))
+        result = pe.run_sync("How many people live in Oslo?")
+    assert result.output == "709000."
+    plan_request = server.bodies[0]
+    assert plan_request["response_format"]["type"] == "json_schema"
+    assert plan_request["response_format"]["json_schema"]["schema"] == PLAN_SCHEMA
+    assert "response_format" not in server.bodies[1]
+    assert sorted(result.trace.children) == ["step_1", "step_2"]
 
 
 # --- retries ---------------------------------------------------------------------------
@@ -402,6 +425,20 @@ def test_with_handle_parsing_errors_the_model_repairs_its_tool_call() -> None:
             '{"city": "Oslo"\nCall the tools again, each with its arguments as one JSON object.',
         },
     ]
+
+
+def test_tool_arguments_cut_off_at_the_token_limit_say_so() -> None:
+    reply = calls(("population", '{"city": "Os', "c1"))
+    reply.body["choices"][0]["finish_reason"] = "length"
+    with ChatServer([reply]) as server, pytest.raises(OutputParserError) as info:
+        client(server).chat_sync(HI)
+    assert str(info.value) == (
+        "model 'test-model' made tool calls that cannot be read: tool 'population': arguments "
+        "are not valid JSON (Unterminated string starting at: line 1 column 10 (char 9)): "
+        '{"city": "Os; the answer was cut off at the token limit (finish_reason \'length\')'
+    )
+    assert info.value.observation is not None
+    assert "- the answer was cut off at the token limit" in info.value.observation
 
 
 @pytest.mark.parametrize(
