@@ -2,11 +2,12 @@
 
 A run with a store records:
 
-* every trace event, in order (``StepFinished`` events at once, so that a
-  step that completed is on disk before anything else happens; the others
-  with the next checkpoint);
-* a checkpoint after every transition, in the same transaction as the events
-  before it: the machine's state and the run's counters. Everything else a
+* every trace event, in order (``StepFinished`` events before any other step
+  starts and by the end of the event-loop pass, so that a step that completed
+  is on disk before anything else happens; the others with the next checkpoint);
+* a checkpoint, the state after the latest transition, in the same transaction
+  as the events before it, before every state whose handler may have effects
+  (see :class:`Recorder`): the machine's state and the run's counters. Everything else a
   resumed run needs (the steps so far, the plan being executed, which of its
   steps completed) is rebuilt from the events, so a checkpoint stays a few
   hundred bytes however long the run is;
@@ -21,6 +22,7 @@ their ``repr``, and redacted secrets come back as ``[redacted]``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from planloop.engine.plan import Plan
 from planloop.engine.store import SQLiteStore, Store, default_store_path
-from planloop.engine.trace import StepFinished
+from planloop.engine.trace import StepFinished, StepStarted
 from planloop.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -109,41 +111,113 @@ Decision = Approve | Edit | Reject
 
 
 class Recorder:
-    """Writes one run's trace events and checkpoints to a store.
+    """Writes one run's trace events and checkpoints to a store, a few writes per iteration.
 
-    It listens to the run's trace: a ``StepFinished`` event is written at once,
-    other events wait for the checkpoint that follows the next transition. After
-    a write fails it is ``broken`` and writes nothing more (the run stops with
-    reason ``error``; what was written before stays readable).
+    It listens to the run's trace and keeps events until a write, which stores
+    them with the state after the latest transition (the checkpoint), in one
+    transaction. The run writes before it enters a state whose handler may have
+    effects (a planner's model call, tools, a user's handler; only the built-in
+    ``observe`` has none), so checkpoints of transitions into ``observe`` go out
+    with the next write: one or two transactions per iteration instead of one per
+    transition and per step, and no state a resume could need is lost (what is
+    superseded in one transaction was never the latest checkpoint on disk).
+
+    A ``StepFinished`` event is written before any other step starts and at the
+    latest at the end of the event-loop pass in which the step ended, so a step
+    that completed is on disk before anything else can happen. After a write
+    fails it is ``broken`` and writes nothing more; the error is raised by the
+    next :meth:`flush` (the run stops with reason ``error``; what was written
+    before stays readable).
     """
 
-    __slots__ = ("broken", "pending", "run_id", "seq", "store")
+    __slots__ = (
+        "broken",
+        "due",
+        "error",
+        "pending",
+        "run_id",
+        "scheduled",
+        "seq",
+        "state",
+        "store",
+    )
 
     def __init__(self, store: Store, run_id: str, *, seq: int = 0) -> None:
         self.store = store
         self.run_id = run_id
         self.seq = seq
         self.pending: list[Any] = []
+        self.state: Mapping[str, Any] | None = None
+        self.due = False  # a StepFinished event is pending
+        self.scheduled = False
+        self.error: BaseException | None = None
         self.broken = False
 
     def __call__(self, event: Any) -> None:
         if self.broken:
             return
+        kind = type(event)
+        if self.due and kind is StepStarted:
+            self._write_now()  # the steps that ended are on disk before another starts
         self.pending.append(event)
-        if type(event) is StepFinished:
-            self.flush()
+        if kind is StepFinished:
+            self.due = True
+            if not self.scheduled:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # not on an event loop: nothing to wait for
+                    self._write_now()
+                    return
+                self.scheduled = True
+                loop.call_soon(self._end_of_pass)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether events or a checkpoint are waiting to be written."""
+        return bool(self.pending) or self.state is not None
+
+    def note(self, checkpoint: Mapping[str, Any]) -> None:
+        """Keep ``checkpoint`` (the state after a transition) for the next write."""
+        self.state = checkpoint
 
     def flush(self, checkpoint: Mapping[str, Any] | None = None) -> None:
-        """Write the events not yet written, and ``checkpoint`` after them."""
+        """Write the events not yet written, and the latest checkpoint after them.
+
+        Raises:
+            Exception: this write failed, or an earlier one made outside the
+                run's control (between two steps, at the end of a loop pass) did.
+        """
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
         if self.broken:
             return
+        if checkpoint is not None:
+            self.state = checkpoint
         events, self.pending = self.pending, []
+        state, self.state = self.state, None
+        self.due = False
+        if not events and state is None:
+            return
         try:
-            self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=checkpoint)
+            self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=state)
         except BaseException:
             self.broken = True
             raise
         self.seq += len(events)
+
+    def _write_now(self) -> None:
+        # Called from the scheduler's record or a loop callback, where an exception
+        # would be taken for a step's failure or lost: kept for the run's next flush.
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001 - raised again by the run's next flush
+            self.error = exc
+
+    def _end_of_pass(self) -> None:
+        self.scheduled = False
+        if self.due:
+            self._write_now()
 
 
 def definition_hash(config: LoopConfig) -> str:

@@ -331,7 +331,8 @@ class _Run:
         self.trace.append(started)
         self._checkpoint()
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, *, now: bool = False) -> None:
+        """Note the state after a transition; write it at once when ``now`` or not driving."""
         recorder = self.recorder
         if recorder is None:
             return
@@ -349,6 +350,14 @@ class _Run:
         plan = self.plan
         if plan is not None and self.machine.state == LoopState.act:
             _note_callable_steps(state, plan)
+        if self.driving and not now:
+            recorder.note(state)  # written before the next state with effects is entered
+            return
+        self._write(state)
+
+    def _write(self, state: dict[str, Any] | None = None) -> None:
+        recorder = self.recorder
+        assert recorder is not None
         try:
             recorder.flush(state)
         except Exception as exc:
@@ -370,7 +379,7 @@ class _Run:
         if recorder is None or store is None:
             return
         try:
-            self._checkpoint()
+            self._checkpoint(now=True)
             if not recorder.broken:
                 store.finish_run(
                     self.trace.run_id,
@@ -434,9 +443,16 @@ class _Run:
         machine = self.machine
         handlers = self.cfg.handlers
         ctx = self.ctx
+        recorder = self.recorder
         while not machine.terminal:
             state = machine.state
             handler = handlers.get(state)
+            if (
+                recorder is not None
+                and recorder.waiting
+                and (handler is not None or state is not LoopState.observe)
+            ):
+                self._write()  # what happened is on disk before a handler with effects runs
             # The built-in handlers are looked up unbound: a dict of bound methods
             # on self would be a reference cycle, and then a run's whole trace
             # could only be freed by the cyclic garbage collector.

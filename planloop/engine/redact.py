@@ -135,10 +135,25 @@ class Redactor:
         values = self._values
         if isinstance(value, dict):
             out: dict[Any, Any] = {}
+            verdicts = self._verdicts
             for k, v in value.items():
-                key = self._scrub(k, values) if isinstance(k, str) else k
-                if isinstance(k, str) and v is not None and self.is_secret_key(k):
-                    out[key] = REDACTED
+                if isinstance(k, str):
+                    key = self._scrub(k, values) if values else k
+                    if v is not None:
+                        secret = verdicts.get(k)
+                        if secret is None:
+                            secret = self.is_secret_key(k)
+                        if secret:
+                            out[key] = REDACTED
+                            continue
+                else:
+                    key = k
+                # Plain values inline: a checkpoint or a step's arguments are mostly these.
+                kind = type(v)
+                if kind is str:
+                    out[key] = self._scrub(v, values) if values else v
+                elif kind is int or kind is float or kind is bool or v is None:
+                    out[key] = v
                 else:
                     out[key] = self.redact(v)
             return out
@@ -153,12 +168,19 @@ class Redactor:
 
         Text that cannot hold a secret is returned unchanged without parsing.
         """
-        lowered = text.lower()
-        if not any(h in lowered for h in self._key_hints) and not any(
-            h in text for h in self._hints
-        ):
+        if not self.may_hold_secret_keys(text) and not self.may_hold_literals(text):
             return text
         return json.dumps(self.redact(json.loads(text)), ensure_ascii=False, separators=(",", ":"))
+
+    def may_hold_secret_keys(self, text: str) -> bool:
+        """False when no dict key in the JSON ``text`` can look like a secret (a quick scan)."""
+        # Substring tests on the lowered text: ~10x faster than one regex of the hints.
+        lowered = text.lower()
+        return any(hint in lowered for hint in self._key_hints)
+
+    def may_hold_literals(self, text: str) -> bool:
+        """False when no registered literal appears in ``text``, in any JSON form."""
+        return any(h in text for h in self._hints)
 
     def scrub(self, text: str) -> str:
         """``text`` with every registered literal replaced."""

@@ -43,10 +43,13 @@ Design:
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sqlite3
 import threading
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,7 +89,6 @@ def default_store_path() -> Path:
     home = os.environ.get("PLANLOOP_HOME")
     base = Path(home).expanduser() if home else Path.cwd() / ".planloop"
     return base / "planloop.db"
-
 
 
 # ---------------------------------------------------------------------------
@@ -283,6 +285,8 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.redactor = redactor if redactor is not None else default_redactor()
+        self._safe_for: Redactor | None = None
+        self._safe: dict[type[BaseModel], bool] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._stale: list[sqlite3.Connection] = []
@@ -579,10 +583,15 @@ class SQLiteStore:
         if first_seq < 0:
             raise ValueError(f"first_seq must be >= 0, got {first_seq}")
         rows = []
+        redactor = self.redactor
         for offset, event in enumerate(events):
             if not isinstance(event, BaseModel):
                 raise TypeError(f"not a trace event: {event!r}")
-            body = self.redactor.redact_json(event.model_dump_json(fallback=repr))
+            text = event.model_dump_json(fallback=repr)
+            if self._keys_are_safe(type(event)) and not redactor.may_hold_literals(text):
+                body = text  # every key it can hold is known and none looks like a secret
+            else:
+                body = redactor.redact_json(text)
             rows.append((run_id, first_seq + offset, str(getattr(event, "kind", "")), body))
         statements: list[tuple[str, Sequence[Any], bool]] = []
         if rows:
@@ -604,8 +613,23 @@ class SQLiteStore:
         except sqlite3.IntegrityError as exc:
             raise self._integrity(run_id, exc, first_seq, max(len(rows), 1)) from None
 
+    def _keys_are_safe(self, cls: type[BaseModel]) -> bool:
+        """Whether the JSON of a ``cls`` can only hold keys, all known, that are not secret."""
+        redactor = self.redactor
+        if self._safe_for is not redactor:  # verdicts depend on the redactor's patterns
+            self._safe_for, self._safe = redactor, {}
+        safe = self._safe.get(cls)
+        if safe is None:
+            keys = _static_keys(cls)
+            safe = keys is not None and not any(redactor.is_secret_key(k) for k in keys)
+            self._safe[cls] = safe
+        return safe
+
     def _checkpoint_body(self, state: Mapping[str, Any]) -> str:
-        value = to_jsonable_python(dict(state), fallback=repr)
+        if all(type(v) in _PLAIN for v in state.values()):
+            value: Any = dict(state)  # already JSON values: nothing for pydantic to convert
+        else:
+            value = to_jsonable_python(dict(state), fallback=repr)
         return json.dumps(self.redactor.redact(value), ensure_ascii=False, separators=(",", ":"))
 
     def load_trace(self, run_id: str) -> Trace:
@@ -716,6 +740,43 @@ class SQLiteStore:
             f"run {run_id!r} in {self.path}: an event in {span} is already stored;"
             " events are append-only (nothing was written)"
         )
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_SCALARS = (str, int, float, bool, type(None), datetime, enum.Enum)
+
+
+def _static_keys(cls: Any) -> frozenset[str] | None:
+    """Every dict key the JSON of an instance of ``cls`` can hold, or ``None`` when
+    values of any shape can appear in it (``Any``, a dict)."""
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        if cls.model_config.get("extra") == "allow" or cls.model_computed_fields:
+            return None  # keys beyond the declared fields
+        keys = set(cls.model_fields)
+        for info in cls.model_fields.values():
+            if info.alias is not None or info.serialization_alias is not None:
+                return None  # dumped under another name: not worth following
+            inner = _static_keys(info.annotation)
+            if inner is None:
+                return None
+            keys |= inner
+        return frozenset(keys)
+    if isinstance(cls, type) and issubclass(cls, _SCALARS):
+        return frozenset()
+    origin = typing.get_origin(cls)
+    if origin is typing.Literal:
+        return frozenset()
+    if origin in (typing.Union, types.UnionType, tuple, list, frozenset, set):
+        found: set[str] = set()
+        for arg in typing.get_args(cls):
+            if arg is Ellipsis:
+                continue
+            inner = _static_keys(arg)
+            if inner is None:
+                return None
+            found |= inner
+        return frozenset(found)
+    return None
 
 
 def _unknown(run_id: str, path: Path) -> StoreError:
