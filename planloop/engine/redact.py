@@ -51,6 +51,7 @@ compared case-insensitively) contain a pattern's words in a row:
 """
 
 _MIN_LITERAL = 4
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
@@ -170,13 +171,16 @@ class Redactor:
         """
         if not self.may_hold_secret_keys(text) and not self.may_hold_literals(text):
             return text
-        return json.dumps(self.redact(json.loads(text)), ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(self.redact(json.loads(text)))
 
     def may_hold_secret_keys(self, text: str) -> bool:
         """False when no dict key in the JSON ``text`` can look like a secret (a quick scan)."""
         # Substring tests on the lowered text: ~10x faster than one regex of the hints.
         lowered = text.lower()
-        return any(hint in lowered for hint in self._key_hints)
+        for hint in self._key_hints:  # noqa: SIM110 - a loop, not any(): this runs per event
+            if hint in lowered:
+                return True
+        return False
 
     def may_hold_literals(self, text: str) -> bool:
         """False when no registered literal appears in ``text``, in any JSON form."""

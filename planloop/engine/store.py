@@ -630,7 +630,7 @@ class SQLiteStore:
             value: Any = dict(state)  # already JSON values: nothing for pydantic to convert
         else:
             value = to_jsonable_python(dict(state), fallback=repr)
-        return json.dumps(self.redactor.redact(value), ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(self.redactor.redact(value))
 
     def load_trace(self, run_id: str) -> Trace:
         """The run's trace, rebuilt from its events (``children`` is empty).
@@ -743,6 +743,7 @@ class SQLiteStore:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, not one per call
 _SCALARS = (str, int, float, bool, type(None), datetime, enum.Enum)
 
 
