@@ -605,10 +605,10 @@ class _Run:
         by_id = {r.step_id: r for r in results}
         log, iteration, add = plan.log, ctx.iteration, ctx.all_steps.append
         succeeded = StepStatus.succeeded
+        new_action = _new_action
         for step in plan.steps:
             res = by_id[step.id]
-            action = trusted(
-                Action,
+            action = new_action(
                 {
                     "tool": res.tool,
                     "tool_input": res.args if res.started_at is not None else step.args,
@@ -796,6 +796,7 @@ def _loop_offset() -> float:
 
 
 _new_transitioned = trusted_maker(Transitioned)
+_new_action = trusted_maker(Action)
 _CONTINUED = Continued()  # immutable and empty: one for every run
 
 

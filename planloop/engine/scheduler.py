@@ -19,6 +19,7 @@ at the end of its own task rather than in a done callback, and tasks reused.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
@@ -175,6 +176,9 @@ async def execute_plan(
     by_name: dict[str, ToolLike | None] = {}
     by_callable: dict[int, FunctionTool] = {}
     env = _Env(plan, tools, outputs, act, clock, record)
+    # The hot path reads the time as ``clock`` would, without the call.
+    perf = time.perf_counter
+    origin = perf() - clock()
 
     def tool_for(step: Step) -> ToolLike | None:
         what = step.tool
@@ -233,27 +237,6 @@ async def execute_plan(
             )
             todo.extend(dependents[i])
 
-    def complete(
-        i: int, result: StepResult, error: BaseException | None, me: asyncio.Task[None] | None
-    ) -> _Next | None:
-        del running[i]
-        ok = result.status is _SUCCEEDED
-        if ok:
-            outputs[steps[i].id] = result.output
-        elif error is not None:
-            errors[steps[i].id] = error
-        finish(i, result)
-        if ok:
-            for j in dependents[i]:
-                waiting[j] -= 1
-                if waiting[j] == 0 and status[j] is _PENDING:
-                    ready.append(j)
-        else:
-            skip_dependents(i)
-        if ready and not launching:
-            return launch(me)
-        return None
-
     def settle(
         i: int, result: StepResult, error: BaseException | None, me: asyncio.Task[None] | None
     ) -> _Next | None:
@@ -263,7 +246,23 @@ async def execute_plan(
         if closed:  # the act was cancelled; this step already ended ``cancelled``
             return None
         try:
-            return complete(i, result, error, me)
+            del running[i]
+            ok = result.status is _SUCCEEDED
+            if ok:
+                outputs[steps[i].id] = result.output
+            elif error is not None:
+                errors[steps[i].id] = error
+            finish(i, result)
+            if ok:
+                for j in dependents[i]:
+                    waiting[j] -= 1
+                    if waiting[j] == 0 and status[j] is _PENDING:
+                        ready.append(j)
+            else:
+                skip_dependents(i)
+            if ready and not launching:
+                return launch(me)
+            return None
         except BaseException as exc:  # noqa: BLE001 - handed to the act's awaiter
             if not all_done.done():
                 all_done.set_exception(exc)
@@ -278,7 +277,7 @@ async def execute_plan(
         me = asyncio.current_task()
         since = clock()
         while True:
-            started = started_at[i] = clock()
+            started = started_at[i] = perf() - origin
             error: BaseException | None = None
             if tool is None or step.timeout is not None or step.retry is not None:
                 try:
@@ -302,7 +301,21 @@ async def execute_plan(
                 except BaseException as exc:  # noqa: BLE001 - nothing can handle it; the step still ends
                     result, error = _crashed(step, exc, started, clock()), exc
                 else:
-                    result = _new_result(_succeeded(step, value, args, started, clock()))
+                    result = _new_result(
+                        {
+                            "step_id": step.id,
+                            "status": _SUCCEEDED,
+                            "output": value,
+                            "error": None,
+                            "attempts": 1,
+                            "started_at": started,
+                            "ended_at": perf() - origin,
+                            "tool": step.tool_name,
+                            "args": args,
+                            "error_type": None,
+                            "fatal": False,
+                        }
+                    )
             nxt = settle(i, result, error, me)
             if nxt is None:
                 return
@@ -487,7 +500,20 @@ def _prepare(
             )
             env.record(_started(started, env.act, step.id, name, {}, 1, deps))
             raise _early(step, started, env, message, "InvalidReference", step.args, exc) from None
-    env.record(_started(started, env.act, step.id, name, args, 1, deps))
+    env.record(
+        _new_started(
+            {
+                "t": started,
+                "kind": "step_started",
+                "act": env.act,
+                "step_id": step.id,
+                "tool": name,
+                "args": args,
+                "attempt": 1,
+                "depends_on": deps,
+            }
+        )
+    )
     if tool is None:
         text = invalid_tool_message(name, env.tools)
         raise _early(step, started, env, text, TOOL_NOT_FOUND, args, None)
