@@ -153,9 +153,14 @@ async def execute_plan(
     recorded even when this coroutine is cancelled.
     """
     out = outcome if outcome is not None else ActOutcome()
+    steps = plan.steps
+    if len(steps) == 1 and not plan.index.indegree[0]:
+        # One step (most acts of a tool-calling agent): nothing to schedule, so none
+        # of the machinery below is built for it.
+        await _execute_one(plan, tools, act, clock, record, out)
+        return out
     results = out.results
     errors = out.errors
-    steps = plan.steps
     index = plan.index
     deps_of = index.deps
     position = index.position
@@ -436,6 +441,52 @@ async def execute_plan(
 
 
 _BAD = frozenset({_FAILED, _SKIPPED, _CANCELLED})
+
+
+async def _execute_one(
+    plan: Plan,
+    tools: Mapping[str, ToolLike],
+    act: int,
+    clock: Callable[[], float],
+    record: Callable[[Any], None],
+    out: ActOutcome,
+) -> None:
+    """:func:`execute_plan` for a plan of one step that waits for nothing: the same
+    records, results and cancellation, in the act's own task."""
+    step = plan.steps[0]
+    deps = plan.index.deps[0]
+    what = step.tool
+    tool = tools.get(what) if isinstance(what, str) else FunctionTool(what)
+    env = _Env(plan, tools, {}, act, clock, record)
+    started = clock()
+    try:
+        result, error = await _run_step(step, deps, tool, started, env)
+    except asyncio.CancelledError:
+        now = clock()
+        result = step_result(
+            step.id,
+            _CANCELLED,
+            error="cancelled while running",
+            attempts=1,
+            tool=step.tool_name,
+            args=step.args,
+            started_at=started,
+            ended_at=now,
+        )
+        out.results.append(result)
+        record(_new_finished(_finished_fields(now, act, result, deps)))
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bug below the tool call; the step still ends
+        result, error = _crashed(step, exc, started, clock()), exc
+    if error is not None and result.status is not _SUCCEEDED:
+        out.errors[step.id] = error
+    out.results.append(result)
+    t = result.ended_at
+    record(_new_finished(_finished_fields(clock() if t is None else t, act, result, deps)))
+
+
+def _finished_fields(t: float, act: int, result: StepResult, deps: Any) -> dict[str, Any]:
+    return {"t": t, "kind": "step_finished", "act": act, "result": result, "depends_on": deps}
 
 
 def _nothing(me: asyncio.Task[None] | None) -> None:

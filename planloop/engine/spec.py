@@ -96,6 +96,7 @@ class MachineSpec:
             for event, edges in transitions.items()
         }
         self.states_by_name: dict[str, str] = {str(s): s for s in self.states}
+        self._accepted: dict[str, tuple[str, ...]] = {}
         self._check()
         self._table: dict[tuple[str, type[Event]], str] = {
             (src, event): dst
@@ -155,7 +156,11 @@ class MachineSpec:
 
     def accepted(self, state: str) -> tuple[str, ...]:
         """The names of the events ``state`` accepts, in declaration order."""
-        return tuple(e.__name__ for e, edges in self.transitions.items() if state in edges)
+        found = self._accepted.get(state)
+        if found is None:  # a spec is immutable: each state's answer is kept
+            found = tuple(e.__name__ for e, edges in self.transitions.items() if state in edges)
+            self._accepted[state] = found
+        return found
 
     @cached_property
     def summary(self) -> SpecSummary:
