@@ -5,15 +5,19 @@
 
 Each number is a median over repeats. For S1 the floor does the same work as
 the loop (ask a scripted model, call the tool, keep the history) in plain
-Python; for S2 and S3 it is a plain event-driven asyncio scheduler with no
-trace and no checks (sync steps on a warm pool of 64 threads). The ratio shows what
-planloop's machine, trace and scheduler cost.
+Python, a sync tool on a warm thread pool; for S2 and S3 it is a plain
+event-driven asyncio scheduler with no trace and no checks (sync steps on a
+warm pool of 64 threads). The ratio shows what planloop's machine, trace and
+scheduler cost. S3 also says how much of its run the cyclic garbage collector
+took. "fixed cost" is measured twice: a fresh agent's first run (its tool builds
+its JSON schema then) and a run of an agent already used once.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import statistics
 import subprocess
@@ -22,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +66,32 @@ def agent_run(k: int, *, sync_tool: bool, store: Any = False) -> float:
     return asyncio.run(go())
 
 
-def floor_run(k: int) -> float:
-    """The same work in plain Python: model call, tool call, history, k times."""
+def warm_agent_run(*, sync_tool: bool = False) -> float:
+    """Seconds for the second K=0 run of one agent: what a run costs once the
+    agent's tools have been used (a tool builds its JSON schema on first use)."""
+    fn = noop if sync_tool else noop_async
+    tool = planloop.Tool(fn, name="noop")
+    agent = planloop.Agent(ScriptedModel(["done", "done"]), [tool], store=False)
+
+    async def go() -> float:
+        await agent.run("go")
+        t0 = time.perf_counter()
+        await agent.run("go")
+        return time.perf_counter() - t0
+
+    return asyncio.run(go())
+
+
+def floor_run(k: int, *, sync_tool: bool = False) -> float:
+    """The same work in plain Python: model call, tool call, history, k times.
+
+    With ``sync_tool`` the tool is called on a warm thread pool, as a sync tool
+    must be (the loop cannot wait for it on its own thread).
+    """
     model = ScriptedModel([ToolCall("noop", {"x": 1})] * k + ["done"])
 
     async def go() -> float:
+        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         history: list[tuple[object, object]] = []
         while True:
@@ -74,7 +100,11 @@ def floor_run(k: int) -> float:
             if not calls:
                 break
             for call in calls:
-                history.append((call, await noop_async(**call.args)))
+                if sync_tool:
+                    value = await loop.run_in_executor(_FLOOR_POOL, partial(noop, **call.args))
+                else:
+                    value = await noop_async(**call.args)
+                history.append((call, value))
         return time.perf_counter() - t0
 
     return asyncio.run(go())
@@ -206,6 +236,31 @@ def plain_throughput() -> float:
     return len(graph) / asyncio.run(plain_schedule(graph, work))
 
 
+_GC_SECONDS = [0.0, 0.0]  # time in the cyclic garbage collector; when a collection began
+
+
+def _gc_clock(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _GC_SECONDS[1] = time.perf_counter()
+    else:
+        _GC_SECONDS[0] += time.perf_counter() - _GC_SECONDS[1]
+
+
+def throughput_and_gc() -> tuple[float, float]:
+    """:func:`throughput` and the share of its run spent in the cyclic garbage collector."""
+    _GC_SECONDS[0] = 0.0
+    gc.callbacks.append(_gc_clock)
+    try:
+        t0 = time.perf_counter()
+        rate = throughput()
+        total = time.perf_counter() - t0
+    finally:
+        gc.callbacks.remove(_gc_clock)
+    # ``total`` includes building the workflow; the share is of the timed run only.
+    run = 10_001 / rate
+    return rate, min(_GC_SECONDS[0], total) / run
+
+
 def throughput() -> float:
     """Steps per second: 100 chains of 100 async no-op steps, then a join (10,001 steps)."""
 
@@ -264,7 +319,7 @@ def main() -> None:
     for k in (10, 1000):
         for sync_tool in (False, True):
             per = median(lambda k=k, s=sync_tool: agent_run(k, sync_tool=s), repeats) / k
-            floor = median(lambda k=k: floor_run(k), repeats) / k
+            floor = median(lambda k=k, s=sync_tool: floor_run(k, sync_tool=s), repeats) / k
             label = f"S1 loop, K={k}, {'sync' if sync_tool else 'async'} tool"
             rows.append(
                 (
@@ -298,6 +353,15 @@ def main() -> None:
             f"{fixed / fixed_floor:.1f}×",
         )
     )
+    warm = median(warm_agent_run, repeats * 5)
+    rows.append(
+        (
+            "fixed cost of one run (K=0), agent already used once",
+            f"{warm * 1e6:.0f} µs",
+            f"{fixed_floor * 1e6:.0f} µs",
+            f"{warm / fixed_floor:.1f}×",
+        )
+    )
     rows.append(("import planloop", f"{import_time():.3f} s", "", ""))
     for name, make in (
         ("50 × 50 ms fan-out + join", fan_out_graph),
@@ -315,12 +379,14 @@ def main() -> None:
                     f"{ours / floor:.3f}×",
                 )
             )
-    rate = statistics.median(throughput() for _ in range(repeats))
+    measured = [throughput_and_gc() for _ in range(repeats)]
+    rate = statistics.median(r for r, _ in measured)
+    gc_share = statistics.median(g for _, g in measured)
     floor_rate = statistics.median(plain_throughput() for _ in range(repeats))
     rows.append(
         (
             "S3 throughput, 10,001 async no-op steps, tracing on",
-            f"{rate:,.0f} steps/s",
+            f"{rate:,.0f} steps/s ({gc_share:.0%} of it in the cyclic GC)",
             f"{floor_rate:,.0f} steps/s",
             f"{floor_rate / rate:.1f}× slower",
         )

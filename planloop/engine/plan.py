@@ -308,6 +308,8 @@ class Plan(BaseModel):
         # validated (a workflow's plan is checked when built and again when it runs).
         problems: list[str] = []
         index = self.index
+        if len(index.position) == len(self.steps) and not any(index.deps):
+            return ()  # unique ids and no dependencies: nothing can be wrong with the edges
         # Every dependency and reference of a plan without repeated ids that became
         # an edge of the index is known and not the step itself: nothing to report
         # but a cycle, so the step-by-step search for the wording is skipped.
