@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,17 @@ def _value_or_reason(fn: Callable[[], float]) -> float | str:
         return fn()
     except peers.NotExpressible as e:
         return str(e)
+
+
+def test_peers_import_lazily_and_missing_ones_are_skipped() -> None:
+    hidden = ["langgraph", "burr", "pydantic_graph", "langchain_classic", "langchain_core"]
+    code = (
+        f"import sys; sys.modules.update(dict.fromkeys({hidden!r})); "
+        f"sys.path.insert(0, {str(BENCHMARKS)!r}); import peers; "
+        "print([peers.installed(m) for m in peers.IMPLEMENTATIONS])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[True,", "True,", "False,", "False,", "False,", "False]"]
 
 
 def test_table_formats_values_and_reasons() -> None:
