@@ -15,6 +15,9 @@ separate package, ``langgraph-checkpoint-sqlite``, not in the venv); it stores t
 growing message list at every step, so its cost per iteration grows with K too.
 S2/S3: one node per step, an edge from each dependency (``add_edge([deps], node)`` waits
 for all of them), sync nodes through ``invoke`` and async ones through ``ainvoke``.
+LangGraph runs a superstep's sync nodes on a thread pool of min(32, cpus + 4) threads by
+default (6 on two cores), so 50 sleeping steps take 9 waves; with ``max_concurrency: 64``
+in the config the sync ratios were about 1.8 (fan-out) and 1.4 (layered) here.
 """
 
 # no `from __future__ import annotations`: LangGraph reads the nodes' type hints, and the
