@@ -77,10 +77,11 @@ class Runnable:
         """Run once on ``input``; ``on_event`` sees every trace event as it is recorded.
 
         With a store (the default) the run is recorded as it goes, with a
-        checkpoint after every transition, so it can be listed, shown, replayed and
-        resumed. With a ``diagram_dir`` (or ``PLANLOOP_DIAGRAM_DIR``) the run's
-        picture is written there as ``<run_id>.svg`` when it ends, also when it
-        stops or raises.
+        checkpoint written before each state that has effects (the planner, the
+        tools) and every completed step on disk before another starts, so it can
+        be listed, shown, replayed and resumed. With a ``diagram_dir`` (or
+        ``PLANLOOP_DIAGRAM_DIR``) the run's picture is written there as
+        ``<run_id>.svg`` when it ends, also when it stops or raises.
 
         Raises:
             RunError: the run stopped with reason ``error`` (a step raised and

@@ -1,9 +1,10 @@
 """Where runs are kept: runs, their trace events (append-only) and checkpoints.
 
-A run records its :class:`~planloop.engine.trace.Trace` events as they happen
-(:meth:`Store.append_events`) and a checkpoint after every transition
-(:meth:`Store.save_checkpoint`); ``resume`` later reads the last checkpoint
-(:meth:`Store.load_checkpoint`) and the events (:meth:`Store.load_trace`).
+A run records its :class:`~planloop.engine.trace.Trace` events and, with them,
+the checkpoint after its latest transition (:meth:`Store.save`, one transaction
+before each state whose handler may have effects; see
+:class:`~planloop.engine.durable.Recorder`); ``resume`` later reads the last
+checkpoint (:meth:`Store.load_checkpoint`) and the events (:meth:`Store.load_trace`).
 
 :class:`SQLiteStore` is the default implementation, on the standard library's
 ``sqlite3``. Its file lives at :func:`default_store_path` unless given.
@@ -573,8 +574,9 @@ class SQLiteStore:
     ) -> None:
         """Append ``events`` and, if given, save ``checkpoint`` after them, in one transaction.
 
-        This is what a run calls after every transition: the events since the
-        last call and the state after them are stored together or not at all.
+        This is what a run calls before each state with effects (and when a step
+        ends): the events since the last call and the state after them are
+        stored together or not at all.
 
         Raises:
             StoreError: the run is unknown, or an event number is already taken
