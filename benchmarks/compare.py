@@ -273,14 +273,15 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def report(cells: dict[str, dict[str, Cell]], skipped: list[str], load: tuple[str, str]) -> str:
+def report(
+    cells: dict[str, dict[str, Cell]], skipped: list[str], load: tuple[str, str], command: str
+) -> str:
     dists = ["planloop", "langgraph", "apache-burr", "pydantic-graph", "langchain-classic"]
     versions = ", ".join(f"{d} {_version(d)}" for d in dists)
     parts = [
         "# planloop benchmarks: side by side",
         "",
-        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC with "
-        "`./dev python benchmarks/compare.py --peers --out benchmarks/results.md` "
+        f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC with `{command}` "
         f"on Python {platform.python_version()}, {platform.system()}, {os.cpu_count()} CPUs. "
         f"{versions}.",
         "",
@@ -329,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     start_load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
     cells = measure_all(modules, repeats)
     end_load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
-    text = report(cells, skipped, (start_load, end_load))
+    command = " ".join(["./dev python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    text = report(cells, skipped, (start_load, end_load), command)
     print(table(cells))
     if args.out:
         args.out.write_text(text, encoding="utf-8")

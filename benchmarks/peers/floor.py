@@ -1,4 +1,9 @@
-"""The plain-Python floor, through run.py: the same work with no machine, trace or checks."""
+"""The plain-Python floor, through run.py: the same work with no machine, trace or checks.
+
+S1: a loop that asks planloop's ``ScriptedModel`` for the next move, calls the async
+no-op and keeps the history. S2/S3: a plain event-driven asyncio scheduler (a step
+starts when its last dependency ends), sync steps on a warm pool of 64 threads.
+"""
 
 from __future__ import annotations
 

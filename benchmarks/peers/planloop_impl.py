@@ -1,4 +1,12 @@
-"""planloop itself, through run.py's scenario functions (tracing on, as in run.py)."""
+"""planloop itself, through run.py's scenario functions.
+
+S1: ``planloop.Agent`` with a ``ScriptedModel`` (from ``planloop.testing``) and an async
+``planloop.Tool`` no-op, ``max_iterations=None``, ``store=False``: the full typed trace
+is recorded in memory. The checkpoint row gives it a ``SQLiteStore`` in a temporary
+directory instead: runs, events and a checkpoint after every transition.
+S2: the graph as a ``planloop.Workflow``, default settings (sync steps on planloop's own
+thread pool). S3: a ``Workflow`` of async no-op steps, tracing on.
+"""
 
 from __future__ import annotations
 
