@@ -44,7 +44,7 @@ from planloop.engine.plan import Plan, Step
 from planloop.engine.spec import MachineSpec
 from planloop.engine.states import StopReason
 from planloop.engine.tooling import ToolLike
-from planloop.errors import InvalidTransition
+from planloop.errors import InvalidTransition, ToolArgumentsError
 from planloop.models.messages import ToolCall
 
 __all__ = [
@@ -173,20 +173,74 @@ def plans(*, tools: Sequence[ToolLike], max_steps: int = 10) -> st.SearchStrateg
     return _dag(tools, max_steps)
 
 
-INVALID_KINDS = ("duplicate_id", "unknown_dependency", "cycle", "unknown_tool", "self_reference")
+INVALID_KINDS = (
+    "bad_arguments",
+    "cycle",
+    "duplicate_id",
+    "empty",
+    "self_dependency",
+    "self_reference",
+    "unknown_dependency",
+    "unknown_reference",
+    "unknown_tool",
+)
+"""Each way :func:`invalid_plans` breaks a plan; ``Plan.validate`` reports every one.
+
+Example:
+    >>> "cycle" in INVALID_KINDS
+    True
+"""
+
+_WRONG_TYPE: dict[str, Any] = {
+    "integer": "not a number",
+    "number": "not a number",
+    "string": ["not", "a", "string"],
+    "boolean": {"not": "a boolean"},
+}
+
+
+def _bad_args(tool: ToolLike) -> dict[str, Any] | None:
+    """Arguments ``tool`` rejects, or ``None`` when it accepts anything we try."""
+    props = tool.spec.parameters.get("properties", {})
+    candidates = [
+        {name: _WRONG_TYPE[str(schema.get("type"))]}
+        for name, schema in props.items()
+        if isinstance(schema, dict) and str(schema.get("type")) in _WRONG_TYPE
+    ]
+    candidates.append({"unexpected_argument": 1})
+    for args in candidates:
+        try:
+            tool.validate_args(args)
+        except ToolArgumentsError:
+            return args
+    return None
 
 
 @st.composite
-def _broken(draw: st.DrawFn, tools: Sequence[ToolLike], max_steps: int) -> tuple[str, Plan]:
+def _broken(
+    draw: st.DrawFn, tools: Sequence[ToolLike], max_steps: int, kinds: Sequence[str]
+) -> tuple[str, Plan]:
+    kind = draw(st.sampled_from(kinds))
+    if kind == "empty":
+        return kind, Plan([])
+    breakable = {t.name: args for t in tools if (args := _bad_args(t)) is not None}
+    if kind == "bad_arguments":
+        if not breakable:
+            raise ValueError(
+                "invalid_plans(kinds=['bad_arguments', ...]) needs a tool that rejects some "
+                "arguments; these tools accept anything: " + ", ".join(repr(t.name) for t in tools)
+            )
+        tools = [t for t in tools if t.name in breakable]
     plan = draw(_dag(tools, max(2, max_steps)))
     steps = list(plan.steps)
-    kind = draw(st.sampled_from(INVALID_KINDS))
     i = draw(st.integers(0, len(steps) - 1))
     s = steps[i]
     if kind == "duplicate_id":
         steps.append(s.model_copy(update={"depends_on": ()}))
     elif kind == "unknown_dependency":
         steps[i] = s.model_copy(update={"depends_on": (*s.depends_on, "missing_step")})
+    elif kind == "self_dependency":
+        steps[i] = s.model_copy(update={"depends_on": (*s.depends_on, s.id)})
     elif kind == "cycle":
         first = steps[0]
         last = steps[-1]
@@ -198,18 +252,54 @@ def _broken(draw: st.DrawFn, tools: Sequence[ToolLike], max_steps: int) -> tuple
             steps[-1] = last.model_copy(update={"depends_on": (*last.depends_on, first.id)})
     elif kind == "unknown_tool":
         steps[i] = s.model_copy(update={"tool": "no_such_tool"})
-    else:
+    elif kind == "self_reference":
         steps[i] = s.model_copy(update={"args": {**s.args, "x": {"$ref": s.id}}})
+    elif kind == "unknown_reference":
+        steps[i] = s.model_copy(update={"args": {**s.args, "x": {"$ref": "missing_step"}}})
+    else:
+        assert isinstance(s.tool, str)
+        steps[i] = s.model_copy(update={"args": {**s.args, **breakable[s.tool]}})
     return kind, Plan(steps)
 
 
 def invalid_plans(
-    *, tools: Sequence[ToolLike], max_steps: int = 6
+    *, tools: Sequence[ToolLike], max_steps: int = 6, kinds: Sequence[str] = INVALID_KINDS
 ) -> st.SearchStrategy[tuple[str, Plan]]:
-    """``(kind, plan)`` pairs: plans broken in one way each (see ``INVALID_KINDS``)."""
+    """``(kind, plan)`` pairs: valid plans broken in one way each.
+
+    ``kinds`` chooses among :data:`INVALID_KINDS`: a repeated step id, a
+    dependency on a missing step or on the step itself, a cycle, an unknown tool,
+    a ``$ref`` to the step itself or to a missing step, arguments the tool's
+    schema rejects, and a plan with no steps. ``plan.validate(tools)`` raises
+    :class:`~planloop.InvalidPlan` for every one.
+
+    Example:
+        >>> from hypothesis import given, settings
+        >>> from planloop import InvalidPlan, tool
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     '''Add two integers.'''
+        ...     return a + b
+        >>> @settings(max_examples=30)
+        ... @given(invalid_plans(tools=[add]))
+        ... def test_invalid_plans_are_refused(case):
+        ...     kind, plan = case
+        ...     try:
+        ...         plan.validate([add])
+        ...     except InvalidPlan:
+        ...         return
+        ...     raise AssertionError(f"a plan with a {kind} problem passed validation")
+        >>> test_invalid_plans_are_refused()
+    """
     if not tools:
         raise ValueError("invalid_plans() needs at least one tool")
-    return _broken(tools, max_steps)
+    unknown = sorted(set(kinds) - set(INVALID_KINDS))
+    if unknown or not kinds:
+        raise ValueError(
+            f"invalid_plans(kinds=...) got {unknown or 'no kinds'}; "
+            f"use some of {list(INVALID_KINDS)}"
+        )
+    return _broken(tools, max_steps, tuple(kinds))
 
 
 _PLAN = Plan([Step(id="s", tool="t")])
