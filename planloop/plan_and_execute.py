@@ -124,7 +124,18 @@ class PlanAndExecute(Runnable):
             limits=Limits(max_iterations=max_iterations, max_execution_time=max_execution_time),
             name=name,
             interrupt_before=self.interrupt_before,
+            identity=self._identity,
         )
+
+    def _identity(self) -> dict[str, Any]:
+        # What, besides the name, must be the same for a stored run to be resumed:
+        # the step texts run through this executor's tools.
+        agent = self.executor.agent
+        return {
+            "replan": self.replan,
+            "executor_tools": sorted(t.name for t in agent.tools),
+            "include_task_in_prompt": self.executor.include_task_in_prompt,
+        }
 
     def _loop_config(self) -> LoopConfig:
         return self._config

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from planloop.engine.durable import CHECKPOINT_VERSION, Approve, Decision, Edit, Recorder
+from planloop.engine.durable import (
+    CHECKPOINT_VERSION,
+    Approve,
+    Decision,
+    DurablePlanner,
+    Edit,
+    Recorder,
+)
 from planloop.engine.events import Acted, Continued, Event, Planned, Rejected
 from planloop.engine.machine import Machine
 from planloop.engine.plan import Plan, Step, resolve_refs
@@ -81,10 +88,12 @@ def restore(run: _Run, checkpoint: Mapping[str, Any], decision: Decision | None)
     acts = 0
     by_act: dict[int, list[StepResult]] = {}
     into_observe: Event | None = None
+    durable = _durable(run)
     for event in run.trace.events:
         if isinstance(event, StepFinished):
-            run.steps.append(event.result)
-            by_act.setdefault(event.act, []).append(event.result)
+            result = event.result if durable is None else durable.restore_result(event.result)
+            run.steps.append(result)
+            by_act.setdefault(event.act, []).append(result)
         elif isinstance(event, Transitioned):
             if event.source == LoopState.observe and into_observe is not None:
                 run.plan, ctx.iteration = plan, event.iteration
@@ -121,7 +130,7 @@ def restore(run: _Run, checkpoint: Mapping[str, Any], decision: Decision | None)
             decided = decide(run, pending, decision)
     store = cfg.store
     assert store is not None
-    run.recorder = Recorder(store, run.trace.run_id, seq=len(run.trace.events))
+    run.recorder = Recorder(store, run.trace.run_id, seq=len(run.trace.events), trace=run.trace)
     run.trace.subscribe(run.recorder)
     store.reopen_run(run.trace.run_id)
     run.trace.append(
@@ -129,7 +138,7 @@ def restore(run: _Run, checkpoint: Mapping[str, Any], decision: Decision | None)
             t=run.clock(),
             state=state,
             after="pause" if pending is not None else "crash",
-            decision=None if decision is None else decision.model_dump(mode="json"),
+            decision=None if decision is None else _decision_json(decision),
         )
     )
     if decided is None:
@@ -153,6 +162,9 @@ def runnable(run: _Run, plan: Plan, callables: Sequence[str] = ()) -> Plan:
     restore = run.cfg.restore_plan
     if restore is not None:
         return restore(plan)
+    durable = _durable(run)
+    if durable is not None:
+        return durable.restore_plan(plan, run.ctx)
     if callables:
         # Steps that ran Python callables (a plan-and-execute sub-agent, say) were
         # stored by name only; running them by that name would fail every step.
@@ -229,10 +241,11 @@ def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
                 "an Edit decision replaces a plan. Use Approve() or Reject(message=...)",
                 run_id=run.trace.run_id,
             )
-        problems = decision.plan.problems(run.cfg.tools or None, max_steps=run.cfg.max_plan_steps)
+        plan = _edited_plan(run, decision)
+        problems = plan.problems(run.cfg.tools or None, max_steps=run.cfg.max_plan_steps)
         if problems:
             raise InvalidPlan(problems)
-        event = Planned(plan=decision.plan)
+        event = Planned(plan=plan)
     else:
         if "Rejected" not in run.cfg.spec.accepted(source):
             raise CannotResume(
@@ -242,6 +255,28 @@ def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
             )
         event = Rejected(error="rejected by a person", feedback=decision.message)
     return event
+
+
+def _durable(run: _Run) -> DurablePlanner | None:
+    planner = run.cfg.planner
+    return planner if isinstance(planner, DurablePlanner) else None
+
+
+def _edited_plan(run: _Run, decision: Edit) -> Plan:
+    durable = _durable(run)
+    if durable is not None:
+        return durable.edited_plan(decision, run.ctx)
+    if decision.plan is None:
+        raise CannotResume(
+            f"run {run.trace.run_id!r} plans with tools, not step texts: Edit(steps=...) "
+            "is for plan-and-execute runs; pass Edit(plan=Plan([...])) instead",
+            run_id=run.trace.run_id,
+        )
+    return decision.plan
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    return decision.as_json() if isinstance(decision, Edit) else decision.model_dump(mode="json")
 
 
 def rest_of_act(

@@ -27,24 +27,28 @@ import hashlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from planloop.engine.plan import Plan
 from planloop.engine.store import SQLiteStore, Store, default_store_path
-from planloop.engine.trace import StepFinished, StepStarted
+from planloop.engine.trace import StepFinished, StepStarted, Trace
 from planloop.errors import DefinitionError
 
 if TYPE_CHECKING:
     from planloop.engine.loop import LoopConfig
+    from planloop.engine.planner import RunContext
+    from planloop.engine.steps import StepResult
 
 __all__ = [
     "CHECKPOINT_VERSION",
     "Approve",
     "Decision",
+    "DurablePlanner",
     "Edit",
     "Recorder",
     "Reject",
@@ -80,16 +84,37 @@ class Approve(BaseModel):
 class Edit(BaseModel):
     """A decision on a paused run: execute this plan instead (validated like any plan).
 
+    Give ``plan`` (a :class:`Plan`) for an agent or a workflow, or ``steps``, the
+    texts of the steps, for a plan-and-execute run, whose steps are sentences
+    that its sub-agent carries out (a ``plan`` whose steps each have a ``step``
+    text argument, as the paused plan shows them, is read the same way).
+
     Example:
         >>> from planloop import Plan, Step
         >>> Edit(plan=Plan([Step(id="a", tool="search", args={"q": "x"})])).plan.steps[0].id
         'a'
+        >>> Edit(steps=["Find the population of Oslo", "Double it"]).steps[1]
+        'Double it'
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     kind: Literal["edit"] = "edit"
-    plan: Plan
+    plan: Plan | None = None
+    steps: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Edit:
+        if (self.plan is None) == (self.steps is None):
+            raise ValueError(
+                "give either plan= (a Plan) or steps= (step texts, for plan-and-execute), "
+                "not both or neither"
+            )
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        """The decision as JSON, without the field that was not given."""
+        return self.model_dump(mode="json", exclude={"steps" if self.steps is None else "plan"})
 
 
 class Reject(BaseModel):
@@ -110,6 +135,36 @@ Decision = Approve | Edit | Reject
 """What a person decides about a paused run."""
 
 
+@runtime_checkable
+class DurablePlanner(Protocol):
+    """A planner whose plans run Python callables it makes itself (plan-and-execute's
+    sub-agent steps) and can make again when a stored run is resumed.
+
+    The store keeps a plan's steps by name only; without this a resumed run could
+    not run them, nor approve or edit a plan that is waiting for a decision.
+    """
+
+    def restore_plan(self, plan: Plan, ctx: RunContext) -> Plan:
+        """``plan`` as read back from the store, with its steps' callables made again.
+
+        ``ctx`` holds the run as rebuilt from its events (``all_steps``, ``input``,
+        the trace and its ``children``).
+        """
+        ...
+
+    def restore_result(self, result: StepResult) -> StepResult:
+        """A step's result read back from the store (JSON values), its output typed again."""
+        ...
+
+    def edited_plan(self, edit: Edit, ctx: RunContext) -> Plan:
+        """The plan an :class:`Edit` decision stands for.
+
+        Raises:
+            InvalidPlan: the edit does not make a valid plan (every problem listed).
+        """
+        ...
+
+
 class Recorder:
     """Writes one run's trace events and checkpoints to a store, a few writes per iteration.
 
@@ -124,7 +179,11 @@ class Recorder:
 
     A ``StepFinished`` event is written before any other step starts and at the
     latest at the end of the event-loop pass in which the step ended, so a step
-    that completed is on disk before anything else can happen. After a write
+    that completed is on disk before anything else can happen. Given the run's
+    ``trace``, each write also stores the child traces (sub-agent runs, in
+    ``trace.children``) added or replaced since the last one, in the same
+    transaction: a plan-and-execute step sets its child before it ends, so the
+    child is on disk with the step's ``StepFinished`` event. After a write
     fails it is ``broken`` and writes nothing more; the error is raised by the
     next :meth:`flush` (the run stops with reason ``error``; what was written
     before stays readable).
@@ -132,6 +191,7 @@ class Recorder:
 
     __slots__ = (
         "broken",
+        "children",
         "due",
         "error",
         "pending",
@@ -140,10 +200,18 @@ class Recorder:
         "seq",
         "state",
         "store",
+        "trace",
     )
 
-    def __init__(self, store: Store, run_id: str, *, seq: int = 0) -> None:
+    def __init__(
+        self, store: Store, run_id: str, *, seq: int = 0, trace: Trace | None = None
+    ) -> None:
         self.store = store
+        # Weak: the trace holds this recorder as a listener, and a cycle would leave
+        # a run's whole trace to the cyclic garbage collector.
+        self.trace = None if trace is None else weakref.ref(trace)
+        # The child traces already in the store (a resumed run's trace has them).
+        self.children: dict[str, Trace] = dict(trace.children) if trace is not None else {}
         self.run_id = run_id
         self.seq = seq
         self.pending: list[Any] = []
@@ -197,14 +265,28 @@ class Recorder:
         events, self.pending = self.pending, []
         state, self.state = self.state, None
         self.due = False
-        if not events and state is None:
+        children = self._new_children()
+        if not events and state is None and not children:
             return
         try:
-            self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=state)
+            if children:
+                self.store.save(
+                    self.run_id, events, first_seq=self.seq, checkpoint=state, children=children
+                )
+                self.children.update(children)
+            else:  # as before: a store written for the earlier protocol still works
+                self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=state)
         except BaseException:
             self.broken = True
             raise
         self.seq += len(events)
+
+    def _new_children(self) -> dict[str, Trace]:
+        trace = None if self.trace is None else self.trace()
+        if trace is None or not trace.children:
+            return {}
+        written = self.children
+        return {k: v for k, v in trace.children.items() if written.get(k) is not v}
 
     def _write_now(self) -> None:
         # Called from the scheduler's record or a loop callback, where an exception

@@ -37,9 +37,16 @@ Design:
   values.
 * **Redaction.** Every event body and checkpoint passes through the store's
   :class:`Redactor` before it is written, so secrets never reach the file.
+* **Children.** The traces of a run's sub-agent runs (``Trace.children``, by
+  the id of the step that ran them, each with its own children) are kept as
+  whole JSON documents, redacted, in the same transaction as the events they
+  come with; :meth:`SQLiteStore.load_trace` gives them back.
 * **Schema.** The ``meta`` table holds :data:`SCHEMA_VERSION`. A database of
-  another version, or a file that is not a planloop database, raises
-  :class:`~planloop.errors.StoreError` and is left untouched.
+  version 1 (before child traces were stored) is upgraded in place when opened:
+  the ``children`` table is added, nothing else changes, and older planloops
+  then refuse the file as newer. A database of any other version, or a file
+  that is not a planloop database, raises :class:`~planloop.errors.StoreError`
+  and is left untouched.
 """
 
 from __future__ import annotations
@@ -74,8 +81,11 @@ __all__ = [
     "default_store_path",
 ]
 
-SCHEMA_VERSION = 1
-"""The version of the database layout this planloop reads and writes."""
+SCHEMA_VERSION = 2
+"""The version of the database layout this planloop reads and writes (2: child traces)."""
+
+_UPGRADABLE = {"1"}
+"""Versions upgraded in place on opening (each upgrade only adds tables)."""
 
 
 _BUSY_TIMEOUT_MS = 30_000
@@ -171,8 +181,11 @@ class Store(Protocol):
         *,
         first_seq: int,
         checkpoint: Mapping[str, Any] | None = None,
+        children: Mapping[str, Trace] | None = None,
     ) -> None:
-        """Append ``events`` and save ``checkpoint`` (if given) after them, atomically."""
+        """Append ``events``, save ``checkpoint`` (if given) after them and store
+        ``children`` (sub-agent traces by step id, replacing any of the same id),
+        atomically. Runs pass ``children`` only when they have some."""
         ...
 
     def save_checkpoint(self, run_id: str, seq: int, state: Mapping[str, Any]) -> None:
@@ -208,7 +221,7 @@ class Store(Protocol):
         ...
 
     def load_trace(self, run_id: str) -> Trace:
-        """The run's trace, rebuilt from its events."""
+        """The run's trace, rebuilt from its events, with its child traces."""
         ...
 
     def close(self) -> None:
@@ -219,7 +232,19 @@ class Store(Protocol):
 # ---------------------------------------------------------------------------
 # SQLite
 
-_SCHEMA = """
+# Added in version 2: the traces of a run's sub-agent runs, by step id. With a
+# rowid, unlike the other tables: it keeps the order in which they were stored.
+_CHILDREN = """
+CREATE TABLE children (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    name   TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+)
+"""
+
+_SCHEMA = (
+    """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -250,6 +275,8 @@ CREATE TABLE checkpoints (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 """
+    + _CHILDREN
+)
 
 _RUN_COLUMNS = (
     "run_id, name, status, stop_reason, iterations, started_at, ended_at,"
@@ -327,19 +354,27 @@ class SQLiteStore:
         return conn
 
     def _check_or_create(self, conn: sqlite3.Connection) -> None:
-        if self._check(conn):
+        if self._check(conn) == "current":
             return
-        # An empty database: create the schema, unless another process just did.
+        # Empty (create the schema) or of an older version (upgrade it), unless
+        # another process just did; checked again under the write lock.
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if not self._check(conn):
+                found = self._check(conn)
+                if found == "empty":
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?),"
                         " ('application', 'planloop')",
+                        (str(SCHEMA_VERSION),),
+                    )
+                elif found == "1":
+                    conn.execute(_CHILDREN)
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                         (str(SCHEMA_VERSION),),
                     )
                 conn.execute("COMMIT")
@@ -350,8 +385,9 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create the store {self.path}: {exc}") from None
 
-    def _check(self, conn: sqlite3.Connection) -> bool:
-        """True if ``conn`` holds a planloop database of our version, False if empty."""
+    def _check(self, conn: sqlite3.Connection) -> str:
+        """``"current"`` if ``conn`` holds a planloop database of our version, ``"empty"``
+        if it holds nothing, or the older version it has that can be upgraded."""
         try:
             tables = {
                 row[0]
@@ -360,7 +396,7 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise self._foreign(str(exc)) from None
         if not tables:
-            return False
+            return "empty"
         if "meta" not in tables:
             raise self._foreign("it has no planloop 'meta' table")
         try:
@@ -370,6 +406,8 @@ class SQLiteStore:
         if meta.get("application") != "planloop" or "schema_version" not in meta:
             raise self._foreign("its 'meta' table does not identify a planloop store")
         found = str(meta["schema_version"])
+        if found in _UPGRADABLE:
+            return found
         if found != str(SCHEMA_VERSION):
             try:
                 newer = int(found) > SCHEMA_VERSION
@@ -382,7 +420,7 @@ class SQLiteStore:
                 " planloop. Open it with that version, or point this one at a new file"
                 " (set PLANLOOP_HOME or pass another path). The file was not modified."
             )
-        return True
+        return "current"
 
     def _foreign(self, reason: str) -> StoreError:
         return StoreError(
@@ -571,12 +609,15 @@ class SQLiteStore:
         *,
         first_seq: int,
         checkpoint: Mapping[str, Any] | None = None,
+        children: Mapping[str, Trace] | None = None,
     ) -> None:
-        """Append ``events`` and, if given, save ``checkpoint`` after them, in one transaction.
+        """Append ``events`` and, if given, save ``checkpoint`` after them and store
+        ``children`` (sub-agent traces by step id), in one transaction.
 
         This is what a run calls before each state with effects (and when a step
         ends): the events since the last call and the state after them are
-        stored together or not at all.
+        stored together or not at all. A child trace replaces a stored one of
+        the same id (a step that ran again after a crash); each is redacted.
 
         Raises:
             StoreError: the run is unknown, or an event number is already taken
@@ -608,6 +649,18 @@ class SQLiteStore:
                     False,
                 )
             )
+        if children:
+            kids = [
+                (run_id, str(name), redactor.redact_json(child.to_json()))
+                for name, child in children.items()
+            ]
+            statements.append(
+                (
+                    "INSERT OR REPLACE INTO children (run_id, name, body) VALUES (?, ?, ?)",
+                    kids,
+                    True,
+                )
+            )
         if not statements:
             return
         try:
@@ -635,12 +688,13 @@ class SQLiteStore:
         return _ENCODER.encode(self.redactor.redact(value))
 
     def load_trace(self, run_id: str) -> Trace:
-        """The run's trace, rebuilt from its events (``children`` is empty).
+        """The run's trace, rebuilt from its events, with its child traces.
 
         Raises:
             StoreError: the run is unknown, an event row is corrupt or does not
-                validate, or an event is missing; the message names the run and
-                the event number. Other runs are unaffected.
+                validate, or an event is missing (the message names the run and
+                the event number), or a child trace is corrupt (the message names
+                the step). Other runs are unaffected.
         """
         self._require_run(run_id)
         rows = self._read("SELECT seq, body FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
@@ -658,7 +712,19 @@ class SQLiteStore:
                     f"run {run_id!r} in {self.path}: event seq {seq} is corrupt and cannot"
                     f" be read: {_first_error(exc)}"
                 ) from None
-        return Trace(run_id=run_id, events=events)
+        children = {}
+        rows = self._read(
+            "SELECT name, body FROM children WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        for name, body in rows:
+            try:
+                children[name] = Trace.model_validate_json(body)
+            except (ValidationError, TypeError, ValueError) as exc:
+                raise StoreError(
+                    f"run {run_id!r} in {self.path}: the trace of the sub-agent run of step"
+                    f" {name!r} is corrupt and cannot be read: {_first_error(exc)}"
+                ) from None
+        return Trace(run_id=run_id, events=events, children=children)
 
     # -- checkpoints ------------------------------------------------------
 

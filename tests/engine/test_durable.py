@@ -380,21 +380,44 @@ def test_secrets_reach_neither_the_database_file_nor_the_picture(tmp_path: Path)
     assert started[0].args == {"url": "https://x.test", "api_key": "[redacted]"}
 
 
-def test_plan_and_execute_paused_before_act_cannot_be_approved_from_the_store() -> None:
-    # Its steps are sub-agent calls (Python callables), stored by name only.
-    planner = planloop.load_chat_planner(ScriptedModel(["1. Find it\n2. Say it\n<END_OF_PLAN>"]))
-    executor = planloop.load_agent_executor(ScriptedModel(["found", "said"]), [])
-    pe = planloop.PlanAndExecute(planner, executor, interrupt_before=["act"])
-    paused = pe.run_sync("What is it?")
+def test_a_paused_plan_of_callables_its_planner_cannot_rebuild_is_refused() -> None:
+    # Steps that run Python callables are stored by name only; a planner that is not
+    # a DurablePlanner (plan-and-execute's is) cannot make them again.
+    def shout(text: str) -> str:
+        return text.upper()
+
+    def decide(ctx: planloop.RunContext) -> Plan | planloop.Answer:
+        if ctx.all_steps:
+            return planloop.Answer("done")
+        return Plan([Step(id="s", tool=shout, args={"text": "hi"})])
+
+    agent = planloop.Agent(
+        None, [], planner=planloop.FunctionPlanner(decide), interrupt_before=["act"]
+    )
+    paused = agent.run_sync("x")
     assert paused.status == "paused"
     with pytest.raises(CannotResume) as err:
-        pe.resume_sync(paused.run_id, Approve())
+        agent.resume_sync(paused.run_id, Approve())
     assert str(err.value) == (
-        f"run {paused.run_id!r} has an unfinished plan whose steps "
-        "['step_1', 'step_2'] run Python callables, which 'plan_and_execute' cannot "
-        "rebuild from the store; start a new run instead"
+        f"run {paused.run_id!r} has an unfinished plan whose steps ['s'] run Python "
+        "callables, which 'agent' cannot rebuild from the store; start a new run instead"
     )
     assert open_store(None).get_run(paused.run_id).status == "paused"  # type: ignore[union-attr]
+
+
+def test_edit_with_step_texts_is_for_plan_and_execute_runs() -> None:
+    agent = paused_agent([ToolCall("population", {"city": "Oslo"}), "ok"])
+    paused = agent.run_sync("Oslo?")
+    with pytest.raises(CannotResume) as err:
+        agent.resume_sync(paused.run_id, Edit(steps=["look it up"]))
+    assert str(err.value) == (
+        f"run {paused.run_id!r} plans with tools, not step texts: Edit(steps=...) is for "
+        "plan-and-execute runs; pass Edit(plan=Plan([...])) instead"
+    )
+    with pytest.raises(ValueError, match=r"give either plan= .* or steps="):
+        Edit()
+    with pytest.raises(ValueError, match="not both or neither"):
+        Edit(plan=Plan([Step(id="a", tool="population")]), steps=["x"])
 
 
 # --- approval steps ----------------------------------------------------------------------
@@ -484,11 +507,11 @@ class FailingStore(SQLiteStore):
         super().__init__(path)
         self.ok = ok
 
-    def save(self, run_id: str, events: Any, *, first_seq: int, checkpoint: Any = None) -> None:
+    def save(self, run_id: str, events: Any, *, first_seq: int, **more: Any) -> None:
         if self.ok <= 0:
             raise StoreError(f"cannot write to the store {self.path}: database or disk is full")
         self.ok -= 1
-        super().save(run_id, events, first_seq=first_seq, checkpoint=checkpoint)
+        super().save(run_id, events, first_seq=first_seq, **more)
 
 
 def test_a_store_that_fails_mid_run_stops_it_with_a_clear_error(tmp_path: Path) -> None:

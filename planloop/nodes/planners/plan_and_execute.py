@@ -6,6 +6,13 @@ JSON, else text read by :class:`PlanningOutputParser`), the steps run in
 order, each by a sub-agent whose run is nested in the parent trace, and the
 output is the last step's response. With ``replan=True`` the planner is asked
 again after every step. Nothing is kept between runs.
+
+Durable runs: the steps are closures made here, stored by name with their
+texts (``args["step"]``); :class:`PlanAndExecutePlanner` makes them again from
+a stored plan (:meth:`~PlanAndExecutePlanner.restore_plan`), reads stored
+step outputs back as :class:`StepResponse`, and turns an
+``Edit(steps=[...])`` decision into a plan, so a run resumes mid-act or after
+``interrupt_before=["act"]`` in any process that built the same object.
 """
 
 from __future__ import annotations
@@ -15,15 +22,17 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planloop.engine.plan import Plan, Step, ref
 from planloop.engine.planner import Answer, RunContext
-from planloop.errors import OutputParserError
+from planloop.engine.steps import Action, StepResult
+from planloop.errors import CannotResume, InvalidPlan, OutputParserError
 from planloop.models.messages import ChatMessage, ChatModel
 
 if TYPE_CHECKING:
     from planloop.agent import Agent
+    from planloop.engine.durable import Edit
 
 __all__ = [
     "PLANNER_SYSTEM_PROMPT",
@@ -45,6 +54,8 @@ PLANNER_SYSTEM_PROMPT = (
     "please respond to the users original question'. "
     "At the end of your plan, say '<END_OF_PLAN>'"
 )
+
+RETRY_PROMPT = "{objective}\n\nThe previous plan was not accepted: {feedback}\nMake another plan."
 
 REPLAN_PROMPT = (
     "Objective: {objective}\n\nThe steps done so far and their results:\n{done}\n\n"
@@ -117,14 +128,25 @@ class ChatPlanner:
         self.parser = parser or PlanningOutputParser()
 
     async def steps(
-        self, ctx: RunContext, objective: str, done: Sequence[tuple[str, str]] = ()
+        self,
+        ctx: RunContext,
+        objective: str,
+        done: Sequence[tuple[str, str]] = (),
+        *,
+        feedback: str | None = None,
     ) -> list[str] | Answer:
-        """The plan's steps, or (when replanning and nothing remains) the answer."""
+        """The plan's steps, or (when replanning and nothing remains) the answer.
+
+        ``feedback`` says why the previous plan was not accepted (a person
+        rejected it); the model is asked for another one.
+        """
         if done:
             lines = "\n".join(f"{i}. {s}\n   Result: {r}" for i, (s, r) in enumerate(done, 1))
             user = REPLAN_PROMPT.format(objective=objective, done=lines)
         else:
             user = objective
+        if feedback is not None:
+            user = RETRY_PROMPT.format(objective=user, feedback=feedback)
         messages = [
             ChatMessage(role="system", content=self.system_prompt),
             ChatMessage(role="user", content=user),
@@ -180,8 +202,21 @@ class StepExecutor:
         return text
 
 
+STEP_TOOL = "execute_step"
+"""The name every plan-and-execute step runs under (in traces and the store)."""
+
+_DONE = "plan_and_execute.done"
+_SEEN = "plan_and_execute.seen"
+
+
 class PlanAndExecutePlanner:
-    """The planner behind :class:`~planloop.PlanAndExecute`."""
+    """The planner behind :class:`~planloop.PlanAndExecute`.
+
+    It is a :class:`~planloop.engine.durable.DurablePlanner`: the steps of its
+    plans are closures that run the executor's sub-agent, and a stored plan (the
+    step texts are its steps' ``step`` arguments) is made runnable again by
+    :meth:`restore_plan`.
+    """
 
     def __init__(self, planner: ChatPlanner, executor: StepExecutor, *, replan: bool) -> None:
         self.planner = planner
@@ -190,19 +225,90 @@ class PlanAndExecutePlanner:
 
     async def plan(self, ctx: RunContext) -> Plan | Answer:
         objective = str(ctx.input)
-        done: list[tuple[str, str]] = ctx.state.setdefault("plan_and_execute.done", [])
-        for action, observation in ctx.intermediate_steps[len(done) :]:
-            if isinstance(observation, StepResponse):
-                done.append((str(action.tool_input.get("step", "")), observation.response))
+        feedback = _take_feedback(ctx, ctx.intermediate_steps)
+        done = _done(ctx)
         if done and not self.replan:
             return Answer(done[-1][1])
-        decided = await self.planner.steps(ctx, objective, done if self.replan else ())
+        if feedback is None:
+            decided = await self.planner.steps(ctx, objective, done if self.replan else ())
+        else:
+            decided = await self.planner.steps(
+                ctx, objective, done if self.replan else (), feedback=feedback
+            )
         if isinstance(decided, Answer):
             return decided
         if done and not decided:
             return Answer(done[-1][1])
         todo = decided[:1] if self.replan else decided
         return self._chain(ctx, objective, todo, done)
+
+    def restore_plan(self, plan: Plan, ctx: RunContext) -> Plan:
+        """``plan`` read back from the store, its steps running the sub-agent again.
+
+        Raises:
+            CannotResume: the stored plan is not one this planner made (a step
+                without its text, or numbered otherwise).
+        """
+        _take_feedback(ctx, ctx.all_steps)
+        done = _done(ctx)
+        texts = [s.args.get("step") for s in plan.steps]
+        rebuilt = self._chain(ctx, str(ctx.input), [str(t) for t in texts], done)
+        if [s.id for s in rebuilt.steps] != [s.id for s in plan.steps] or not all(
+            isinstance(t, str) for t in texts
+        ):
+            raise CannotResume(
+                f"run {ctx.run_id!r}: its stored plan (steps {[s.id for s in plan.steps]}) "
+                "was not made by a plan-and-execute planner after the steps the run has "
+                f"done ({len(done)}); resume it with the object that started it",
+                run_id=ctx.run_id,
+            )
+        return rebuilt
+
+    def restore_result(self, result: StepResult) -> StepResult:
+        """A stored step result with its output a :class:`StepResponse` again."""
+        output = result.output
+        if result.tool != STEP_TOOL or not isinstance(output, Mapping):
+            return result
+        try:
+            response = StepResponse.model_validate(output)
+        except ValidationError:
+            return result
+        return result.model_copy(update={"output": response})
+
+    def edited_plan(self, edit: Edit, ctx: RunContext) -> Plan:
+        """The plan of ``Edit(steps=[...])``: one step per text, numbered after the
+        steps already done. ``Edit(plan=...)`` is read the same way when each of its
+        steps has a ``step`` text argument (the paused plan as the trace shows it).
+
+        Raises:
+            InvalidPlan: no steps, an empty text, or a plan step without a text.
+        """
+        problems: list[str] = []
+        if edit.steps is not None:
+            texts = list(edit.steps)
+        else:
+            assert edit.plan is not None
+            texts = []
+            for step in edit.plan.steps:
+                text = step.args.get("step")
+                if not isinstance(text, str):
+                    problems.append(
+                        f"step {step.id!r} has no 'step' text argument; a plan-and-execute "
+                        "plan is a list of step texts: pass Edit(steps=['...', ...])"
+                    )
+                texts.append(str(text))
+        if not texts:
+            problems.append("the plan has no steps; give at least one step text")
+        if edit.steps is not None:
+            problems.extend(
+                f"step {i} is empty; write what the sub-agent should do"
+                for i, text in enumerate(texts, 1)
+                if not text.strip()
+            )
+        if problems:
+            raise InvalidPlan(problems)
+        _take_feedback(ctx, ctx.all_steps)
+        return self._chain(ctx, str(ctx.input), [t.strip() for t in texts], _done(ctx))
 
     def _chain(
         self,
@@ -221,7 +327,7 @@ class PlanAndExecutePlanner:
             ctx.trace.children[f"step_{number}"] = result.trace
             return StepResponse(response=str(result.output))
 
-        execute.__name__ = "execute_step"
+        execute.__name__ = STEP_TOOL
         steps = []
         for i, text in enumerate(todo):
             number = offset + i + 1
@@ -239,5 +345,26 @@ class PlanAndExecutePlanner:
         return Plan(steps, log="\n".join(f"{offset + i + 1}. {t}" for i, t in enumerate(todo)))
 
     async def final_answer(self, ctx: RunContext) -> Answer:
-        done: list[tuple[str, str]] = ctx.state.get("plan_and_execute.done", [])
+        done = _done(ctx)
         return Answer(done[-1][1] if done else "No step was completed.")
+
+
+def _done(ctx: RunContext) -> list[tuple[str, str]]:
+    """The steps done so far and their responses (kept up to date by :func:`_take_feedback`)."""
+    done: list[tuple[str, str]] = ctx.state.setdefault(_DONE, [])
+    return done
+
+
+def _take_feedback(ctx: RunContext, pairs: Sequence[tuple[Action, Any]]) -> str | None:
+    """Note the pairs not seen before (completed steps go to the steps done); the
+    feedback on the previous plan if the latest of them says it was rejected (by a
+    person, or as invalid)."""
+    done = _done(ctx)
+    seen = int(ctx.state.get(_SEEN, 0))
+    for action, observation in pairs[seen:]:
+        if isinstance(observation, StepResponse):
+            done.append((str(action.tool_input.get("step", "")), observation.response))
+    ctx.state[_SEEN] = len(pairs)
+    if len(pairs) > seen and pairs[-1][0].tool == "_Exception":
+        return str(pairs[-1][1])
+    return None
