@@ -2,6 +2,9 @@
 
     ./dev python benchmarks/run.py            # all scenarios, markdown table on stdout
     ./dev python benchmarks/run.py --quick    # fewer repeats
+    ./dev python benchmarks/run.py --peers --out benchmarks/results.md
+                                              # side by side with every installed peer
+                                              # (benchmarks/compare.py; see README.md)
 
 Each number is a median over repeats. For S1 the floor does the same work as
 the loop (ask a scripted model, call the tool, keep the history) in plain
@@ -313,7 +316,14 @@ def import_time() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--peers", action="store_true", help="also every installed peer")
+    parser.add_argument("--out", help="write the side-by-side report (markdown) here")
     args = parser.parse_args()
+    if args.peers or args.out:
+        import compare  # imported here: it imports this module
+
+        compare.main(sys.argv[1:])
+        return
     repeats = 3 if args.quick else 7
     rows = []
     for k in (10, 1000):
