@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import sys
@@ -81,6 +82,14 @@ class Tool:
             type(fn).__call__
         )
         self._fields = tuple(self.args_schema.model_fields)
+        # The JSON schema is built here, once, rather than on first use: the first
+        # run of an agent would otherwise pay for it (~200 µs a tool, most of such
+        # a run). A schema pydantic cannot express (an arbitrary type) is left to
+        # ``spec``, which raises only if a model is ever offered the tool. A subclass
+        # with its own ``spec`` builds it its own way.
+        if type(self).spec is Tool.spec:
+            with contextlib.suppress(Exception):  # raised again by ``spec`` when it is used
+                self.__dict__["spec"] = self._make_spec()
 
     @property
     def name(self) -> str:
@@ -97,6 +106,9 @@ class Tool:
     @cached_property
     def spec(self) -> ToolSpec:
         """Name, description and JSON schema, as sent to a model."""
+        return self._make_spec()
+
+    def _make_spec(self) -> ToolSpec:
         schema = self.args_schema.model_json_schema()
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():

@@ -1,19 +1,62 @@
-"""Shared by the planners: tool calls to plans, and the run so far as chat messages."""
+"""Shared by the planners: tool calls to plans, and the run so far as chat messages.
+
+These run once per model call, so the messages, calls and steps they make are
+built without a second pydantic validation (see :mod:`planloop.engine._trusted`):
+every value comes from an already validated :class:`ToolCall` or
+:class:`~planloop.engine.steps.Action` and has the field's type.
+``tests/nodes/test_calls.py`` holds them equal to the validated ones.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from planloop.engine._trusted import trusted_maker
 from planloop.engine.plan import Plan, Step
 from planloop.engine.steps import Action
 from planloop.models.messages import ChatMessage, ToolCall
 
 __all__ = ["observation_text", "plan_from_calls", "tool_call_history"]
 
+_new_step = trusted_maker(Step)
+_new_plan = trusted_maker(Plan)
+_new_message = trusted_maker(ChatMessage)
+_new_call = trusted_maker(ToolCall)
+
 
 def plan_from_calls(calls: Sequence[ToolCall], log: str = "") -> Plan:
     """One independent step per call; steps get the call ids when they are unique."""
+    if not all(type(c) is ToolCall for c in calls) or type(log) is not str:
+        return _validated_plan(calls, log)
+    if len(calls) == 1:
+        call = calls[0]
+        sid = call.id if call.id else "call_1"
+        steps: tuple[Step, ...] = (_step(sid, call),)
+    else:
+        ids = [c.id for c in calls]
+        usable = all(ids) and len(set(ids)) == len(ids)
+        steps = tuple(
+            _step(call.id if usable and call.id else f"call_{i}", call)
+            for i, call in enumerate(calls, 1)
+        )
+    return _new_plan({"steps": steps, "log": log})
+
+
+def _step(step_id: str, call: ToolCall) -> Step:
+    return _new_step(
+        {
+            "id": step_id,
+            "tool": call.name,
+            "args": dict(call.args),
+            "depends_on": (),
+            "timeout": None,
+            "retry": None,
+        }
+    )
+
+
+def _validated_plan(calls: Sequence[ToolCall], log: str) -> Plan:
     ids = [c.id for c in calls]
     usable = all(ids) and len(set(ids)) == len(ids)
     steps = [
@@ -25,6 +68,24 @@ def plan_from_calls(calls: Sequence[ToolCall], log: str = "") -> Plan:
 
 def observation_text(observation: Any) -> str:
     return observation if isinstance(observation, str) else str(observation)
+
+
+def _message(
+    role: str,
+    content: str,
+    tool_calls: tuple[ToolCall, ...] = (),
+    tool_call_id: str | None = None,
+    name: str | None = None,
+) -> ChatMessage:
+    return _new_message(
+        {
+            "role": role,
+            "content": content,
+            "tool_calls": tool_calls,
+            "tool_call_id": tool_call_id,
+            "name": name,
+        }
+    )
 
 
 def tool_call_history(steps: Iterable[tuple[Action, Any]]) -> list[ChatMessage]:
@@ -42,18 +103,19 @@ def tool_call_history(steps: Iterable[tuple[Action, Any]]) -> list[ChatMessage]:
             return
         first = group[0][0]
         calls = tuple(
-            ToolCall(a.tool, a.tool_input if isinstance(a.tool_input, dict) else {}, id=a.step_id)
+            _new_call(
+                {
+                    "name": a.tool,
+                    "args": a.tool_input if isinstance(a.tool_input, dict) else {},
+                    "id": a.step_id,
+                }
+            )
             for a, _ in group
         )
-        messages.append(ChatMessage(role="assistant", content=first.log, tool_calls=calls))
+        messages.append(_message("assistant", first.log, calls))
         for action, obs in group:
             messages.append(
-                ChatMessage(
-                    role="tool",
-                    content=observation_text(obs),
-                    tool_call_id=action.step_id,
-                    name=action.tool,
-                )
+                _message("tool", observation_text(obs), (), action.step_id, action.tool)
             )
         group.clear()
 
@@ -61,8 +123,8 @@ def tool_call_history(steps: Iterable[tuple[Action, Any]]) -> list[ChatMessage]:
         if action.tool == "_Exception":
             flush()
             if action.log:
-                messages.append(ChatMessage(role="assistant", content=action.log))
-            messages.append(ChatMessage(role="user", content=observation_text(obs)))
+                messages.append(_message("assistant", action.log))
+            messages.append(_message("user", observation_text(obs)))
             continue
         if group and group[0][0].iteration != action.iteration:
             flush()

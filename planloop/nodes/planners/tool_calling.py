@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from planloop.engine._trusted import trusted_maker
 from planloop.engine.plan import Plan
 from planloop.engine.planner import Answer, RunContext
+from planloop.engine.tooling import ToolLike, ToolSpec
 from planloop.models.messages import ChatMessage, ChatModel
 from planloop.nodes.planners._calls import plan_from_calls, tool_call_history
 
@@ -55,7 +60,7 @@ class ToolCallingPlanner:
             messages: list[ChatMessage] = []
             if self.system_prompt:
                 messages.append(ChatMessage(role="system", content=self.system_prompt))
-            messages.append(ChatMessage(role="user", content=str(ctx.input)))
+            messages.append(_new_message(_text("user", str(ctx.input))))
             done = 0
         else:
             done, messages = cached
@@ -68,14 +73,14 @@ class ToolCallingPlanner:
     async def plan(self, ctx: RunContext) -> Plan | Answer:
         model = _need(self.model)
         messages = self._messages(ctx)
-        specs = [t.spec for t in ctx.tools.values()]
         response = await ctx.record_model_call(
-            model.name, model.chat(messages, tools=specs or None), messages=len(messages)
+            model.name, model.chat(messages, tools=_specs(ctx.tools)), messages=len(messages)
         )
         message = response.message
         if message.tool_calls:
             return plan_from_calls(message.tool_calls, log=message.content)
-        return Answer(message.content, log=message.content)
+        content = message.content
+        return _new_answer({"output": content, "log": content})
 
     async def final_answer(self, ctx: RunContext) -> Answer:
         model = _need(self.model)
@@ -85,6 +90,19 @@ class ToolCallingPlanner:
             model.name, model.chat(messages), messages=len(messages)
         )
         return Answer(response.message.content, log=response.message.content)
+
+
+_new_message = trusted_maker(ChatMessage)
+_new_answer = trusted_maker(Answer)
+
+
+def _text(role: str, content: str) -> dict[str, Any]:
+    return {"role": role, "content": content, "tool_calls": (), "tool_call_id": None, "name": None}
+
+
+def _specs(tools: Mapping[str, ToolLike]) -> list[ToolSpec] | None:
+    # A fresh list per call: a model may keep what it was given.
+    return [t.spec for t in tools.values()] or None
 
 
 def _need(model: ChatModel | None) -> ChatModel:
