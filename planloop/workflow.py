@@ -217,7 +217,7 @@ class Workflow(Runnable):
         sinks = self.sinks
 
         def decide(ctx: RunContext) -> Plan | Answer:
-            if not ctx.all_steps:
+            if not ctx.iteration:
                 return plan
             failed = [r for r in ctx.last_results if r.status is not StepStatus.succeeded]
             if failed:

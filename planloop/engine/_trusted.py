@@ -9,12 +9,12 @@ each record built this way equals the same record validated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["trusted", "trusted_maker"]
+__all__ = ["trusted", "trusted_maker", "trusted_many"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,6 +71,30 @@ def trusted_maker(cls: type[M]) -> Callable[[dict[str, Any]], M]:
         return obj
 
     return make
+
+
+def trusted_many(cls: type[M], fields: Iterable[dict[str, Any]]) -> list[M]:
+    """:func:`trusted` for each of ``fields``, in one loop (no call per record)."""
+    fields_set = _FIELDS_SET.get(cls)
+    if fields_set is None:
+        fields_set = _FIELDS_SET[cls] = set(cls.model_fields)
+    new, set_dict, set_fields_set, set_extra, set_private = (
+        _new,
+        _set_dict,
+        _set_fields_set,
+        _set_extra,
+        _set_private,
+    )
+    out: list[M] = []
+    add = out.append
+    for record in fields:
+        obj = new(cls)
+        set_dict(obj, record)
+        set_fields_set(obj, fields_set)
+        set_extra(obj, None)
+        set_private(obj, None)
+        add(obj)
+    return out
 
 
 # One set per class rather than one per record: a run of 10,000 steps makes

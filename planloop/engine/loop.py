@@ -22,9 +22,11 @@ import asyncio
 import inspect
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from planloop.engine._resume import PauseForApproval, act_in_rounds, restore
@@ -326,7 +328,7 @@ class _Run:
                 definition=cfg.definition,
                 definition_hash=definition_hash(cfg),
             )
-            self.recorder = Recorder(cfg.store, self.trace.run_id)
+            self.recorder = Recorder(cfg.store, self.trace.run_id, trace=self.trace)
             self.trace.subscribe(self.recorder)
         self.trace.append(started)
         self._checkpoint()
@@ -514,7 +516,7 @@ class _Run:
 
     async def _plan(self, ctx: RunContext) -> Event:
         self._check_guards()
-        ctx.intermediate_steps = self._visible_steps()
+        ctx._visible = self._visible_steps()
         try:
             decision = await self.cfg.planner.plan(ctx)
         except OutputParserError as exc:
@@ -602,24 +604,7 @@ class _Run:
     def _record_act(
         self, ctx: RunContext, plan: Plan, results: Sequence[StepResult]
     ) -> StepResult | None:
-        by_id = {r.step_id: r for r in results}
-        log, iteration, add = plan.log, ctx.iteration, ctx.all_steps.append
-        succeeded = StepStatus.succeeded
-        new_action = _new_action
-        for step in plan.steps:
-            res = by_id[step.id]
-            action = new_action(
-                {
-                    "tool": res.tool,
-                    "tool_input": res.args if res.started_at is not None else step.args,
-                    "log": log,
-                    "step_id": step.id,
-                    "iteration": iteration,
-                },
-            )
-            # ``observation``'s first case inline: a 10,000-step act is mostly successes.
-            out = res.output
-            add((action, out if res.status is succeeded else res.observation))
+        ctx._add_act(plan, results)
         ctx.last_results = results
         fatal = next((r for r in results if r.fatal), None)
         if fatal is not None and self.cfg.on_tool_error == "stop":
@@ -650,14 +635,15 @@ class _Run:
                 return res
         return None
 
-    def _visible_steps(self) -> Sequence[tuple[Action, Any]]:
+    def _visible_steps(self) -> Sequence[tuple[Action, Any]] | None:
+        """The trimmed pairs, or ``None``: every pair, the live list, made when read
+        (planners read it, never change it)."""
         trim = self.cfg.trim_intermediate_steps
-        steps = self.ctx.all_steps
         if callable(trim):
-            return list(trim(list(steps)))
+            return list(trim(list(self.ctx.all_steps)))
         if trim > 0:
-            return steps[-trim:]
-        return steps  # the live list: planners read it, never change it
+            return self.ctx.all_steps[-trim:]
+        return None
 
     def _rejected_output(self, exc: OutputParserError) -> Event:
         handle = self.cfg.handle_parsing_errors
@@ -698,7 +684,7 @@ class _Run:
             return FORCE_STOP_MESSAGE
         ctx = self.ctx
         ctx.final = True
-        ctx.intermediate_steps = self._visible_steps()
+        ctx._visible = self._visible_steps()
         timeout = self.cfg.limits.max_execution_time
         call = self.cfg.planner.final_answer(ctx)
         try:
@@ -796,7 +782,7 @@ def _loop_offset() -> float:
 
 
 _new_transitioned = trusted_maker(Transitioned)
-_new_action = trusted_maker(Action)
+_STATUS_OF = attrgetter("status")
 _CONTINUED = Continued()  # immutable and empty: one for every run
 
 
@@ -805,11 +791,10 @@ def _payload(event: Event) -> dict[str, Any]:
         results = event.results
         if len(results) == 1:
             return {"steps": 1, results[0].status.value: 1}
-        counts: dict[str, int] = {}
-        for r in results:
-            value = r.status.value
-            counts[value] = counts.get(value, 0) + 1
-        return {"steps": len(results), **{s: counts[s] for s in sorted(counts)}}
+        # Counted by member in C (``.value`` is a Python-level property), named after.
+        counts = Counter(map(_STATUS_OF, results))
+        named = sorted((status.value, n) for status, n in counts.items())
+        return {"steps": len(results), **dict(named)}
     if isinstance(event, Continued):
         return {}
     if type(event) is Planned:  # every plan is recorded: its dump is on the hot path

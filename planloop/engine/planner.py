@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from planloop.engine._trusted import trusted_maker
+from planloop.engine._trusted import trusted_maker, trusted_many
 from planloop.engine.plan import Plan
+from planloop.engine.states import StepStatus
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.tooling import ToolLike
 from planloop.engine.trace import ModelCalled, Usage
@@ -71,14 +72,71 @@ class RunContext:
         self.tools = tools
         self.trace = trace
         self.iteration = 0
-        self.intermediate_steps: Sequence[tuple[Action, Any]] = ()
-        self.all_steps: list[tuple[Action, Any]] = []
+        self._visible: Sequence[tuple[Action, Any]] | None = None
+        self._steps: list[tuple[Action, Any]] = []
+        # Acts whose (action, observation) pairs nobody has read yet: a workflow
+        # never reads them, and a 10,000-step act would make 30,000 objects for them.
+        self._unread: list[tuple[Plan, Sequence[StepResult], int]] = []
         self.last_results: Sequence[StepResult] = ()
         self.final = False
         self.model_calls = 0
         self.tokens = 0
         self.state: dict[Any, Any] = {}
         self._start = start
+
+    @property
+    def all_steps(self) -> list[tuple[Action, Any]]:
+        """The untrimmed ``(action, observation)`` pairs (the engine appends to it)."""
+        if self._unread:
+            self._read_acts()
+        return self._steps
+
+    @property
+    def intermediate_steps(self) -> Sequence[tuple[Action, Any]]:
+        """The pairs after ``trim_intermediate_steps`` (``all_steps`` itself when untrimmed)."""
+        visible = self._visible
+        return self.all_steps if visible is None else visible
+
+    @intermediate_steps.setter
+    def intermediate_steps(self, steps: Sequence[tuple[Action, Any]]) -> None:
+        self._visible = None if steps is self._steps else steps
+
+    def _add_act(self, plan: Plan, results: Sequence[StepResult]) -> None:
+        """Note an act's pairs, to be made when they are first read (the engine's own)."""
+        self._unread.append((plan, results, self.iteration))
+
+    def _read_acts(self) -> None:
+        succeeded = StepStatus.succeeded
+        for plan, results, iteration in self._unread:
+            steps = plan.steps
+            if len(steps) == 1:
+                ordered: Sequence[StepResult] = results
+            else:
+                by_id = {r.step_id: r for r in results}
+                ordered = [by_id[step.id] for step in steps]
+            log = plan.log
+            actions = trusted_many(
+                Action,
+                [
+                    {
+                        "tool": res.tool,
+                        "tool_input": res.args if res.started_at is not None else step.args,
+                        "log": log,
+                        "step_id": step.id,
+                        "iteration": iteration,
+                    }
+                    for step, res in zip(steps, ordered, strict=True)
+                ],
+            )
+            # ``observation``'s first case inline: a 10,000-step act is mostly successes.
+            self._steps.extend(
+                zip(
+                    actions,
+                    [r.output if r.status is succeeded else r.observation for r in ordered],
+                    strict=True,
+                )
+            )
+        self._unread.clear()
 
     def elapsed(self) -> float:
         """Seconds since the run started."""
