@@ -63,6 +63,17 @@ class PlanAndExecute(Runnable):
     in ``result.trace.children`` by step id. ``replan=True`` asks the planner
     again after every step (it may change the remaining steps or answer).
 
+    Runs are durable like an agent's. :meth:`resume` continues a run whose
+    process died in the middle of a plan, in any process that built the same
+    object: the steps that completed are not run again (their sub-agents are not
+    called; later steps still see their responses), the step that was running
+    runs again. With ``interrupt_before=["act"]`` the run pauses before each
+    plan is executed; resume it with ``Approve()``, ``Edit(steps=[...])`` (the
+    texts of the steps to run instead, validated like any plan) or
+    ``Reject(message=...)`` (the planner is asked for another plan and told
+    why). Each step's sub-agent trace is stored with the run, so
+    ``planloop show RUN_ID -o run.svg`` draws it inside its step.
+
     Args:
         planner: makes the plan (see :func:`load_chat_planner`).
         executor: runs each step (see :func:`load_agent_executor`).

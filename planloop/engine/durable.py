@@ -28,11 +28,11 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from planloop.engine.plan import Plan
 from planloop.engine.store import SQLiteStore, Store, default_store_path
@@ -101,7 +101,12 @@ class Edit(BaseModel):
 
     kind: Literal["edit"] = "edit"
     plan: Plan | None = None
-    steps: tuple[str, ...] | None = None
+    steps: Sequence[str] | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _frozen_steps(cls, steps: Sequence[str] | None) -> tuple[str, ...] | None:
+        return None if steps is None else tuple(steps)
 
     @model_validator(mode="after")
     def _one_of(self) -> Edit:

@@ -13,7 +13,14 @@ from planloop.engine.redact import Redactor
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
 from planloop.engine.store import SQLiteStore, _static_keys
-from planloop.engine.trace import ModelCalled, StepFinished, StepStarted, Transitioned, Usage
+from planloop.engine.trace import (
+    ModelCalled,
+    StepFinished,
+    StepStarted,
+    Trace,
+    Transitioned,
+    Usage,
+)
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
 
@@ -23,6 +30,7 @@ class _Saves:
 
     def __init__(self) -> None:
         self.saves: list[tuple[list[str], Mapping[str, Any] | None]] = []
+        self.children: list[dict[str, Trace] | None] = []
 
     def save(
         self,
@@ -31,8 +39,10 @@ class _Saves:
         *,
         first_seq: int,
         checkpoint: Mapping[str, Any] | None = None,
+        children: Mapping[str, Trace] | None = None,
     ) -> None:
         self.saves.append(([_name(e) for e in events], checkpoint))
+        self.children.append(None if children is None else dict(children))
 
 
 def _name(event: Any) -> str:
@@ -68,6 +78,35 @@ def test_a_finished_step_is_written_before_another_starts_and_by_the_end_of_the_
         assert saves.saves[-1] == (["started c", "finished b"], None)
 
     asyncio.run(act())
+
+
+def test_a_child_trace_is_written_with_the_step_that_made_it_and_again_if_replaced() -> None:
+    saves = _Saves()
+    trace = Trace(run_id="r")
+    recorder = Recorder(saves, "r", trace=trace)  # type: ignore[arg-type]
+    trace.subscribe(recorder)
+    trace.append(_started("step_1"))
+    child = Trace(run_id="sub-1")
+    trace.children["step_1"] = child  # a plan-and-execute step sets it, then ends
+    trace.append(_finished("step_1"))  # not on an event loop: written at once
+    assert saves.saves == [(["started step_1", "finished step_1"], None)]
+    assert saves.children == [{"step_1": child}]
+    recorder.note({"state": "observe"})
+    recorder.flush()
+    assert saves.children[-1] is None  # nothing new
+    again = Trace(run_id="sub-2")
+    trace.children["step_1"] = again  # the step ran again (after a crash)
+    recorder.flush()
+    assert saves.saves[-1] == ([], None)
+    assert saves.children[-1] == {"step_1": again}
+
+
+def test_a_resumed_runs_recorder_does_not_write_the_children_it_read_back() -> None:
+    saves = _Saves()
+    trace = Trace(run_id="r", children={"step_1": Trace(run_id="sub-1")})
+    recorder = Recorder(saves, "r", seq=3, trace=trace)  # type: ignore[arg-type]
+    recorder.flush({"state": "act"})
+    assert saves.children == [None]
 
 
 def test_checkpoints_wait_for_the_next_write_and_only_the_latest_is_kept() -> None:

@@ -263,6 +263,62 @@ def test_a_file_that_is_not_a_planloop_database_is_refused_and_untouched(
 # -- corrupt rows -----------------------------------------------------------
 
 
+def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    trace = sample()
+    with SQLiteStore(path) as store:
+        record(store, "old", trace)
+    conn = sqlite3.connect(path)  # as planloop wrote it before child traces were stored
+    with conn:
+        conn.execute("DROP TABLE children")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with SQLiteStore(path) as store:
+        assert store.load_trace("old").events == trace.events
+        child = sample()
+        store.save("old", [], first_seq=len(trace.events), children={"step_1": child})
+        assert store.load_trace("old").children == {"step_1": child}
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    conn.close()
+    assert version == (str(SCHEMA_VERSION),)
+
+
+def test_child_traces_round_trip_and_are_replaced_by_step_id(tmp_path: Path) -> None:
+    trace, first, second = sample(), sample(), sample()
+    with SQLiteStore(tmp_path / "s.db") as store:
+        record(store, "r", trace)
+        store.save("r", [], first_seq=len(trace.events), children={"b": first, "a": first})
+        store.save("r", [], first_seq=len(trace.events), children={"b": second})
+        loaded = store.load_trace("r")
+    assert loaded.children == {"a": first, "b": second}
+    assert list(loaded.children) == ["a", "b"]  # in the order they were (last) stored
+    assert loaded.events == trace.events
+
+
+def test_a_corrupt_child_trace_names_the_step_and_other_runs_stay_readable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    trace = sample()
+    with SQLiteStore(path) as store:
+        for run_id in ("broken", "fine"):
+            record(store, run_id, trace)
+            store.save(run_id, [], first_seq=len(trace.events), children={"step_1": trace})
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE children SET body = '{\"run_id\": 3' WHERE run_id = 'broken'")
+    conn.close()
+    with SQLiteStore(path) as store:
+        with pytest.raises(StoreError) as err:
+            store.load_trace("broken")
+        assert str(err.value).startswith(
+            f"run 'broken' in {path}: the trace of the sub-agent run of step 'step_1' is "
+            "corrupt and cannot be read: "
+        )
+        assert store.load_trace("fine").children == {"step_1": trace}
+
+
 @pytest.mark.parametrize(
     "garbage",
     ['{"kind": "transitioned", "t": 0.1, "sou', '{"kind": "exploded", "t": 1}', "\x00\x01"],
