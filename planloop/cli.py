@@ -9,6 +9,7 @@ an unreadable store), 3 the run is paused, waiting for a decision.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -306,7 +307,7 @@ def show_command(store_path: Path | None, run_id: str, output: Path | None) -> N
     metavar="PLAN.json",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Execute this plan (JSON) instead.",
+    help="Execute this plan (JSON) instead; for plan-and-execute, a JSON list of step texts.",
 )
 @click.pass_obj
 def resume_command(
@@ -475,6 +476,12 @@ def _decision(approve: bool, reject: str | None, edit: Path | None) -> Decision 
         _fail(f"{edit}: cannot read the plan: {exc.strerror}")
     from pydantic import ValidationError
 
+    try:
+        steps = json.loads(text)
+    except ValueError:
+        steps = None
+    if isinstance(steps, list) and all(isinstance(s, str) for s in steps):
+        return Edit(steps=steps)  # a plan-and-execute plan: its steps' texts
     try:
         return Edit(plan=Plan.model_validate_json(text))
     except ValidationError as exc:
