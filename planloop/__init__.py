@@ -47,6 +47,7 @@ from planloop.engine import (
 )
 from planloop.engine.approval import Approval
 from planloop.engine.durable import Approve, Decision, Edit, Reject
+from planloop.engine.planner import StopRun
 from planloop.engine.redact import register_secret
 from planloop.engine.replay import Replay, ReplayError
 from planloop.engine.retry import RetryPolicy
@@ -141,6 +142,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "StopReason",
+    "StopRun",
     "Stopped",
     "Store",
     "StoreError",

@@ -13,6 +13,7 @@ from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig, ParsingErrorHandler, StateHandler, TrimSteps
 from planloop.engine.planner import Planner
 from planloop.engine.spec import MachineSpec
+from planloop.engine.states import LoopState
 from planloop.engine.trace import Limits
 from planloop.errors import DefinitionError
 from planloop.models.messages import ChatModel
@@ -58,7 +59,10 @@ class Agent(Runnable):
             is the planner's preference (``"observe"`` for
             :class:`CompilerPlanner`), else ``"stop"``.
         spec, handlers: a machine spec with extra states, and a handler per
-            extra state returning the event that leaves it.
+            extra state returning the event that leaves it (a ``Stopped`` event
+            ends the run stopped, with its reason and output; raising
+            :class:`~planloop.StopRun` does the same). The built-in states
+            ``plan``, ``act`` and ``observe`` cannot be given a handler.
         name: shown in traces and diagrams.
         diagram_dir: a directory (created if missing) where every run writes
             ``<run_id>.svg``, a picture of the run, when it ends: finished,
@@ -137,6 +141,13 @@ class Agent(Runnable):
             not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
             problems.append(f"max_concurrency={max_concurrency!r}; use a whole number >= 1 or None")
+        for state in sorted(set(handlers or ()) & _BUILTIN_STATES):
+            problems.append(
+                f"handlers names the built-in state {state!r}, which runs the planner, the "
+                "plan or the observation and checks the limits; pass planner=... to change "
+                "how plans are made, or add a state of your own to the spec "
+                "(MachineSpec.with_transitions) and give the handler to that"
+            )
         if isinstance(trim_intermediate_steps, int) and trim_intermediate_steps == 0:
             problems.append(
                 "trim_intermediate_steps=0 would hide every step; use N > 0, -1 (all) or a function"
@@ -209,6 +220,9 @@ def chat_model(model: ChatModel | BaseChatModel | None) -> ChatModel | None:
 
     wrapped: ChatModel = as_chat_model(model)
     return wrapped
+
+
+_BUILTIN_STATES = frozenset({LoopState.plan, LoopState.act, LoopState.observe})
 
 
 def _tool_error_default(planner: Planner) -> Literal["stop", "observe"]:

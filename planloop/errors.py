@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planloop.engine.result import RunResult
+    from planloop.engine.trace import Usage
 
 __all__ = [
     "CannotResume",
@@ -126,14 +127,23 @@ class OutputParserError(PlanloopError, ValueError):
         llm_output: the raw text the model produced.
         observation: feedback meant for the model (what to fix), or ``None``
             when the parser has nothing better than the generic message.
+        usage: the tokens the model call used (a :class:`~planloop.engine.trace.Usage`),
+            when the model adapter raised this after its server answered; the
+            trace and the run's token budget count them as for any other call.
     """
 
     def __init__(
-        self, message: str, *, llm_output: str = "", observation: str | None = None
+        self,
+        message: str,
+        *,
+        llm_output: str = "",
+        observation: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(message)
         self.llm_output = llm_output
         self.observation = observation
+        self.usage = usage
 
 
 class ToolArgumentsError(PlanloopError, ValueError):

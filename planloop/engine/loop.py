@@ -50,7 +50,7 @@ from planloop.engine.events import (
 )
 from planloop.engine.machine import Machine
 from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan, plan_json
-from planloop.engine.planner import Answer, Planner, RunContext
+from planloop.engine.planner import Answer, Planner, RunContext, StopRun
 from planloop.engine.result import RunResult
 from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
 from planloop.engine.spec import MachineSpec
@@ -83,6 +83,7 @@ __all__ = [
     "INVALID_RESPONSE",
     "LoopConfig",
     "StateHandler",
+    "StopRun",
     "resume_loop",
     "run_loop",
 ]
@@ -110,6 +111,9 @@ class LoopConfig:
     handle_parsing_errors: ParsingErrorHandler = False
     trim_intermediate_steps: TrimSteps = -1
     handlers: Mapping[str, StateHandler] = field(default_factory=dict)
+    """A handler per user-defined state. One named ``plan``, ``act`` or ``observe``
+    replaces that built-in state, its limit checks included (a replay does this to
+    give back recorded events); :class:`~planloop.Agent` refuses such names."""
     max_concurrency: int | None = None
     on_tool_error: Literal["stop", "observe"] = "stop"
     max_plan_steps: int | None = DEFAULT_MAX_STEPS
@@ -244,9 +248,7 @@ async def resume_loop(
     return await run.execute()
 
 
-class _StopRequest(Exception):
-    def __init__(self, reason: StopReason) -> None:
-        self.reason = reason
+_StopRequest = StopRun  # the name this had when it was private (kept for older imports)
 
 
 class _Run:
@@ -374,7 +376,7 @@ class _Run:
                 )
                 self.failure.__cause__ = exc
             if not self.machine.terminal:
-                raise _StopRequest(StopReason.error) from exc
+                raise StopRun(StopReason.error) from exc
 
     def _record_end(self, result: RunResult) -> None:
         recorder, store = self.recorder, self.cfg.store
@@ -401,6 +403,7 @@ class _Run:
     async def execute(self) -> RunResult:
         cfg = self.cfg
         reason: StopReason | None = None
+        output: Any = None
         self.driving = True
         try:
             if self.deadline is None:
@@ -415,8 +418,8 @@ class _Run:
                         raise
                     reason = StopReason.max_execution_time
                     self._keep_cancelled_steps()
-        except _StopRequest as req:
-            reason = req.reason
+        except StopRun as req:
+            reason, output = req.reason, req.output
         except asyncio.CancelledError:
             self._keep_cancelled_steps()
             self._stop_now(StopReason.cancelled, None)
@@ -425,12 +428,17 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - the boundary: a failure becomes a stopped run
             reason = StopReason.error
             self._fail_from(exc)
-        if reason is not None:
+        stopped = self.last_event
+        if reason is None and isinstance(stopped, Stopped) and self.paused is None:
+            # A handler returned Stopped: the run ends as that event says.
+            reason, output = stopped.reason, stopped.output
+        elif reason is not None and output is None:
             try:
                 output = await self._stop_output(reason)
             except Exception as exc:  # noqa: BLE001 - the generate call failed: still a stopped run
                 self._fail_from(exc)
                 reason, output = StopReason.error, None
+        if reason is not None:
             self._stop_now(reason, output)
         result = self._result()
         self._record_end(result)
@@ -596,7 +604,7 @@ class _Run:
         failure = self.failure
         try:
             self._absorb(ctx, event)
-        except _StopRequest:  # that run went on to stop; what it recorded is kept
+        except StopRun:  # that run went on to stop; what it recorded is kept
             self.failure = failure
 
     # --- helpers -------------------------------------------------------------
@@ -622,7 +630,7 @@ class _Run:
             cause = self.act_errors.get(fatal.step_id)
             failure.__cause__ = cause
             self.failure = failure
-            raise _StopRequest(StopReason.error)
+            raise StopRun(StopReason.error)
         if len(plan.steps) == 1:
             res = results[0]
             tool = self.cfg.tools.get(res.tool)
@@ -654,7 +662,7 @@ class _Run:
                 "model as an observation (or a string or a function to choose the text)"
             )
             self.failure.__cause__ = exc
-            raise _StopRequest(StopReason.error)
+            raise StopRun(StopReason.error)
         if handle is True:
             feedback = exc.observation or INVALID_RESPONSE
         elif isinstance(handle, str):
@@ -666,16 +674,16 @@ class _Run:
     def _check_guards(self, *, before_act: bool = False) -> None:
         limits = self.cfg.limits
         if self.deadline is not None and time.perf_counter() >= self.deadline:
-            raise _StopRequest(StopReason.max_execution_time)
+            raise StopRun(StopReason.max_execution_time)
         if before_act:
             return
         ctx = self.ctx
         if limits.max_iterations is not None and ctx.iteration >= limits.max_iterations:
-            raise _StopRequest(StopReason.max_iterations)
+            raise StopRun(StopReason.max_iterations)
         if limits.max_model_calls is not None and ctx.model_calls >= limits.max_model_calls:
-            raise _StopRequest(StopReason.budget)
+            raise StopRun(StopReason.budget)
         if limits.max_tokens is not None and ctx.tokens >= limits.max_tokens:
-            raise _StopRequest(StopReason.budget)
+            raise StopRun(StopReason.budget)
 
     async def _stop_output(self, reason: StopReason) -> Any:
         if reason not in (StopReason.max_iterations, StopReason.max_execution_time):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from planloop.engine._trusted import trusted_maker, trusted_many
 from planloop.engine.plan import Plan
-from planloop.engine.states import StepStatus
+from planloop.engine.states import StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.tooling import ToolLike
 from planloop.engine.trace import ModelCalled, Usage
@@ -18,7 +18,7 @@ from planloop.engine.trace import ModelCalled, Usage
 if TYPE_CHECKING:
     from planloop.engine.trace import Trace
 
-__all__ = ["Answer", "Planner", "RunContext"]
+__all__ = ["Answer", "Planner", "RunContext", "StopRun"]
 
 R = TypeVar("R")
 
@@ -40,6 +40,33 @@ class Answer(BaseModel):
         if "output" not in data:
             data["output"] = output
         super().__init__(**data)
+
+
+class StopRun(Exception):
+    """Raised by a planner or a state handler to stop the run now, with a reason.
+
+    The run ends ``stopped`` with ``stop_reason=reason`` (a :class:`StopReason`
+    or its value) and ``output``; without an output it gets the one the loop
+    gives a run stopped for that reason: for ``max_iterations`` and
+    ``max_execution_time`` that follows ``early_stopping_method`` (``"force"``:
+    the fixed message; ``"generate"``: the planner is asked once more). Nothing
+    is raised to the caller, even for reason ``error``: to fail the run, raise
+    another exception. A handler can also return a :class:`~planloop.Stopped`
+    event, which ends the run the same way.
+
+    Example:
+        >>> from planloop import Agent, FunctionPlanner, StopReason
+        >>> def plan(ctx):
+        ...     raise StopRun(StopReason.budget, output="out of credits")
+        >>> result = Agent(None, [], planner=FunctionPlanner(plan)).run_sync("hi")
+        >>> result.status, result.stop_reason, result.output
+        (<RunStatus.stopped: 'stopped'>, <StopReason.budget: 'budget'>, 'out of credits')
+    """
+
+    def __init__(self, reason: StopReason | str, output: Any = None) -> None:
+        self.reason = StopReason(reason)
+        self.output = output
+        super().__init__(f"the run was asked to stop ({self.reason.value})")
 
 
 class RunContext:
@@ -146,19 +173,27 @@ class RunContext:
         """Await a model call and record it in the trace (duration, usage, error).
 
         The awaited value's ``usage`` attribute, when it is a :class:`Usage`,
-        counts towards the run's token budget.
+        counts towards the run's token budget; so does that of an exception the
+        call raised (an :class:`~planloop.errors.OutputParserError` for an answer
+        the server sent but the adapter could not read carries one).
         """
         t0 = self.elapsed()
         self.model_calls += 1
         try:
             value = await call
         except Exception as exc:
+            spent = getattr(exc, "usage", None)
+            if isinstance(spent, Usage):
+                self.tokens += spent.total_tokens
+            else:
+                spent = None
             self.trace.append(
                 ModelCalled(
                     t=t0,
                     model=model,
                     duration=self.elapsed() - t0,
                     messages=messages,
+                    usage=spent,
                     error=f"{type(exc).__name__}: {exc}",
                 )
             )
@@ -196,9 +231,10 @@ _new_model_called = trusted_maker(ModelCalled)
 class Planner(Protocol):
     """Decides the next move in the ``plan`` state.
 
-    ``plan`` returns a :class:`Plan` to execute or an :class:`Answer`, or raises
+    ``plan`` returns a :class:`Plan` to execute or an :class:`Answer`, raises
     :class:`~planloop.errors.OutputParserError` when the model's output cannot be
-    read. ``final_answer`` is called once when a run stops at a limit with
+    read, or raises :class:`StopRun` to stop the run with a reason.
+    ``final_answer`` is called once when a run stops at a limit with
     ``early_stopping_method="generate"``.
     """
 

@@ -285,6 +285,7 @@ class OpenAIChat:
                     + "\n".join(f"- {p}" for p in problems)
                     + "\nCall the tools again, each with its arguments as one JSON object."
                 ),
+                usage=_usage(data.get("usage")),
             )
         return ModelResponse(
             message=ChatMessage(role="assistant", content=content, tool_calls=tuple(calls)),

@@ -526,3 +526,28 @@ def test_invalid_options_are_all_listed() -> None:
         "'http://localhost:11434/v1'; timeout=0; use seconds > 0; max_retries=-1; use a "
         "whole number >= 0; backoff=-1; use seconds >= 0"
     )
+
+
+def test_the_usage_of_a_call_whose_tool_calls_cannot_be_read_is_recorded() -> None:
+    script = [calls(("population", BAD_ARGS, "call_1"), usage=(30, 9)), answer("709000")]
+    with ChatServer(script) as server:
+        agent = Agent(client(server), [population], handle_parsing_errors=True, max_tokens=1000)
+        result = agent.run_sync("How many live in Oslo?")
+    called = [e for e in result.trace.events if isinstance(e, ModelCalled)]
+    assert [c.usage for c in called] == [
+        Usage(input_tokens=30, output_tokens=9),
+        Usage(input_tokens=10, output_tokens=5),
+    ]
+    assert called[0].error is not None and "tool 'population'" in called[0].error
+    check_trace(result.trace)
+
+
+def test_the_parse_error_carries_the_usage_of_its_call() -> None:
+    from planloop.errors import OutputParserError
+
+    with (
+        ChatServer([calls(("population", BAD_ARGS, "call_1"), usage=(7, 2))]) as server,
+        pytest.raises(OutputParserError) as info,
+    ):
+        client(server).chat_sync(HI)
+    assert info.value.usage == Usage(input_tokens=7, output_tokens=2)

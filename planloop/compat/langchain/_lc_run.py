@@ -39,7 +39,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.tools import BaseTool
 
 from planloop.engine._threads import run_in_thread
-from planloop.engine.loop import LoopConfig, _StopRequest, run_loop
+from planloop.engine.loop import LoopConfig, StopRun, run_loop
 from planloop.engine.plan import Plan, Step
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.states import LoopState, StopReason
@@ -185,7 +185,7 @@ class LangChainRun:
             # LangChain's sync loop reads the clock only between steps, starting at 0.
             elapsed = time.time() - self.started if ctx.iteration else 0.0
             if elapsed >= limit:
-                raise _StopRequest(StopReason.max_execution_time)
+                raise StopRun(StopReason.max_execution_time)
         visible = self.executor._prepare_intermediate_steps(self.steps)
         agent, inputs = self.agent, self.inputs
         if self.is_async:
