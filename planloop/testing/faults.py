@@ -44,7 +44,14 @@ def flaky_tool(
 
 
 def slow_tool(seconds: float, *, name: str = "slow", sync: bool = False) -> Tool:
-    """A tool that takes ``seconds`` and returns them (async by default)."""
+    """A tool that takes ``seconds`` and returns them (async by default; ``sync=True``
+    sleeps in a worker thread instead).
+
+    Example:
+        >>> import asyncio
+        >>> asyncio.run(slow_tool(0.01).ainvoke({}))
+        0.01
+    """
     if sync:
 
         def slow_sync() -> float:
@@ -65,7 +72,16 @@ class _AnyArgs(BaseModel):
 
 
 def raising_tool(error: BaseException, *, name: str = "raising") -> Tool:
-    """A tool that always raises ``error``."""
+    """A tool that always raises ``error`` (whatever arguments it is given).
+
+    Example:
+        >>> t = raising_tool(TimeoutError("upstream timed out"))
+        >>> try:
+        ...     t.invoke({"query": "x"})
+        ... except TimeoutError as e:
+        ...     print(e)
+        upstream timed out
+    """
 
     def raising(**_: Any) -> None:
         raise error
@@ -100,7 +116,19 @@ class _HangingTool(Tool):
 def hanging_tool(*, name: str = "hanging", sync: bool = False) -> _HangingTool:
     """A tool that never returns until ``.release()`` is called.
 
-    Sync hanging calls hold a pool thread until released; call ``release()``
-    when the test is done.
+    Give the run a time limit: ``max_execution_time`` stops it and cancels the
+    call. Sync hanging calls hold a pool thread until released; call
+    ``release()`` when the test is done.
+
+    Example:
+        >>> from planloop import Agent
+        >>> from planloop.models import ToolCall
+        >>> from planloop.testing import ScriptedModel
+        >>> hang = hanging_tool()
+        >>> agent = Agent(ScriptedModel([ToolCall("hanging", {})]), [hang],
+        ...               max_execution_time=0.05, store=False)
+        >>> agent.run_sync("go").stop_reason
+        <StopReason.max_execution_time: 'max_execution_time'>
+        >>> hang.release()
     """
     return _HangingTool(name, sync)

@@ -21,14 +21,16 @@ whose message names the invariant and shows the offending events.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
+from planloop.engine._sync import run_sync
 from planloop.engine.plan import Plan
-from planloop.engine.replay import ReplayError
+from planloop.engine.replay import ReplayError, replay_trace
 from planloop.engine.states import RunStatus, StepStatus, StopReason
 from planloop.engine.trace import (
     ModelCalled,
@@ -61,6 +63,7 @@ Example:
 """
 
 _CONTEXT = 2  # events shown on either side of an offending one
+_REPLAY_PATIENCE = 10.0  # seconds a replay may take beyond the recorded run's duration
 
 
 class InvariantViolation(AssertionError):
@@ -101,7 +104,9 @@ def check_trace(trace: Trace, *, time_slack: float = 0.5, replay: bool = True) -
     paused (``interrupt_before``, an approval step), which ends without a
     terminal state by design; a resumed run's trace is checked across its
     pauses. Invariant 6 replays runs that ended, except those whose end depends
-    on timing: stopped by ``max_execution_time`` or cancelled.
+    on timing: stopped by ``max_execution_time``, cancelled, or with a step cancelled
+    by a deadline. A replay that has not ended 10 s after the recorded run's
+    duration breaks invariant 6 (nothing hangs).
 
     Args:
         trace: the trace of a run that ended or paused.
@@ -421,12 +426,22 @@ def _replays(trace: Trace) -> None:
     ended = trace.ended
     if ended is None:
         return  # a paused run replays once it has been resumed to its end
-    if ended.stop_reason in (StopReason.max_execution_time, StopReason.cancelled):
+    if ended.stop_reason in (StopReason.max_execution_time, StopReason.cancelled) or any(
+        isinstance(e, StepFinished) and e.result.status is StepStatus.cancelled
+        for e in trace.events
+    ):
         return  # where these stop depends on timing; replay does not reproduce it
+    patience = trace.duration + _REPLAY_PATIENCE
     try:
-        replayed = trace.replay()
+        replayed = run_sync(asyncio.wait_for(replay_trace(trace), patience))
     except ReplayError as exc:
         raise _fail(6, f"the trace cannot be replayed: {exc}", trace) from exc
+    except TimeoutError:
+        raise _fail(
+            6,
+            f"the replay did not end within {patience:.1f} s (the run took {trace.duration:.3f} s)",
+            trace,
+        ) from None
     if replayed.differences:
         lines = "\n".join(f"    - {d}" for d in replayed.differences)
         raise _fail(6, f"the replay differs from the recorded run:\n{lines}", trace)

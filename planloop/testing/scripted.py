@@ -17,7 +17,16 @@ ScriptedResponse = str | ToolCall | Sequence[ToolCall] | ChatMessage | BaseExcep
 
 
 class ModelRequest:
-    """One call a :class:`ScriptedModel` received."""
+    """One call a :class:`ScriptedModel` received: its ``messages``, ``tools``,
+    ``response_schema`` and ``stop``.
+
+    Example:
+        >>> import asyncio
+        >>> model = ScriptedModel(["hi"])
+        >>> _ = asyncio.run(model.chat([ChatMessage(role="user", content="hello")]))
+        >>> [m.content for m in model.requests[0].messages]
+        ['hello']
+    """
 
     __slots__ = ("_count", "_source", "response_schema", "stop", "tools")
 

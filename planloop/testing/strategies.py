@@ -101,7 +101,19 @@ def model_responses(
     errors: bool = True,
 ) -> st.SearchStrategy[Any]:
     """One scripted response: an answer, tool calls (known, unknown, bad arguments),
-    unparseable text (for ``react``) or, when ``errors``, a model exception."""
+    unparseable text (for ``react``) or, when ``errors``, a model exception.
+
+    Example:
+        >>> from hypothesis import find
+        >>> from planloop import tool
+        >>> from planloop.models import ToolCall
+        >>> @tool
+        ... def echo(text: str) -> str:
+        ...     "Echo the text."
+        ...     return text
+        >>> find(model_responses(tools=[echo]), lambda r: isinstance(r, ToolCall))
+        ToolCall(name='echo', args={'text': ''}, id=None)
+    """
     choices: list[st.SearchStrategy[Any]] = []
     if planner == "tool_calling":
         choices.append(_TEXT)
@@ -128,12 +140,36 @@ def model_scripts(
     errors: bool = True,
     max_size: int = 8,
 ) -> st.SearchStrategy[list[Any]]:
-    """Whole scripts for a :class:`~planloop.testing.ScriptedModel`."""
+    """Whole scripts for a :class:`~planloop.testing.ScriptedModel`: lists of
+    :func:`model_responses` (answers, tool calls of ``tools``, unknown tools, bad
+    arguments, unparseable text for ``planner="react"``, model errors when
+    ``errors``). A script may also run out, which stops the run with an error.
+
+    Example:
+        >>> from planloop import tool
+        >>> @tool
+        ... def echo(text: str) -> str:
+        ...     "Echo the text."
+        ...     return text
+        >>> from hypothesis import find
+        >>> find(model_scripts(tools=[echo]), lambda s: any(isinstance(r, RuntimeError) for r in s))
+        [RuntimeError('model unavailable')]
+    """
     return st.lists(model_responses(tools=tools, planner=planner, errors=errors), max_size=max_size)
 
 
 def limits() -> st.SearchStrategy[dict[str, Any]]:
-    """Keyword arguments for :class:`~planloop.Agent`: limits and stopping options."""
+    """Keyword arguments for :class:`~planloop.Agent`: limits and stopping options.
+
+    ``max_iterations`` (``None`` or 0 to 6), ``max_execution_time`` (``None``,
+    0, 0.05, 0.5 or 5 seconds), ``early_stopping_method`` and ``handle_parsing_errors``.
+
+    Example:
+        >>> from hypothesis import find
+        >>> options = find(limits(), lambda options: options["max_iterations"] == 3)
+        >>> options["max_iterations"], options["max_execution_time"]
+        (3, None)
+    """
     return st.fixed_dictionaries(
         {
             "max_iterations": st.one_of(st.none(), st.integers(0, 6)),
@@ -167,6 +203,20 @@ def plans(*, tools: Sequence[ToolLike], max_steps: int = 10) -> st.SearchStrateg
 
     Each step may depend on up to three earlier ones, so the DAG has parallel
     branches, chains and joins.
+
+    Example:
+        >>> from hypothesis import given, settings
+        >>> from planloop import tool
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     "Add two integers."
+        ...     return a + b
+        >>> @settings(max_examples=20)
+        ... @given(plans(tools=[add], max_steps=5))
+        ... def test_generated_plans_are_valid(plan):
+        ...     plan.validate([add])
+        ...     assert 1 <= len(plan.steps) <= 5
+        >>> test_generated_plans_are_valid()
     """
     if not tools:
         raise ValueError("plans() needs at least one tool")
@@ -306,7 +356,14 @@ _PLAN = Plan([Step(id="s", tool="t")])
 
 
 def events() -> st.SearchStrategy[Event]:
-    """Any built-in event with sample data."""
+    """Any built-in event with sample data.
+
+    Example:
+        >>> from hypothesis import find
+        >>> from planloop import Stopped
+        >>> find(events(), lambda e: isinstance(e, Stopped))
+        Stopped(reason=<StopReason.max_iterations: 'max_iterations'>, output=None)
+    """
     return st.one_of(
         st.just(Planned(plan=_PLAN)),
         st.just(Answered(output="answer")),
@@ -323,6 +380,21 @@ class MachineEvents(RuleBasedStateMachine):
 
     Subclass and set ``spec`` (and ``event_strategy`` for your own events) to
     test an extended machine; run it with ``MachineEvents.TestCase``.
+
+    Example:
+        >>> from hypothesis import settings
+        >>> from planloop import Continued, Event, MachineSpec, Stopped
+        >>> class Reflected(Event):
+        ...     pass
+        >>> class ReflectMachine(MachineEvents):
+        ...     spec = MachineSpec.default().with_transitions(
+        ...         {Continued: {"observe": "reflect"}, Reflected: {"reflect": "plan"},
+        ...          Stopped: {"reflect": "stopped"}},
+        ...         states=["reflect"],
+        ...     )
+        ...     event_strategy = st.one_of(events(), st.just(Reflected()))
+        >>> ReflectMachine.TestCase.settings = settings(max_examples=10, deadline=None)
+        >>> ReflectMachine.TestCase().runTest()
     """
 
     spec: MachineSpec = MachineSpec.default()

@@ -1,0 +1,115 @@
+"""Every public name has a docstring with an example (the examples run as doctests)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+import planloop
+import planloop.testing
+
+# Public names of planloop whose docstrings had no example when this test was written
+# (44 of 68). Shrink this list; never grow it: a new public name comes with an example.
+PLANLOOP_WITHOUT_EXAMPLES = {
+    "Acted",
+    "Action",
+    "Answered",
+    "CannotResume",
+    "Continued",
+    "Decision",
+    "DefinitionError",
+    "DiagramWarning",
+    "Event",
+    "InvalidPlan",
+    "InvalidSpec",
+    "InvalidTool",
+    "InvalidTransition",
+    "LoopState",
+    "ModelAuthError",
+    "ModelError",
+    "ModelNotFound",
+    "OutputParserError",
+    "ParsingFailed",
+    "PlanloopError",
+    "Planned",
+    "Planner",
+    "PlannerFailed",
+    "Rejected",
+    "Replay",
+    "ReplayError",
+    "ReturnedDirect",
+    "RunContext",
+    "RunError",
+    "RunResult",
+    "RunStatus",
+    "StepFailed",
+    "StepHandle",
+    "StepResponse",
+    "StepResult",
+    "StepStatus",
+    "StopReason",
+    "Stopped",
+    "Store",
+    "StoreError",
+    "ToolArgumentsError",
+    "TraceError",
+    "load_agent_executor",
+    "load_chat_planner",
+}
+
+
+def _doc(obj: Any) -> str:
+    if isinstance(obj, dict | tuple | str):  # a constant: documented where it is defined
+        return ""
+    return inspect.getdoc(obj) or ""
+
+
+def _constant_doc(module: Any, name: str) -> str:
+    """The docstring written under a module-level constant ``NAME = ...``."""
+    source = inspect.getsource(inspect.getmodule(module) or module)
+    marker = f"\n{name} = "
+    start = source.find(marker)
+    if start < 0:
+        return ""
+    doc = source.find('"""', start)
+    return source[doc : source.find('"""', doc + 3)] if doc >= 0 else ""
+
+
+def _has_example(module: Any, name: str) -> bool:
+    obj = getattr(module, name)
+    text = _doc(obj)
+    if not text and isinstance(obj, dict | tuple | str):
+        owner = inspect.getmodule(getattr(module, "__getattr__", None) or module)
+        for candidate in (owner, *_submodules(module)):
+            text = _constant_doc(candidate, name)
+            if text:
+                break
+    return ">>>" in text
+
+
+def _submodules(module: Any) -> list[Any]:
+    import importlib
+    import pkgutil
+
+    found = []
+    for info in pkgutil.iter_modules(module.__path__):
+        if info.name != "plugin":
+            found.append(importlib.import_module(f"{module.__name__}.{info.name}"))
+    return found
+
+
+@pytest.mark.parametrize("name", planloop.testing.__all__)
+def test_every_name_of_planloop_testing_has_an_example(name: str) -> None:
+    assert _has_example(planloop.testing, name), f"planloop.testing.{name} has no >>> example"
+
+
+def test_no_new_name_of_planloop_lacks_an_example() -> None:
+    missing = {name for name in planloop.__all__ if not _has_example(planloop, name)}
+    new = sorted(missing - PLANLOOP_WITHOUT_EXAMPLES)
+    assert not new, f"give these public names a docstring with a >>> example: {new}"
+
+
+def test_the_module_of_planloop_testing_has_an_example() -> None:
+    assert ">>>" in (planloop.testing.__doc__ or "")
