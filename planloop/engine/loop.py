@@ -293,15 +293,17 @@ class _Run:
         machine = self.machine
         source = machine.state
         target = machine.fire(event)
+        kind = type(event)
+        dump = _PAYLOAD_OF.get(kind)
         self.trace.append(
             _new_transitioned(
                 {
                     "t": time.perf_counter() - self.start,
                     "kind": "transitioned",
-                    "source": str(source),
-                    "target": str(target),
-                    "event": type(event).__name__,
-                    "payload": _payload(event),
+                    "source": _NAMES.get(source) or _name(source),
+                    "target": _NAMES.get(target) or _name(target),
+                    "event": kind.__name__,
+                    "payload": _payload(event) if dump is None else dump(event),
                     "iteration": self.ctx.iteration,
                 }
             )
@@ -466,13 +468,15 @@ class _Run:
             # The built-in handlers are looked up unbound: a dict of bound methods
             # on self would be a reference cycle, and then a run's whole trace
             # could only be freed by the cyclic garbage collector.
-            event = handler(ctx) if handler is not None else _BUILTIN[state](self, ctx)
-            if inspect.isawaitable(event):
-                try:
-                    event = await event
-                except PauseForApproval as pause:
-                    self._pause_for_approval(pause.questions)
-                    return
+            try:
+                if handler is None:
+                    event = await _BUILTIN[state](self, ctx)
+                else:
+                    given = handler(ctx)
+                    event = await given if inspect.isawaitable(given) else given
+            except PauseForApproval as pause:
+                self._pause_for_approval(pause.questions)
+                return
             if not isinstance(event, Event):
                 raise TypeError(
                     f"the handler of state {state!r} returned {type(event).__name__}; "
@@ -532,7 +536,7 @@ class _Run:
         except InvalidPlan as exc:  # a planner's invalid plan goes back to it as feedback
             return Rejected(error="invalid plan", feedback=str(exc))
         if isinstance(decision, Answer):
-            return Answered(output=decision.output)
+            return trusted(Answered, {"output": decision.output})
         if isinstance(decision, Plan):
             problems = decision.problems(max_steps=self.cfg.max_plan_steps)
             if problems:
@@ -550,10 +554,20 @@ class _Run:
         self.acts += 1
         self.outcome = ActOutcome()
         plan, kept = self.plan, 0
-        gates = approval_ids(plan.steps)
+        steps = plan.steps
+        # A plan of tools named by string (every plan a model makes) has no approval step.
+        gates = approval_ids(steps) if len(steps) != 1 or type(steps[0].tool) is not str else {}
         resumed, self.resumed_done = self.resumed_done, None
         if resumed is None and not gates:
-            await self._execute(plan)
+            await execute_plan(
+                plan,
+                self.cfg.tools,
+                act=self.acts,
+                clock=self.clock,
+                record=self.trace.append,
+                max_concurrency=self.cfg.max_concurrency,
+                outcome=self.outcome,
+            )
         else:
             kept = await act_in_rounds(self, plan, gates, dict(resumed or {}))
         outcome, self.outcome = self.outcome, None
@@ -614,7 +628,10 @@ class _Run:
     ) -> StepResult | None:
         ctx._add_act(plan, results)
         ctx.last_results = results
-        fatal = next((r for r in results if r.fatal), None)
+        if len(results) == 1:
+            fatal = results[0] if results[0].fatal else None
+        else:
+            fatal = next((r for r in results if r.fatal), None)
         if fatal is not None and self.cfg.on_tool_error == "stop":
             hint = (
                 "; set handle_tool_error on the tool, or on_tool_error='observe' on the "
@@ -794,17 +811,43 @@ _STATUS_OF = attrgetter("status")
 _CONTINUED = Continued()  # immutable and empty: one for every run
 
 
+def _acted_payload(event: Acted) -> dict[str, Any]:
+    results = event.results  # the results themselves are in the step_finished events
+    if len(results) == 1:
+        return {"steps": 1, results[0].status.value: 1}
+    # Counted by member in C (``.value`` is a Python-level property), named after.
+    counts = Counter(map(_STATUS_OF, results))
+    named = sorted((status.value, n) for status, n in counts.items())
+    return {"steps": len(results), **dict(named)}
+
+
+def _planned_payload(event: Planned) -> dict[str, Any]:
+    return {"plan": plan_json(event.plan)}  # every plan is recorded: its dump is on the hot path
+
+
+def _continued_payload(event: Continued) -> dict[str, Any]:
+    return {}
+
+
+_PAYLOAD_OF: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
+    Acted: _acted_payload,
+    Planned: _planned_payload,
+    Continued: _continued_payload,
+}
+"""The payload of the events of every iteration, by exact class (subclasses are dumped)."""
+
+_NAMES: dict[str, str] = {}
+"""State names as plain strings (a LoopState member's ``str()`` is a new string each time)."""
+
+
+def _name(state: str) -> str:
+    name = _NAMES[state] = str(state)
+    return name
+
+
 def _payload(event: Event) -> dict[str, Any]:
-    if isinstance(event, Acted):  # the results themselves are in the step_finished events
-        results = event.results
-        if len(results) == 1:
-            return {"steps": 1, results[0].status.value: 1}
-        # Counted by member in C (``.value`` is a Python-level property), named after.
-        counts = Counter(map(_STATUS_OF, results))
-        named = sorted((status.value, n) for status, n in counts.items())
-        return {"steps": len(results), **dict(named)}
+    if isinstance(event, Acted):
+        return _acted_payload(event)
     if isinstance(event, Continued):
         return {}
-    if type(event) is Planned:  # every plan is recorded: its dump is on the hot path
-        return {"plan": plan_json(event.plan)}
     return event.model_dump(mode="json", fallback=repr)

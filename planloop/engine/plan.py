@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from planloop.engine._trusted import trusted_maker
 from planloop.engine.retry import RetryPolicy
 from planloop.errors import InvalidPlan
 
@@ -27,6 +28,7 @@ __all__ = [
     "PlanIndex",
     "Step",
     "callable_name",
+    "independent_plan",
     "plan_json",
     "ref",
     "resolve_refs",
@@ -442,6 +444,27 @@ def _tool_map(tools: Mapping[str, ToolLike] | Sequence[ToolLike]) -> Mapping[str
     if isinstance(tools, Mapping):
         return tools
     return {t.name: t for t in tools}
+
+
+_new_plan = trusted_maker(Plan)
+
+
+def independent_plan(steps: tuple[Step, ...], log: str = "") -> Plan:
+    """A plan of ``steps`` that declare no dependencies, built without validation.
+
+    For planners that turn a model's tool calls into steps (one plan per model
+    call): the steps must be valid :class:`Step` instances with no ``depends_on``.
+    When their ids are unique and no argument refers to another step, the plan's
+    index and structure check are filled in at once (there is nothing to find).
+    """
+    plan = _new_plan({"steps": steps, "log": log})
+    position = {step.id: i for i, step in enumerate(steps)}
+    if len(position) == len(steps) and not any(step.references for step in steps):
+        n = len(steps)
+        cached = plan.__dict__
+        cached["index"] = PlanIndex(((),) * n, ((),) * n, (0,) * n, position)
+        cached["_structure_problems"] = ()
+    return plan
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

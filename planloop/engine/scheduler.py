@@ -460,7 +460,22 @@ async def _execute_one(
     env = _Env(plan, tools, {}, act, clock, record)
     started = clock()
     try:
-        result, error = await _run_step(step, deps, tool, started, env)
+        if tool is not None and tool.is_async and step.timeout is None and step.retry is None:
+            # A plain async tool (the common case): ``_run_step`` without its layers.
+            args: dict[str, Any] = step.args
+            try:
+                args, kwargs = _prepare(step, deps, tool, started, env)
+                value = await tool.call(kwargs)
+            except _Early as early:
+                result, error = early.result, early.error
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a tool's failure becomes this step's result
+                result, error = _failure(step, tool, exc, 1, args, started, clock())
+            else:
+                result, error = _new_result(_succeeded(step, value, args, started, clock())), None
+        else:
+            result, error = await _run_step(step, deps, tool, started, env)
     except asyncio.CancelledError:
         now = clock()
         result = step_result(

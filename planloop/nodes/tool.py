@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import SchemaValidator
 
 from planloop.engine._sync import run_sync
 from planloop.engine.tooling import ToolSpec
@@ -19,6 +20,8 @@ from planloop.errors import InvalidTool, ToolArgumentsError
 __all__ = ["Tool", "tool"]
 
 ErrorHandler = bool | str | Callable[[Exception], Any]
+
+_MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 
@@ -82,6 +85,20 @@ class Tool:
             type(fn).__call__
         )
         self._fields = tuple(self.args_schema.model_fields)
+        schema = self.args_schema
+        self._validate: Callable[[dict[str, Any]], BaseModel] = schema.model_validate
+        validator = schema.__pydantic_validator__
+        if isinstance(validator, SchemaValidator) and (
+            getattr(schema.model_validate, "__func__", None) is _MODEL_VALIDATE
+        ):
+            self._validate = validator.validate_python
+        # A schema without extras, private attributes or computed values keeps exactly
+        # its fields in the instance dict.
+        self._plain = (
+            schema.model_config.get("extra") != "allow"
+            and not schema.__private_attributes__
+            and not schema.__pydantic_computed_fields__
+        )
         # The JSON schema is built here, once, rather than on first use: the first
         # run of an agent would otherwise pay for it (~200 µs a tool, most of such
         # a run). A schema pydantic cannot express (an arbitrary type) is left to
@@ -123,12 +140,15 @@ class Tool:
     def validate_args(
         self, args: Mapping[str, Any], *, partial: Set[str] = frozenset()
     ) -> dict[str, Any]:
-        if not isinstance(args, Mapping):
-            raise ToolArgumentsError(
-                self._name, [f"arguments must be an object, got {type(args).__name__}"]
-            )
+        if type(args) is not dict:
+            if not isinstance(args, Mapping):
+                raise ToolArgumentsError(
+                    self._name, [f"arguments must be an object, got {type(args).__name__}"]
+                )
+            args = dict(args)
         try:
-            model = self.args_schema.model_validate(dict(args))
+            # The schema's validator itself: ``model_validate`` is a Python layer over it.
+            model = self._validate(args)
         except ValidationError as exc:
             errors = [
                 _describe(err)
@@ -138,6 +158,8 @@ class Tool:
             if errors:
                 raise ToolArgumentsError(self._name, errors) from None
             return dict(args)
+        if self._plain:  # the instance's dict holds exactly the fields, by name
+            return model.__dict__.copy()
         return {name: getattr(model, name) for name in self._fields}
 
     def call(self, kwargs: dict[str, Any]) -> Any:

@@ -13,26 +13,24 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from planloop.engine._trusted import trusted_maker
-from planloop.engine.plan import Plan, Step
+from planloop.engine.plan import Plan, Step, independent_plan
 from planloop.engine.steps import Action
 from planloop.models.messages import ChatMessage, ToolCall
 
 __all__ = ["observation_text", "plan_from_calls", "tool_call_history"]
 
 _new_step = trusted_maker(Step)
-_new_plan = trusted_maker(Plan)
 _new_message = trusted_maker(ChatMessage)
 _new_call = trusted_maker(ToolCall)
 
 
 def plan_from_calls(calls: Sequence[ToolCall], log: str = "") -> Plan:
     """One independent step per call; steps get the call ids when they are unique."""
-    if not all(type(c) is ToolCall for c in calls) or type(log) is not str:
-        return _validated_plan(calls, log)
-    if len(calls) == 1:
+    if len(calls) == 1 and type(calls[0]) is ToolCall and type(log) is str:
         call = calls[0]
-        sid = call.id if call.id else "call_1"
-        steps: tuple[Step, ...] = (_step(sid, call),)
+        steps: tuple[Step, ...] = (_step(call.id if call.id else "call_1", call),)
+    elif not all(type(c) is ToolCall for c in calls) or type(log) is not str:
+        return _validated_plan(calls, log)
     else:
         ids = [c.id for c in calls]
         usable = all(ids) and len(set(ids)) == len(ids)
@@ -40,20 +38,29 @@ def plan_from_calls(calls: Sequence[ToolCall], log: str = "") -> Plan:
             _step(call.id if usable and call.id else f"call_{i}", call)
             for i, call in enumerate(calls, 1)
         )
-    return _new_plan({"steps": steps, "log": log})
+    return independent_plan(steps, log)
 
 
 def _step(step_id: str, call: ToolCall) -> Step:
-    return _new_step(
+    args = call.args
+    step = _new_step(
         {
             "id": step_id,
             "tool": call.name,
-            "args": dict(call.args),
+            "args": dict(args),
             "depends_on": (),
             "timeout": None,
             "retry": None,
         }
     )
+    cached = step.__dict__
+    cached["tool_name"] = call.name
+    if not any(type(v) in _NESTED for v in args.values()):
+        cached["references"] = ()  # a reference is a dict value: there is none
+    return step
+
+
+_NESTED = (dict, list, tuple)
 
 
 def _validated_plan(calls: Sequence[ToolCall], log: str) -> Plan:
@@ -97,37 +104,35 @@ def tool_call_history(steps: Iterable[tuple[Action, Any]]) -> list[ChatMessage]:
     """
     messages: list[ChatMessage] = []
     group: list[tuple[Action, Any]] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        first = group[0][0]
-        calls = tuple(
-            _new_call(
-                {
-                    "name": a.tool,
-                    "args": a.tool_input if isinstance(a.tool_input, dict) else {},
-                    "id": a.step_id,
-                }
-            )
-            for a, _ in group
-        )
-        messages.append(_message("assistant", first.log, calls))
-        for action, obs in group:
-            messages.append(
-                _message("tool", observation_text(obs), (), action.step_id, action.tool)
-            )
-        group.clear()
-
     for action, obs in steps:
         if action.tool == "_Exception":
-            flush()
+            if group:
+                _add_group(messages, group)
+                group = []
             if action.log:
                 messages.append(_message("assistant", action.log))
             messages.append(_message("user", observation_text(obs)))
             continue
         if group and group[0][0].iteration != action.iteration:
-            flush()
+            _add_group(messages, group)
+            group = []
         group.append((action, obs))
-    flush()
+    if group:
+        _add_group(messages, group)
     return messages
+
+
+def _add_group(messages: list[ChatMessage], group: list[tuple[Action, Any]]) -> None:
+    calls = tuple(
+        _new_call(
+            {
+                "name": a.tool,
+                "args": a.tool_input if isinstance(a.tool_input, dict) else {},
+                "id": a.step_id,
+            }
+        )
+        for a, _ in group
+    )
+    messages.append(_message("assistant", group[0][0].log, calls))
+    for action, obs in group:
+        messages.append(_message("tool", observation_text(obs), (), action.step_id, action.tool))
