@@ -77,7 +77,7 @@ def save_failure(
     from planloop.visualize import RenderError, to_svg
 
     trace = run.trace if isinstance(run, RunResult) else run
-    where = directory if directory is not None else failures_dir()
+    where = (directory if directory is not None else failures_dir()).absolute()
     where.mkdir(parents=True, exist_ok=True)
     stem = _UNSAFE.sub("_", name if name is not None else trace.run_id).strip(".") or "run"
     written = [where / f"{stem}.json"]
