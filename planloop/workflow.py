@@ -146,16 +146,18 @@ class Workflow(Runnable):
             raise DefinitionError(
                 "invalid workflow step:\n" + "\n".join(f"  - {p}" for p in problems)
             )
-        self._steps.append(
-            Step(
-                id=step_id,
-                tool=fn,
-                args=resolved,
-                depends_on=deps,
-                timeout=timeout,
-                retry=retry,
-            )
+        step = Step(
+            id=step_id,
+            tool=fn,
+            args=resolved,
+            depends_on=deps,
+            timeout=timeout,
+            retry=retry,
         )
+        # Read once here, where the workflow is defined, rather than by each run's
+        # first look at its plan (a step is immutable, so these never change).
+        _ = step.tool_name, step.references
+        self._steps.append(step)
         self._ids.add(step_id)
         self._plan = None
         return StepHandle(step_id)

@@ -458,13 +458,30 @@ def independent_plan(steps: tuple[Step, ...], log: str = "") -> Plan:
     index and structure check are filled in at once (there is nothing to find).
     """
     plan = _new_plan({"steps": steps, "log": log})
-    position = {step.id: i for i, step in enumerate(steps)}
-    if len(position) == len(steps) and not any(step.references for step in steps):
-        n = len(steps)
-        cached = plan.__dict__
-        cached["index"] = PlanIndex(((),) * n, ((),) * n, (0,) * n, position)
-        cached["_structure_problems"] = ()
+    n = len(steps)
+    if n == 1:
+        step = steps[0]
+        if step.references:
+            return plan
+        position = {step.id: 0}
+        index = _make_index((_NO_DEPS, _NO_DEPS, _ZERO, position))
+    else:
+        position = {step.id: i for i, step in enumerate(steps)}
+        if len(position) < n:
+            return plan
+        for step in steps:
+            if step.references:
+                return plan
+        index = PlanIndex(((),) * n, ((),) * n, (0,) * n, position)
+    cached = plan.__dict__
+    cached["index"] = index
+    cached["_structure_problems"] = ()
     return plan
+
+
+_NO_DEPS: tuple[tuple[Any, ...], ...] = ((),)
+_ZERO = (0,)
+_make_index = PlanIndex._make  # a NamedTuple's own __new__ is a Python function
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

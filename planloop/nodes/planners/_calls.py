@@ -55,8 +55,10 @@ def _step(step_id: str, call: ToolCall) -> Step:
     )
     cached = step.__dict__
     cached["tool_name"] = call.name
-    if not any(type(v) in _NESTED for v in args.values()):
-        cached["references"] = ()  # a reference is a dict value: there is none
+    for value in args.values():
+        if type(value) in _NESTED:
+            return step
+    cached["references"] = ()  # a reference is a dict value: there is none
     return step
 
 
@@ -124,15 +126,39 @@ def tool_call_history(steps: Iterable[tuple[Action, Any]]) -> list[ChatMessage]:
 
 def _add_group(messages: list[ChatMessage], group: list[tuple[Action, Any]]) -> None:
     calls = tuple(
-        _new_call(
+        [
+            _new_call(
+                {
+                    "name": a.tool,
+                    "args": a.tool_input if isinstance(a.tool_input, dict) else {},
+                    "id": a.step_id,
+                }
+            )
+            for a, _ in group
+        ]
+    )
+    add = messages.append
+    new = _new_message
+    add(
+        new(
             {
-                "name": a.tool,
-                "args": a.tool_input if isinstance(a.tool_input, dict) else {},
-                "id": a.step_id,
+                "role": "assistant",
+                "content": group[0][0].log,
+                "tool_calls": calls,
+                "tool_call_id": None,
+                "name": None,
             }
         )
-        for a, _ in group
     )
-    messages.append(_message("assistant", group[0][0].log, calls))
     for action, obs in group:
-        messages.append(_message("tool", observation_text(obs), (), action.step_id, action.tool))
+        add(
+            new(
+                {
+                    "role": "tool",
+                    "content": obs if type(obs) is str else str(obs),
+                    "tool_calls": (),
+                    "tool_call_id": action.step_id,
+                    "name": action.tool,
+                }
+            )
+        )
