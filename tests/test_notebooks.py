@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom in a real kernel.
+"""Every notebook runs top to bottom in a real kernel, offline, and shows what it says it shows.
 
 Set PLANLOOP_UPDATE_NOTEBOOKS=1 to write the fresh outputs back into the files.
 """
@@ -6,17 +6,90 @@ Set PLANLOOP_UPDATE_NOTEBOOKS=1 to write the fresh outputs back into the files.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+WRITTEN_HERE = {"quickstart", "workflows_and_dags", "visualising_runs", "property_testing"}
+
+
+def _texts(outputs: list[Any]) -> list[str]:
+    return [o.get("data", {}).get("text/plain", "") + o.get("text", "") for o in outputs]
+
+
+def _svgs(outputs: list[Any]) -> list[str]:
+    return [o["data"]["image/svg+xml"] for o in outputs if "image/svg+xml" in o.get("data", {})]
+
+
+def _cell(nb: Any, contains: str) -> list[Any]:
+    """The outputs of the one code cell whose source contains ``contains`` (or, if
+    several do, of the one whose last line is ``contains``)."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and contains in c.source]
+    if len(cells) > 1:
+        cells = [c for c in cells if c.source.strip().splitlines()[-1] == contains.strip()]
+    [cell] = cells
+    return list(cell.outputs)
+
+
+def _quickstart(nb: Any) -> None:
+    by_source = {cell.source.strip(): cell.outputs for cell in nb.cells if cell.cell_type == "code"}
+    for last_line in ("result.trace", "plan"):  # cells that end by showing an object
+        [outputs] = [o for s, o in by_source.items() if s.splitlines()[-1] == last_line]
+        assert _svgs(outputs), f"no inline diagram for {last_line}"
+    mermaid = [c for s, c in by_source.items() if "to_mermaid" in s]
+    assert mermaid and mermaid[0][0]["text"].lstrip().startswith(("---", "flowchart"))
+
+
+def _workflows(nb: Any) -> None:
+    [speed] = _texts(_cell(nb, "one_by_one = makespan"))
+    match = re.fullmatch(
+        r"sequential ([0-9.]+) s, parallel ([0-9.]+) s, speed-up ([0-9.]+)x\n", speed
+    )
+    assert match, speed
+    assert float(match[1]) >= 0.8 and float(match[2]) <= 0.3 and float(match[3]) >= 2.5
+    assert _svgs(_cell(nb, "SVG(to_svg(wf.plan))"))
+    assert "invalid plan (2 problems):" in _texts(_cell(nb, "broken.validate"))[0]
+    skipped = _texts(_cell(nb, "fragile.run_sync()"))[0]
+    assert "skipped" in skipped and "still fine" in skipped
+
+
+def _visualising(nb: Any) -> None:
+    for source in ("agent.spec", "plan", "SVG(to_svg(result.trace", "SVG(to_svg(stopped"):
+        svgs = _svgs(_cell(nb, source))
+        assert svgs and "<svg" in svgs[0], source
+    assert _texts(_cell(nb, "print(to_mermaid(plan))"))[0].startswith("---")
+    assert _texts(_cell(nb, "print(to_dot(agent.spec))"))[0].startswith("digraph")
+
+
+def _property_testing(nb: Any) -> None:
+    assert "100 scripts, every invariant held" in _texts(_cell(nb, "test_any_script"))[0]
+    assert _texts(_cell(nb, "CalculatorMachine.TestCase().runTest()")) == ["passed\n"]
+    broken = _texts(_cell(nb, "check_trace(tampered)"))[0]
+    assert broken.startswith("invariant 3 (iterations and elapsed time stay within the limits)")
+    kept = _texts(_cell(nb, "OverconfidentMachine.TestCase().runTest()"))
+    assert "planloop kept the failing run (trace and diagram):" in kept[0]
+    assert kept[-1] == "['json', 'svg']"
+    assert "<svg" in _svgs(_cell(nb, "shrunk = planloop.Trace.from_json"))[0]
+
+
+CHECKS = {
+    "quickstart": _quickstart,
+    "workflows_and_dags": _workflows,
+    "visualising_runs": _visualising,
+    "property_testing": _property_testing,
+}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel inherits the environment: no store, diagram or failure directory of ours.
+    for name in ("PLANLOOP_HOME", "PLANLOOP_DIAGRAM_DIR", "PLANLOOP_FAILURES"):
+        monkeypatch.delenv(name, raising=False)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -29,26 +102,14 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
         if out.output_type == "error"
     ]
     assert errors == []
-    texts = [
-        out.get("data", {}).get("text/plain", "") + out.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.outputs
-    ]
-    assert any(t.strip() == "True" for t in texts), "the JSON round-trip cell should print True"
-    if path.name == "quickstart.ipynb":
-        by_source = {
-            cell.source.strip(): cell.outputs for cell in nb.cells if cell.cell_type == "code"
-        }
-        for last_line in ("result.trace", "plan"):  # cells that end by showing an object
-            [outputs] = [o for s, o in by_source.items() if s.splitlines()[-1] == last_line]
-            drawn = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
-            assert drawn, f"no inline diagram for {last_line}"
-        mermaid = [c for s, c in by_source.items() if "to_mermaid" in s]
-        assert mermaid and mermaid[0][0]["text"].lstrip().startswith(("---", "flowchart"))
+    texts = [t for cell in nb.cells if cell.cell_type == "code" for t in _texts(cell.outputs)]
+    if path.stem in WRITTEN_HERE:
+        assert any(t.strip() == "True" for t in texts), "the JSON round-trip cell should print True"
+        CHECKS[path.stem](nb)
+        assert not any(str(tmp_path) in t for t in texts), "an output shows a temporary path"
     if os.environ.get("PLANLOOP_UPDATE_NOTEBOOKS") == "1":
         nbformat.write(nb, path)
 
 
 def test_there_are_notebooks() -> None:
-    assert NOTEBOOKS
+    assert {p.stem for p in NOTEBOOKS} >= WRITTEN_HERE
