@@ -208,3 +208,30 @@ def test_the_plugin_fixtures_and_the_pictures_of_a_failing_test(
         ["*planloop diagrams*", f"pictures of the 1 run(s) of this test: {kept}"]
     )
     assert not (pytester.path / "kept" / "test_plugin.py_test_fixtures").exists()
+
+
+GIVEN_TEST = """
+from hypothesis import Phase, given, settings, strategies as st
+from planloop import Agent, FunctionPlanner, Trace
+from planloop.testing import check_trace
+
+@settings(max_examples=50, database=None, phases=[Phase.generate, Phase.shrink])
+@given(st.integers(0, 10))
+def test_traces(n):
+    agent = Agent(None, [], planner=FunctionPlanner(lambda ctx: "done"), store=False)
+    trace = agent.run_sync("x").trace
+    events = trace.events[:-1] if n >= 3 else trace.events  # a run_ended lost for n >= 3
+    check_trace(Trace(run_id=f"n{n}", events=[events[0].model_copy(update={"run_id": f"n{n}"}),
+                                              *events[1:]]))
+"""
+
+
+def test_check_trace_keeps_only_the_final_example_of_a_given_test(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANLOOP_FAILURES", str(pytester.path / "kept"))
+    pytester.makepyfile(test_traces=GIVEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*invariant 1 (a run ends in exactly one terminal state*"])
+    assert sorted(p.name for p in (pytester.path / "kept").iterdir()) == ["n3.json", "n3.svg"]
