@@ -134,7 +134,24 @@ class RunContext:
 
     def _read_acts(self) -> None:
         succeeded = StepStatus.succeeded
-        for plan, results, iteration in self._unread:
+        unread = self._unread
+        if len(unread) == 1 and len(unread[0][1]) == 1 and len(unread[0][0].steps) == 1:
+            # One act of one step since the last read: a tool-calling agent's iteration.
+            plan, (res,), iteration = unread[0]
+            step = plan.steps[0]
+            action = _new_action(
+                {
+                    "tool": res.tool,
+                    "tool_input": res.args if res.started_at is not None else step.args,
+                    "log": plan.log,
+                    "step_id": step.id,
+                    "iteration": iteration,
+                }
+            )
+            self._steps.append((action, res.output if res.status is succeeded else res.observation))
+            unread.clear()
+            return
+        for plan, results, iteration in unread:
             steps = plan.steps
             if len(steps) == 1:
                 ordered: Sequence[StepResult] = results
@@ -225,6 +242,7 @@ class RunContext:
 
 
 _new_model_called = trusted_maker(ModelCalled)
+_new_action = trusted_maker(Action)
 
 
 @runtime_checkable

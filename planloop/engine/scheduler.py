@@ -35,7 +35,7 @@ from planloop.engine.tooling import ToolLike
 from planloop.engine.trace import StepFinished, StepStarted
 from planloop.errors import ToolArgumentsError
 
-__all__ = ["ActOutcome", "execute_plan", "invalid_tool_message"]
+__all__ = ["ActOutcome", "execute_lone_step", "execute_plan", "invalid_tool_message"]
 
 TOOL_NOT_FOUND = "ToolNotFound"
 
@@ -157,7 +157,7 @@ async def execute_plan(
     if len(steps) == 1 and not plan.index.indegree[0]:
         # One step (most acts of a tool-calling agent): nothing to schedule, so none
         # of the machinery below is built for it.
-        await _execute_one(plan, tools, act, clock, record, out)
+        await execute_lone_step(plan, tools, act, clock, record, out)
         return out
     results = out.results
     errors = out.errors
@@ -443,7 +443,7 @@ async def execute_plan(
 _BAD = frozenset({_FAILED, _SKIPPED, _CANCELLED})
 
 
-async def _execute_one(
+async def execute_lone_step(
     plan: Plan,
     tools: Mapping[str, ToolLike],
     act: int,
