@@ -238,3 +238,16 @@ def test_a_failure_outside_hypothesis_writes_no_files(tmp_path: Any, monkeypatch
     err = _violation(_broken(trace, trace.events[:-1]))
     assert not getattr(err, "__notes__", None)
     assert not (tmp_path / "failures").exists()
+
+
+def test_a_workflow_with_an_output_that_is_not_json_replays() -> None:
+    class Point:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+        def __repr__(self) -> str:
+            return f"Point({self.x})"
+
+    wf = Workflow("points", store=False)
+    wf.step(lambda: Point(3), id="p")
+    check_trace(wf.run_sync().trace)
