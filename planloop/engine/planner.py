@@ -194,7 +194,8 @@ class RunContext:
         call raised (an :class:`~planloop.errors.OutputParserError` for an answer
         the server sent but the adapter could not read carries one).
         """
-        t0 = self.elapsed()
+        start = self._start
+        t0 = time.perf_counter() - start
         self.model_calls += 1
         try:
             value = await call
@@ -215,12 +216,14 @@ class RunContext:
                 )
             )
             raise
+        duration = time.perf_counter() - start - t0
         usage = getattr(value, "usage", None)
-        if isinstance(usage, Usage):
+        if type(usage) is Usage:  # its total, without the property call
+            self.tokens += usage.input_tokens + usage.output_tokens
+        elif isinstance(usage, Usage):
             self.tokens += usage.total_tokens
         else:
             usage = None
-        duration = self.elapsed() - t0
         if type(model) is str and type(messages) is int:  # the engine's own values: no validation
             called = _new_model_called(
                 {
