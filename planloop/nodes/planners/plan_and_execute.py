@@ -72,7 +72,19 @@ PLAN_SCHEMA: dict[str, Any] = {
 
 
 class StepResponse(BaseModel):
-    """What executing one step produced (LangChain's ``StepResponse``)."""
+    """What executing one step produced (LangChain's ``StepResponse``).
+
+    A :class:`~planloop.PlanAndExecute` run's steps have one as their output.
+
+    Example:
+        >>> from planloop import PlanAndExecute, load_agent_executor, load_chat_planner
+        >>> from planloop.testing import ScriptedModel
+        >>> planner = load_chat_planner(ScriptedModel(["1. Find the capital\\n2. Say it"]))
+        >>> executor = load_agent_executor(ScriptedModel(["Oslo", "It is Oslo."]), [])
+        >>> result = PlanAndExecute(planner, executor, store=False).run_sync("Norway's capital?")
+        >>> [step.output for step in result.steps]
+        [StepResponse(response='Oslo'), StepResponse(response='It is Oslo.')]
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
