@@ -37,6 +37,14 @@ def load_chat_planner(
     ``model`` may be a LangChain chat model; the plan is asked for as
     structured output (``{"steps": [...]}``) and read as text when the model
     answers with a numbered list instead.
+
+    Example:
+        >>> from planloop.testing import ScriptedModel
+        >>> planner = load_chat_planner(ScriptedModel(["Plan:\\n1. Find the capital\\n2. Say it"]))
+        >>> executor = load_agent_executor(ScriptedModel(["Oslo", "It is Oslo."]), [])
+        >>> result = PlanAndExecute(planner, executor, store=False).run_sync("Norway's capital?")
+        >>> [step.args["step"] for step in result.steps]
+        ['Find the capital', 'Say it']
     """
     return ChatPlanner(chat_model(model), system_prompt=system_prompt)
 
@@ -51,6 +59,21 @@ def load_agent_executor(
     """An executor that runs each step with an :class:`~planloop.Agent` over ``tools``.
 
     ``agent_options`` go to the Agent (``max_iterations``, ``planner``, ...).
+
+    Example:
+        >>> from planloop import tool
+        >>> from planloop.models import ToolCall
+        >>> from planloop.testing import ScriptedModel
+        >>> @tool
+        ... def capital(country: str) -> str:
+        ...     '''The capital of a country.'''
+        ...     return {"Norway": "Oslo"}[country]
+        >>> model = ScriptedModel([ToolCall("capital", {"country": "Norway"}), "Oslo"])
+        >>> executor = load_agent_executor(model, [capital], max_iterations=3)
+        >>> planner = load_chat_planner(ScriptedModel(["1. Look up the capital of Norway"]))
+        >>> result = PlanAndExecute(planner, executor, store=False).run_sync("Norway's capital?")
+        >>> result.output, [str(s) for s in result.trace.children["step_1"].states]
+        ('Oslo', ['plan', 'act', 'observe', 'plan', 'finish'])
     """
     agent = Agent(model, tools, name="step executor", **agent_options)
     return StepExecutor(agent, include_task_in_prompt=include_task_in_prompt)
