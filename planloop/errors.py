@@ -60,11 +60,32 @@ __all__ = [
 
 
 class PlanloopError(Exception):
-    """Root of every error planloop raises on purpose."""
+    """Root of every error planloop raises on purpose.
+
+    Example:
+        >>> import planloop
+        >>> try:
+        ...     planloop.Trace.from_json("not json")
+        ... except PlanloopError as err:
+        ...     print(type(err).__name__, isinstance(err, ValueError))
+        TraceError True
+        >>> issubclass(planloop.StepFailed, PlanloopError)
+        True
+    """
 
 
 class DefinitionError(PlanloopError, ValueError):
-    """Something defined by the user (a spec, a plan, a tool) is invalid."""
+    """Something defined by the user (a spec, a plan, a tool) is invalid.
+
+    Example:
+        >>> from planloop import Agent
+        >>> try:
+        ...     Agent(None, max_iterations=-1)
+        ... except DefinitionError as err:
+        ...     print(err)
+        invalid Agent:
+          - max_iterations=-1; use a whole number >= 0 or None
+    """
 
 
 class _ProblemList(DefinitionError):
@@ -84,19 +105,51 @@ class InvalidSpec(_ProblemList):
     """A :class:`~planloop.MachineSpec` breaks a structural rule.
 
     ``problems`` lists each violation with the states it concerns.
+
+    Example:
+        >>> from planloop import Continued, MachineSpec
+        >>> try:
+        ...     MachineSpec.default().with_transitions(
+        ...         {Continued: {"observe": "reflect"}}, states=["reflect"])
+        ... except InvalidSpec as err:
+        ...     print(*err.problems)  # doctest: +ELLIPSIS
+        cannot reach a terminal state (finish, stopped): reflect; add a transition that leads ...
     """
 
     kind = "machine spec"
 
 
 class InvalidPlan(_ProblemList):
-    """A :class:`~planloop.Plan` is invalid; ``problems`` lists every problem at once."""
+    """A :class:`~planloop.Plan` is invalid; ``problems`` lists every problem at once.
+
+    Example:
+        >>> from planloop import Plan, Step, ref
+        >>> try:
+        ...     Plan(steps=[Step(id="sum", tool="add", args={"a": ref("x")})]).validate({})
+        ... except InvalidPlan as err:
+        ...     print(err)
+        invalid plan (2 problems):
+          - step 'sum' refers to 'x', but there is no step 'x'; refer to one of: sum
+          - step 'sum' uses tool 'add', which does not exist; use one of: (none)
+    """
 
     kind = "plan"
 
 
 class InvalidTool(DefinitionError):
-    """A tool could not be built from the given function or arguments."""
+    """A tool could not be built from the given function or arguments.
+
+    Example:
+        >>> from planloop import tool
+        >>> try:
+        ...     @tool("look up")
+        ...     def lookup(city: str) -> int:
+        ...         '''Population of a city.'''
+        ...         return 0
+        ... except InvalidTool as err:
+        ...     print(err)  # doctest: +ELLIPSIS
+        tool name 'look up' is not usable: use 1-64 letters, digits, '_', '-' or '.', ...
+    """
 
 
 class InvalidTransition(PlanloopError, RuntimeError):
@@ -106,6 +159,15 @@ class InvalidTransition(PlanloopError, RuntimeError):
         state: the current state.
         event: the name of the event that was fired.
         accepted: the names of the events ``state`` accepts.
+
+    Example:
+        >>> from planloop import Acted, MachineSpec
+        >>> from planloop.engine.machine import Machine
+        >>> try:
+        ...     Machine(MachineSpec.default()).fire(Acted(results=()))
+        ... except InvalidTransition as err:
+        ...     print(err)
+        state 'plan' does not accept event 'Acted'; it accepts: Planned, Answered, Rejected, Stopped
     """
 
     def __init__(self, state: str, event: str, accepted: Sequence[str]) -> None:
@@ -130,6 +192,17 @@ class OutputParserError(PlanloopError, ValueError):
         usage: the tokens the model call used (a :class:`~planloop.engine.trace.Usage`),
             when the model adapter raised this after its server answered; the
             trace and the run's token budget count them as for any other call.
+
+    Example:
+        >>> from planloop import Agent, Answer, FunctionPlanner
+        >>> def plan(ctx):
+        ...     if not ctx.intermediate_steps:
+        ...         raise OutputParserError("no number", observation="Reply with a number")
+        ...     return Answer(f"told: {ctx.intermediate_steps[-1][1]}")
+        >>> planner = FunctionPlanner(plan)
+        >>> agent = Agent(None, planner=planner, handle_parsing_errors=True, store=False)
+        >>> agent.run_sync("?").output
+        'told: Reply with a number'
     """
 
     def __init__(
@@ -152,6 +225,20 @@ class ToolArgumentsError(PlanloopError, ValueError):
     Attributes:
         tool: the tool's name.
         errors: one line per failing argument.
+
+    Example:
+        >>> from planloop import tool
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     '''Add two numbers.'''
+        ...     return a + b
+        >>> try:
+        ...     add.invoke({"a": "x"})
+        ... except ToolArgumentsError as err:
+        ...     print(err.tool, *err.errors, sep="\\n")
+        add
+        a: Input should be a valid integer, unable to parse string as an integer (got 'x')
+        b: missing (this argument is required)
     """
 
     def __init__(self, tool: str, errors: Sequence[str]) -> None:
@@ -172,6 +259,17 @@ class StoreError(PlanloopError, RuntimeError):
     schema version, an unknown run id, a duplicate event, and a stored row that is
     corrupt. The message names the file or the run (and event) concerned and says
     what to do. The store never modifies a file it refused to open.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from planloop import SQLiteStore
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.db"
+        >>> _ = path.write_text("not a database")
+        >>> try:
+        ...     SQLiteStore(path)
+        ... except StoreError as err:
+        ...     print(str(err).split(". ")[0])  # doctest: +ELLIPSIS
+        /...runs.db is not a planloop database (file is not a database)
     """
 
 
@@ -182,6 +280,19 @@ class CannotResume(PlanloopError, RuntimeError):
     agent or workflow, is paused and no decision was given, was given a decision
     while not paused, or the decision does not fit what is pending. The run is
     left as it was. ``run_id`` names it.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from planloop import Agent, Answer, FunctionPlanner, SQLiteStore
+        >>> store = SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "runs.db")
+        >>> agent = Agent(None, planner=FunctionPlanner(lambda ctx: Answer("hi")), store=store)
+        >>> _ = agent.run_sync("hello", run_id="greet-1")
+        >>> try:
+        ...     agent.resume_sync("greet-1")
+        ... except CannotResume as err:
+        ...     print(err.run_id, "|", str(err).split(";")[0])
+        greet-1 | run 'greet-1' already ended (finished)
+        >>> store.close()
     """
 
     def __init__(self, message: str, *, run_id: str) -> None:
@@ -204,6 +315,19 @@ class ModelError(PlanloopError, RuntimeError):
             was none (timeout, connection refused or dropped).
         hint: how to fix it (also the end of the message).
         attempts: how many requests were sent.
+
+    Example:
+        >>> from planloop import Agent, PlannerFailed
+        >>> from planloop.models import OpenAIChat
+        >>> url = "http://127.0.0.1:9/v1"  # nothing listens there
+        >>> chat = OpenAIChat("llama3.2", base_url=url, api_key="", max_retries=0)
+        >>> try:
+        ...     Agent(chat, store=False).run_sync("hi")
+        ... except PlannerFailed as err:
+        ...     print(type(err.__cause__).__name__, err.__cause__.status_code)
+        ...     print(err.__cause__.hint)
+        ModelError None
+        is the server running, and is the base URL right? set OPENAI_BASE_URL or pass base_url=
     """
 
     def __init__(
@@ -228,11 +352,47 @@ class ModelError(PlanloopError, RuntimeError):
 
 
 class ModelAuthError(ModelError):
-    """The model server refused the API key (HTTP 401) or access to the model (HTTP 403)."""
+    """The model server refused the API key (HTTP 401) or access to the model (HTTP 403).
+
+    Example:
+        >>> import http.server, threading
+        >>> from planloop import Agent, PlannerFailed
+        >>> from planloop.models import OpenAIChat
+        >>> class BadKey(http.server.BaseHTTPRequestHandler):
+        ...     def do_POST(self):
+        ...         self.send_error(401, "invalid api key")
+        >>> with http.server.HTTPServer(("127.0.0.1", 0), BadKey) as server:
+        ...     threading.Thread(target=server.handle_request).start()
+        ...     url = f"http://127.0.0.1:{server.server_port}/v1"
+        ...     chat = OpenAIChat("gpt-4o-mini", base_url=url, api_key="")
+        ...     try:
+        ...         Agent(chat, store=False).run_sync("hi")
+        ...     except PlannerFailed as err:
+        ...         print(type(err.__cause__).__name__, err.__cause__.hint)
+        ModelAuthError set OPENAI_API_KEY or pass api_key=
+    """
 
 
 class ModelNotFound(ModelError):
-    """The model server has no such model, or no such endpoint (HTTP 404)."""
+    """The model server has no such model, or no such endpoint (HTTP 404).
+
+    Example:
+        >>> import http.server, threading
+        >>> from planloop import Agent, PlannerFailed
+        >>> from planloop.models import OpenAIChat
+        >>> class NoSuchModel(http.server.BaseHTTPRequestHandler):
+        ...     def do_POST(self):
+        ...         self.send_error(404, "model not found")
+        >>> with http.server.HTTPServer(("127.0.0.1", 0), NoSuchModel) as server:
+        ...     threading.Thread(target=server.handle_request).start()
+        ...     url = f"http://127.0.0.1:{server.server_port}/v1"
+        ...     chat = OpenAIChat("gpt-9", base_url=url, api_key="")
+        ...     try:
+        ...         Agent(chat, store=False).run_sync("hi")
+        ...     except PlannerFailed as err:
+        ...         print(type(err.__cause__).__name__, err.__cause__.status_code)
+        ModelNotFound 404
+    """
 
 
 class RunError(PlanloopError, RuntimeError):
@@ -240,6 +400,18 @@ class RunError(PlanloopError, RuntimeError):
 
     Attributes:
         result: the partial :class:`~planloop.RunResult`, trace included.
+
+    Example:
+        >>> from planloop import Workflow
+        >>> def check(rows: int) -> int:
+        ...     raise ValueError(f"{rows} rows, expected 4")
+        >>> wf = Workflow("nightly", store=False)
+        >>> _ = wf.step(check, rows=3)
+        >>> try:
+        ...     wf.run_sync()
+        ... except RunError as err:
+        ...     print(type(err).__name__, err.result.status, err.result.stop_reason)
+        StepFailed stopped error
     """
 
     def __init__(self, message: str, *, result: RunResult | None = None) -> None:
@@ -256,6 +428,21 @@ class StepFailed(RunError):
     Attributes:
         step_id: the id of the step whose tool raised.
         tool: the tool's name.
+
+    Example:
+        >>> from planloop import Agent, tool
+        >>> from planloop.models import ToolCall
+        >>> from planloop.testing import ScriptedModel
+        >>> @tool
+        ... def fetch(url: str) -> str:
+        ...     '''Fetch a page.'''
+        ...     raise TimeoutError(url)
+        >>> model = ScriptedModel([ToolCall("fetch", {"url": "https://example.org"})])
+        >>> try:
+        ...     Agent(model, [fetch], store=False).run_sync("Read example.org")
+        ... except StepFailed as err:
+        ...     print(err.step_id, err.tool, err.result.steps[0].status, err.result.stop_reason)
+        call_1 fetch failed error
     """
 
     def __init__(
@@ -272,11 +459,34 @@ class StepFailed(RunError):
 
 
 class ParsingFailed(RunError):
-    """The planner could not parse the model's output and handling was off."""
+    """The planner could not parse the model's output and handling was off.
+
+    Example:
+        >>> from planloop import Agent
+        >>> from planloop.testing import ScriptedModel
+        >>> try:
+        ...     Agent(ScriptedModel(["I am not sure"]), planner="react", store=False).run_sync("?")
+        ... except ParsingFailed as err:
+        ...     print(str(err).split(". ")[0])
+        could not parse the model's output: Could not parse LLM output: `I am not sure`
+    """
 
 
 class PlannerFailed(RunError):
-    """The planner, or the model it called, raised an exception."""
+    """The planner, or the model it called, raised an exception.
+
+    The planner's exception is the ``__cause__``.
+
+    Example:
+        >>> from planloop import Agent, FunctionPlanner
+        >>> def plan(ctx):
+        ...     return {"Oslo": 709_000}[ctx.input]
+        >>> try:
+        ...     Agent(None, planner=FunctionPlanner(plan), store=False).run_sync("Bergen")
+        ... except PlannerFailed as err:
+        ...     print(err, "|", repr(err.__cause__), "|", err.result.stop_reason)
+        the planner raised KeyError: 'Bergen' | KeyError('Bergen') | error
+    """
 
 
 class DiagramWarning(UserWarning):
@@ -285,4 +495,17 @@ class DiagramWarning(UserWarning):
     A warning, not an error: the run's result, or its :class:`RunError`, is
     unaffected. The message says what failed and how to fix it. Silence it
     with ``warnings.simplefilter("ignore", planloop.DiagramWarning)``.
+
+    Example:
+        >>> import pathlib, tempfile, warnings
+        >>> from planloop import Workflow
+        >>> pictures = pathlib.Path(tempfile.mkdtemp()) / "runs"
+        >>> wf = Workflow("nightly", diagram_dir=pictures, store=False)
+        >>> _ = wf.step(lambda: 1, id="load")
+        >>> _ = pictures.write_text("a file where the directory should be")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     output = wf.run_sync().output
+        >>> print(caught[0].message)  # doctest: +ELLIPSIS
+        planloop wrote no run diagram: diagram_dir='...runs': it is a file, not a directory; ...
     """

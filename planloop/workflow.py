@@ -33,6 +33,15 @@ class StepHandle:
 
     ``handle["field"]`` refers to one field of the output (a key of a dict output, or an
     attribute).
+
+    Example:
+        >>> wf = Workflow("greeting", store=False)
+        >>> user = wf.step(lambda: {"name": "Ada"}, id="user")
+        >>> user, user["name"]
+        (StepHandle('user'), StepHandle('user')['name'])
+        >>> _ = wf.step(lambda name: f"Hello, {name}", name=user["name"])
+        >>> wf.run_sync().output
+        'Hello, Ada'
     """
 
     __slots__ = ("field", "id")

@@ -83,6 +83,19 @@ class RunContext:
         last_results: step results of the latest act.
         final: ``True`` when the run is stopping and the planner is asked for a
             final answer from what it has (``early_stopping_method="generate"``).
+
+    Example:
+        >>> from planloop import Agent, FunctionPlanner, Plan, Step
+        >>> def words(text: str) -> int:
+        ...     return len(text.split())
+        >>> def plan(ctx):
+        ...     if not ctx.intermediate_steps:
+        ...         return Plan(steps=[Step(id="n", tool="words", args={"text": ctx.input})])
+        ...     action, observation = ctx.intermediate_steps[-1]
+        ...     return Answer(f"{action.tool}: {observation} (after {ctx.iteration} pass)")
+        >>> agent = Agent(None, [words], planner=FunctionPlanner(plan), store=False)
+        >>> agent.run_sync("to be or not").output
+        'words: 4 (after 1 pass)'
     """
 
     def __init__(
@@ -257,6 +270,18 @@ class Planner(Protocol):
     read, or raises :class:`StopRun` to stop the run with a reason.
     ``final_answer`` is called once when a run stops at a limit with
     ``early_stopping_method="generate"``.
+
+    Example:
+        >>> from planloop import Agent
+        >>> class Echo:
+        ...     async def plan(self, ctx):
+        ...         return Answer(f"you said {ctx.input}")
+        ...     async def final_answer(self, ctx):
+        ...         return Answer("out of time")
+        >>> isinstance(Echo(), Planner)
+        True
+        >>> Agent(None, planner=Echo(), store=False).run_sync("hi").output
+        'you said hi'
     """
 
     async def plan(self, ctx: RunContext) -> Plan | Answer: ...

@@ -19,6 +19,16 @@ class StepResult(BaseModel):
     arguments, ``handle_tool_error``), the observation shown to the planner.
     ``fatal`` marks a failure nothing handled: it stops the run with reason
     ``error``.
+
+    Example:
+        >>> from planloop import Workflow
+        >>> wf = Workflow("one step", store=False)
+        >>> _ = wf.step(lambda: 42, id="answer")
+        >>> step = wf.run_sync().steps[0]
+        >>> step.step_id, step.status, step.output, step.attempts
+        ('answer', <StepStatus.succeeded: 'succeeded'>, 42, 1)
+        >>> StepResult(step_id="fetch", status="failed", error="timed out").observation
+        'Error: timed out'
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +69,20 @@ class Action(BaseModel):
 
     ``log`` is what the planner said around the call; ``iteration`` groups the
     actions of one plan (several tool calls in one model message share it).
+
+    Example:
+        >>> from planloop import Agent, tool
+        >>> from planloop.models import ToolCall
+        >>> from planloop.testing import ScriptedModel
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     '''Add two numbers.'''
+        ...     return a + b
+        >>> model = ScriptedModel([ToolCall("add", {"a": 1, "b": 2}), "3"])
+        >>> result = Agent(model, [add], store=False).run_sync("1 + 2?")
+        >>> action, observation = result.intermediate_steps[0]
+        >>> action.tool, action.tool_input, observation
+        ('add', {'a': 1, 'b': 2}, 3)
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -39,7 +39,17 @@ __all__ = [
 
 
 class TraceError(PlanloopError, ValueError):
-    """A trace file or JSON text is not a valid planloop trace."""
+    """A trace file or JSON text is not a valid planloop trace.
+
+    Example:
+        >>> try:
+        ...     Trace.from_json('{"events": 3}')
+        ... except TraceError as err:
+        ...     print(err)
+        not a valid planloop trace:
+          - at run_id: Field required
+          - at events: Input should be a valid array
+    """
 
 
 class _Record(BaseModel):
