@@ -11,6 +11,9 @@ A run with a store records:
   resumed run needs (the steps so far, the plan being executed, which of its
   steps completed) is rebuilt from the events, so a checkpoint stays a few
   hundred bytes however long the run is;
+* the traces of its sub-agent runs (``trace.children``, by step id), with the
+  write that follows their being set (a plan-and-execute step sets its child
+  just before it ends, so the child goes out with the step's ``StepFinished``);
 * the run's row: ``running`` while it goes, then ``finished``, ``stopped`` or
   ``paused``.
 
@@ -18,6 +21,12 @@ A step that was running when the process died has no ``StepFinished`` event,
 so it runs again when the run is resumed; a step that completed is never run
 again. Values that are not JSON (a tool's custom return type) come back as
 their ``repr``, and redacted secrets come back as ``[redacted]``.
+
+Steps that run Python callables are stored by name only. A workflow gives its
+own steps back (``LoopConfig.restore_plan``); a planner that makes callables
+itself (plan-and-execute) implements :class:`DurablePlanner` to make them again
+from the stored plan, to type stored outputs again, and to turn an
+:class:`Edit` into a plan. Without either, resuming such a plan is refused.
 """
 
 from __future__ import annotations

@@ -389,6 +389,12 @@ def test_sub_agent_traces_are_stored_redacted_and_read_back(tmp_path: Path) -> N
     assert child.output == "fetched"
     started = [e for e in child.events if e.kind == "step_started"]
     assert started[0].args == {"url": "https://x.test", "api_key": "[redacted]"}
+    from planloop.visualize import render
+
+    for trace in (loaded, result.trace):
+        svg = render(trace, tmp_path / "run.svg").read_text()
+        assert "sub&#45;agent of step_1" in svg
+        assert "sk-Walrus-5521" not in svg
 
 
 def test_show_draws_the_sub_agent_runs_inside_their_steps(tmp_path: Path) -> None:

@@ -100,3 +100,51 @@ def test_replanning_after_each_step() -> None:
     assert [r.step_id for r in result.steps] == ["step_1", "step_2"]
     assert "1. look\n   Result: looked" in planner_model.requests[1].messages[1].content
     assert result.iterations == 2
+
+
+# --- durable runs: what the planner rebuilds from the store ----------------------------
+
+
+def test_stored_step_outputs_are_read_back_as_step_responses() -> None:
+    from planloop.engine.durable import DurablePlanner
+    from planloop.engine.states import StepStatus
+    from planloop.engine.steps import StepResult
+
+    pe = PlanAndExecute(load_chat_planner(ScriptedModel([])), load_agent_executor(None, []))
+    planner = pe._loop_config().planner
+    assert isinstance(planner, DurablePlanner)
+    stored = StepResult(
+        step_id="step_1", tool="execute_step", status=StepStatus.succeeded, output={"response": "x"}
+    )
+    assert planner.restore_result(stored).output == StepResponse(response="x")
+    other = stored.model_copy(update={"tool": "search"})
+    assert planner.restore_result(other) is other
+    odd = stored.model_copy(update={"output": {"text": "x"}})
+    assert planner.restore_result(odd) is odd
+
+
+def test_a_rejected_plan_is_asked_for_again_and_done_steps_count_once() -> None:
+    from planloop import Approve, Reject
+
+    planner_model = ScriptedModel(
+        ["1. look\n2. guess", "1. look carefully", "1. confirm", "Final Answer: confirmed"]
+    )
+    executor_model = ScriptedModel(["looked", "confirmed it"])
+    pe = PlanAndExecute(
+        load_chat_planner(planner_model),
+        load_agent_executor(executor_model, []),
+        replan=True,
+        interrupt_before=["act"],
+    )
+    run = pe.run_sync("task")
+    run = pe.resume_sync(run.run_id, Reject(message="be careful"))
+    assert planner_model.requests[1].messages[1].content == (
+        "task\n\nThe previous plan was not accepted: be careful\nMake another plan."
+    )
+    run = pe.resume_sync(run.run_id, Approve())  # "look carefully"
+    run = pe.resume_sync(run.run_id, Approve())  # "confirm"
+    assert (run.status, run.output) == ("finished", "confirmed")
+    replan_prompt = planner_model.requests[3].messages[1].content
+    assert replan_prompt.count("1. look carefully\n   Result: looked") == 1
+    assert "2. confirm\n   Result: confirmed it" in replan_prompt
+    assert "3." not in replan_prompt
