@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from planloop.engine._trusted import trusted_maker
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import ScriptExhausted
@@ -28,7 +29,7 @@ class ModelRequest:
         ['hello']
     """
 
-    __slots__ = ("_count", "_source", "response_schema", "stop", "tools")
+    __slots__ = ("_count", "_source", "_tools", "response_schema", "stop")
 
     def __init__(
         self,
@@ -39,10 +40,11 @@ class ModelRequest:
     ) -> None:
         # Planners only ever append to a conversation, so the request keeps the
         # list and its length instead of a copy (a copy per call would make a
-        # long scripted run quadratic).
+        # long scripted run quadratic). They pass a fresh list of tools per call
+        # (a model may keep what it is given), so that is kept as it is too.
         self._source = messages
         self._count = len(messages)
-        self.tools = list(tools) if tools is not None else None
+        self._tools = tools
         self.response_schema = response_schema
         self.stop = list(stop) if stop is not None else None
 
@@ -50,6 +52,12 @@ class ModelRequest:
     def messages(self) -> list[ChatMessage]:
         """The messages of this request."""
         return list(self._source[: self._count])
+
+    @property
+    def tools(self) -> list[ToolSpec] | None:
+        """The tools offered with this request (``None`` if none were)."""
+        tools = self._tools
+        return None if tools is None else list(tools)
 
     def __repr__(self) -> str:
         return (
@@ -91,6 +99,16 @@ class ScriptedModel:
         self.delay = delay
         self._name = name
         self._next = 0
+        # Each entry's message, made here once per distinct entry (a script is
+        # often one ToolCall repeated) rather than on every call; with the entry
+        # it was made from, so an entry replaced in ``responses`` is made anew.
+        made: dict[int, ChatMessage | None] = {}
+        self._made: list[tuple[ScriptedResponse, ChatMessage | None]] = []
+        for response in self.responses:
+            key = id(response)
+            if key not in made:
+                made[key] = _fixed_message(response)
+            self._made.append((response, made[key]))
 
     @property
     def name(self) -> str:
@@ -115,17 +133,42 @@ class ScriptedModel:
                 f"ScriptedModel {self._name!r} was called {len(self.requests)} times but its "
                 f"script has {len(self.responses)} responses; add responses for the extra calls"
             )
-        response = self.responses[self._next]
-        self._next += 1
+        i = self._next
+        response = self.responses[i]
+        self._next = i + 1
         if self.delay:
             await asyncio.sleep(self.delay)
-        message = _message(response, stop)
+        made = self._made
+        message = made[i][1] if i < len(made) and made[i][0] is response else None
+        if message is None or (stop and isinstance(response, str)):
+            message = _message(response, stop)
         # A rough, cheap count (4 characters a token) of the newest message only.
         last = len(messages[-1].content) if messages else 0
-        return ModelResponse(
-            message=message,
-            usage=Usage(input_tokens=last // 4 + 1, output_tokens=len(message.content) // 4 + 1),
+        # Both made from values checked already: not validated a second time.
+        return _new_response(
+            {
+                "message": message,
+                "usage": _new_usage(
+                    {"input_tokens": last // 4 + 1, "output_tokens": len(message.content) // 4 + 1}
+                ),
+            }
         )
+
+
+_new_response = trusted_maker(ModelResponse)
+_new_usage = trusted_maker(Usage)
+
+
+def _fixed_message(response: ScriptedResponse) -> ChatMessage | None:
+    """The message ``response`` gives on any call, or ``None`` if there is none: an
+    exception (raised when played) or an invalid entry (refused when played). Text
+    is kept whole here; a call with ``stop`` strings cuts it."""
+    if isinstance(response, BaseException):
+        return None
+    try:
+        return _message(response, None)
+    except TypeError:
+        return None
 
 
 def _message(response: ScriptedResponse, stop: Sequence[str] | None) -> ChatMessage:
