@@ -529,7 +529,7 @@ def test_a_handler_that_returns_stopped_stops_the_run_with_its_reason() -> None:
         StopReason.budget,
         "enough",
     )
-    check_trace(result.trace, replay=False)  # see test_a_requested_stop_replays
+    check_trace(result.trace)
 
 
 def test_a_handler_can_raise_stop_run() -> None:
@@ -544,7 +544,7 @@ def test_a_handler_can_raise_stop_run() -> None:
         StopReason.cancelled,
         "called off",
     )
-    check_trace(result.trace, replay=False)  # see test_a_requested_stop_replays
+    check_trace(result.trace)
 
 
 def test_a_planner_stops_the_run_with_a_reason_and_an_output() -> None:
@@ -561,7 +561,7 @@ def test_a_planner_stops_the_run_with_a_reason_and_an_output() -> None:
         1,
     )
     assert [obs for _, obs in result.intermediate_steps] == [3]
-    check_trace(result.trace, replay=False)  # see test_a_requested_stop_replays
+    check_trace(result.trace)
 
 
 @pytest.mark.parametrize(
@@ -607,12 +607,6 @@ def test_the_built_in_states_cannot_be_given_handlers() -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="engine/replay.py's end_here answers a recorded Stopped it cannot explain with "
-    "_Diverged; it should raise StopRun(reason, output) for reasons other than error and "
-    "max_execution_time (owned by another engineer)",
-    strict=False,
-)
 def test_a_requested_stop_replays() -> None:
     def reflect(ctx: RunContext) -> Event:
         return Stopped(reason=StopReason.budget, output="enough")

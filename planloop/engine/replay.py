@@ -60,7 +60,7 @@ from planloop.engine.events import (
 )
 from planloop.engine.loop import LoopConfig, StateHandler, run_loop
 from planloop.engine.plan import Plan
-from planloop.engine.planner import Answer, RunContext
+from planloop.engine.planner import Answer, RunContext, StopRun
 from planloop.engine.result import RunResult
 from planloop.engine.retry import RetryPolicy
 from planloop.engine.spec import MachineSpec
@@ -253,6 +253,13 @@ class _Script:
                 elif result.started_at is not None:
                     names.setdefault(result.tool)
         self.tool_names = [*(listed or []), *(n for n in names if n not in (listed or ()))]
+        # A cancelled step waits in the replay until what cancelled it strikes again: a
+        # step that failed, or the time limit. The run may then have ended for another
+        # reason (the final answer after the deadline failed), so the limit is kept
+        # whenever a step was cancelled: without it such a step would wait forever.
+        self.deadline_struck = started.limits.max_execution_time is not None and any(
+            r.status is StepStatus.cancelled for r in self.results.values()
+        )
         self.spec = self._spec()
         self._check_path()
         self.seen = 0
@@ -323,7 +330,7 @@ class _Script:
 
     def config(self) -> LoopConfig:
         limits = self.started.limits
-        if self.ended.stop_reason is not StopReason.max_execution_time:
+        if self.ended.stop_reason is not StopReason.max_execution_time and not self.deadline_struck:
             limits = limits.model_copy(update={"max_execution_time": None})
         handlers: dict[str, StateHandler] = {}
         for state in self.spec.states:
@@ -463,6 +470,8 @@ class _Script:
             raise RunError(self.ended.error or "the recorded run stopped with an error")
         if reason == StopReason.max_execution_time:
             await asyncio.Event().wait()  # until the replay's own deadline stops it
+        if reason is not None:  # a planner or a handler asked for this stop (StopRun, Stopped)
+            raise StopRun(reason, recorded.payload.get("output"))
         raise _Diverged(
             f"replay diverged: the recorded run stopped ({reason}) at transition "
             f"#{self.seen}, where the replay did not"

@@ -275,3 +275,32 @@ def test_a_replay_that_differs_lists_the_differences() -> None:
     replay = Trace.model_validate(data).replay()
     assert not replay.matches
     assert replay.differences == ("run end output: recorded 'something else'; replayed 'ok'",)
+
+
+def test_a_step_the_deadline_cancelled_replays_when_the_run_then_failed() -> None:
+    # The deadline cancels the hanging step; the "generate" answer after it finds the
+    # script empty, so the run ends with reason error, not max_execution_time. The
+    # replay must still apply the time limit to the cancelled step, or it waits forever.
+    from planloop.testing import hanging_tool
+
+    hanging = hanging_tool()
+    agent = Agent(
+        ScriptedModel([ToolCall("hanging", {})]),
+        [hanging],
+        max_execution_time=0.05,
+        early_stopping_method="generate",
+        store=False,
+    )
+    with pytest.raises(RunError) as caught:
+        agent.run_sync("go")
+    hanging.release()
+    trace = caught.value.result.trace
+    assert [r.status.value for r in trace.step_results] == ["cancelled"]
+    assert trace.stop_reason is planloop.StopReason.error
+
+    async def replay() -> planloop.Replay:
+        return await asyncio.wait_for(asyncio.to_thread(trace.replay), 10)
+
+    replayed = asyncio.run(replay())
+    assert replayed.matches, replayed.differences
+    assert replayed.result.stop_reason is planloop.StopReason.error
