@@ -146,7 +146,23 @@ class Reject(BaseModel):
 
 
 Decision = Approve | Edit | Reject
-"""What a person decides about a paused run."""
+"""What a person decides about a paused run.
+
+Example:
+    >>> from planloop import Agent, Approve, tool
+    >>> from planloop.models import ToolCall
+    >>> from planloop.testing import ScriptedModel
+    >>> @tool
+    ... def greet(name: str) -> str:
+    ...     '''Greet someone.'''
+    ...     return f"hello {name}"
+    >>> model = ScriptedModel([ToolCall("greet", {"name": "Ada"}), "Greeted Ada."])
+    >>> agent = Agent(model, [greet], interrupt_before=["act"])
+    >>> agent.run_sync("Greet Ada", run_id="greet-ada").status.value
+    'paused'
+    >>> agent.resume_sync("greet-ada", Approve()).output
+    'Greeted Ada.'
+"""
 
 
 @runtime_checkable

@@ -97,7 +97,16 @@ _NOT_A_TOOL = re.compile(r" is not a valid tool, try one of \[(.*)\]\.\Z", re.DO
 
 class ReplayError(PlanloopError, ValueError):
     """A trace cannot be replayed: it is incomplete, inconsistent, or of a kind replay
-    does not reproduce (see :mod:`planloop.engine.replay`). ``run_id`` names the run."""
+    does not reproduce (see :mod:`planloop.engine.replay`). ``run_id`` names the run.
+
+    Example:
+        >>> from planloop import ReplayError, Trace
+        >>> try:
+        ...     Trace(run_id="empty").replay()
+        ... except ReplayError as err:
+        ...     print(err.run_id, "-", str(err).split(";")[0])
+        empty - trace 'empty' does not start with a run_started event
+    """
 
     def __init__(self, message: str, *, run_id: str) -> None:
         super().__init__(message)
@@ -112,6 +121,14 @@ class Replay(BaseModel):
         result: the replayed run's result (its ``trace`` is the new trace).
         differences: what the replay did differently, one line each; empty when
             it reproduced the run.
+
+    Example:
+        >>> import planloop
+        >>> wf = planloop.Workflow("double", store=False)
+        >>> _ = wf.step(lambda: 21 * 2, id="answer")
+        >>> replay = wf.run_sync().trace.replay()  # calls no step: plays the recorded outputs
+        >>> replay.matches, replay.result.output, replay.differences
+        (True, 42, ())
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)

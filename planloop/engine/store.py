@@ -153,7 +153,26 @@ class Checkpoint:
 
 @runtime_checkable
 class Store(Protocol):
-    """What a run needs to be recorded, listed and resumed."""
+    """What a run needs to be recorded, listed and resumed.
+
+    :class:`SQLiteStore` is the default; give an ``Agent``, ``Workflow`` or
+    ``PlanAndExecute`` any object with these methods as ``store=``.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> import planloop
+        >>> store = planloop.SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "runs.db")
+        >>> isinstance(store, planloop.Store)
+        True
+        >>> wf = planloop.Workflow("double", store=store)
+        >>> _ = wf.step(lambda: 21 * 2, id="answer")
+        >>> _ = wf.run_sync(run_id="double-1")
+        >>> [(run.run_id, run.status) for run in store.list_runs()]
+        [('double-1', 'finished')]
+        >>> store.load_trace("double-1").output
+        42
+        >>> store.close()
+    """
 
     def create_run(
         self,
