@@ -576,6 +576,7 @@ class _Run:
                 record=self.trace.append,
                 max_concurrency=self.cfg.max_concurrency,
                 outcome=self.outcome,
+                start=self.start,
             )
         else:
             kept = await act_in_rounds(self, plan, gates, dict(resumed or {}))
@@ -593,6 +594,7 @@ class _Run:
             record=self.trace.append,
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
+            start=self.start,
         )
 
     async def _observe(self, ctx: RunContext) -> Event:

@@ -145,11 +145,14 @@ async def execute_plan(
     record: Callable[[Any], None],
     max_concurrency: int | None = None,
     outcome: ActOutcome | None = None,
+    start: float | None = None,
 ) -> ActOutcome:
     """Run every step of ``plan`` (already validated) to a terminal status.
 
     ``clock`` gives seconds since the run started; ``record`` receives the
-    trace events. ``outcome`` may be passed in so the caller keeps what was
+    trace events. ``start``, when given, is the ``time.perf_counter()`` reading
+    ``clock`` counts from, so that the hot path can read the same time without
+    calling it. ``outcome`` may be passed in so the caller keeps what was
     recorded even when this coroutine is cancelled.
     """
     out = outcome if outcome is not None else ActOutcome()
@@ -181,9 +184,15 @@ async def execute_plan(
     by_name: dict[str, ToolLike | None] = {}
     by_callable: dict[int, FunctionTool] = {}
     env = _Env(plan, tools, outputs, act, clock, record)
-    # The hot path reads the time as ``clock`` would, without the call.
-    perf = time.perf_counter
-    origin = perf() - clock()
+    # The hot path reads the time as ``clock`` does, without the call: the same
+    # counter less the same start, so its times and ``clock``'s never disagree (an
+    # origin estimated as ``perf() - clock()`` was off by the time between the two
+    # reads, and a trace's times went back by up to a microsecond). Without
+    # ``start``, ``clock`` itself.
+    perf: Callable[[], float] = time.perf_counter
+    origin = start
+    if origin is None:
+        perf, origin = clock, 0.0
 
     def tool_for(step: Step) -> ToolLike | None:
         what = step.tool

@@ -63,9 +63,10 @@ Example:
 """
 
 _CONTEXT = 2  # events shown on either side of an offending one
-# Events may carry times read from two clocks a microsecond apart; the order of the
-# events is the record, their times are for durations.
-_CLOCK_SLACK = 1e-3
+# Every time in a trace is one counter less the run's start; a resumed run's start
+# is moved back by a time read from the store, which float rounding may leave a
+# fraction of a nanosecond off. Nothing more is allowed out of order.
+_CLOCK_SLACK = 1e-9
 _REPLAY_PATIENCE = 10.0  # seconds a replay may take beyond the recorded run's duration
 
 
