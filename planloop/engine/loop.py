@@ -764,13 +764,13 @@ class _Run:
     def _result(self) -> RunResult:
         trace = self.trace
         if self.paused is not None:
-            return RunResult.model_construct(
+            return RunResult._lazy(
+                self._pairs(),
                 run_id=trace.run_id,
                 output=None,
                 status=RunStatus.paused,
                 stop_reason=None,
                 iterations=self.ctx.iteration,
-                intermediate_steps=list(self.ctx.all_steps),
                 steps=list(self.steps),
                 trace=trace,
             )
@@ -785,16 +785,26 @@ class _Run:
                 iterations=self.ctx.iteration,
             )
             trace.append(ended)
-        return RunResult.model_construct(
+        return RunResult._lazy(
+            self._pairs(),
             run_id=trace.run_id,
             output=ended.output,
             status=ended.status,
             stop_reason=ended.stop_reason,
             iterations=ended.iterations,
-            intermediate_steps=list(self.ctx.all_steps),
             steps=list(self.steps),
             trace=trace,
         )
+
+    def _pairs(self) -> Callable[[], list[tuple[Action, Any]]]:
+        """What makes the result's ``(action, observation)`` pairs when first read."""
+        ctx = self.ctx
+        if not ctx._unread:  # made already (planners read them): only the list is copied
+            pairs = list(ctx._steps)
+            return lambda: pairs
+        # Acts nobody read (a workflow's): made from the run's context, which the run
+        # no longer changes once it has a result.
+        return lambda: list(ctx.all_steps)
 
 
 _BUILTIN: dict[str, Callable[[_Run, RunContext], Awaitable[Event]]] = {

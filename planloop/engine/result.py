@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    TypeAdapter,
+    computed_field,
+    model_validator,
+)
 
 from planloop.engine.states import RunStatus, StopReason
 from planloop.engine.steps import Action, StepResult
@@ -34,9 +42,40 @@ class RunResult(BaseModel):
     status: RunStatus
     stop_reason: StopReason | None = None
     iterations: int = 0
-    intermediate_steps: list[tuple[Action, Any]]
     steps: list[StepResult]
     trace: Trace
+    # ``intermediate_steps`` is made when first read: a workflow's run never reads its
+    # pairs, and a 10,000-step run would make 20,000 objects for them (an Action and a
+    # tuple per step), most of its run's time in the cyclic garbage collector. It is
+    # still given to the constructor, compared, copied, pickled and dumped like a field.
+    _pairs: _Pairs = PrivateAttr()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def intermediate_steps(self) -> list[tuple[Action, Any]]:
+        """``(action, observation)`` pairs in execution order."""
+        return self._pairs.get()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _take_pairs(cls, data: Any, handler: ModelWrapValidatorHandler[RunResult]) -> RunResult:
+        if isinstance(data, RunResult):
+            return handler(data)
+        pairs: Any = []
+        if isinstance(data, dict):
+            data = dict(data)
+            pairs = data.pop("intermediate_steps", [])
+        result = handler(data)
+        result._pairs = _Pairs(None, _PAIRS.validate_python(pairs))
+        return result
+
+    @classmethod
+    def _lazy(cls, pairs: Callable[[], list[tuple[Action, Any]]], **fields: Any) -> RunResult:
+        """A result from values the engine made (not validated), its pairs made by
+        ``pairs`` when first read."""
+        result = cls.model_construct(**fields)
+        result._pairs = _Pairs(pairs, None)
+        return result
 
     def __repr__(self) -> str:
         output = repr(self.output)
@@ -59,3 +98,44 @@ class RunResult(BaseModel):
         from planloop.engine._display import mimebundle_of
 
         return mimebundle_of(self.trace, repr(self), include, exclude)
+
+
+class _Pairs:
+    """A run's ``(action, observation)`` pairs, made on first read; equal, copied and
+    pickled as the list they make."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(
+        self,
+        make: Callable[[], list[tuple[Action, Any]]] | None,
+        value: list[tuple[Action, Any]] | None,
+    ) -> None:
+        self._make = make
+        self._value = value
+
+    def get(self) -> list[tuple[Action, Any]]:
+        value = self._value
+        if value is None:
+            assert self._make is not None
+            value = self._value = self._make()
+            self._make = None  # what it read is no longer kept alive
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Pairs):
+            return NotImplemented
+        return self.get() == other.get()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Pairs, (None, self.get()))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Pairs:
+        from copy import deepcopy
+
+        return _Pairs(None, deepcopy(self.get(), memo))
+
+
+_PAIRS: TypeAdapter[list[tuple[Action, Any]]] = TypeAdapter(list[tuple[Action, Any]])

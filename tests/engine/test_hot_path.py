@@ -292,3 +292,43 @@ def test_the_direct_plan_dump_is_pydantics_dump() -> None:
         got = plan_json(plan)
         # JSON text tells 1 from 1.0 and True, and keeps the order of keys.
         assert json.dumps(got) == json.dumps(expected)
+
+
+# --- a result's (action, observation) pairs are made when first read -------------
+
+
+def test_a_results_pairs_are_made_when_read_and_behave_as_a_field() -> None:
+    import copy
+    import pickle
+
+    from planloop.engine.result import RunResult
+
+    wf = _mixed_workflow()
+    wf.step(lambda: 1, id="alone")  # a workflow run that finishes: nothing read its pairs
+    with pytest.raises(planloop.StepFailed) as info:
+        wf.run_sync()
+    lazy = info.value.result
+    assert lazy is not None
+    assert lazy._pairs._value is None  # not made yet
+    eager = RunResult.model_validate(lazy.model_dump())
+    assert lazy._pairs._value is not None  # made by the dump
+    pairs = lazy.intermediate_steps
+    assert pairs is lazy.intermediate_steps  # made once
+    assert [a.step_id for a, _ in pairs] == ["a", "b", "bad", "after_bad", "flaky", "alone"]
+    assert {a.step_id: obs for a, obs in pairs} == {
+        s.step_id: s.output if s.status is StepStatus.succeeded else s.observation
+        for s in lazy.steps
+    }
+    assert eager == lazy and eager.intermediate_steps == pairs
+    again = planloop.Workflow("pairs", store=False)
+    first = again.step(lambda: 1, id="first")
+    again.step(lambda x: x + 1, x=first, id="second")
+    unread = again.run_sync()
+    assert unread._pairs._value is None
+    for made in (
+        pickle.loads(pickle.dumps(unread)),
+        copy.deepcopy(unread),
+        RunResult.model_validate_json(unread.model_dump_json()),
+    ):
+        assert made.intermediate_steps == unread.intermediate_steps
+    assert list(unread.model_dump()) == [*RunResult.model_fields, "intermediate_steps"]
