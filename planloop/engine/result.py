@@ -33,6 +33,24 @@ class RunResult(BaseModel):
         intermediate_steps: ``(action, observation)`` pairs in execution order.
         steps: every step result, in the order the steps ended.
         trace: the full typed record of the run.
+        run_id: the run's id (in the store, and in the trace).
+
+    Example:
+        >>> from planloop import Agent, tool
+        >>> from planloop.models import ToolCall
+        >>> from planloop.testing import ScriptedModel
+        >>> @tool
+        ... def square(x: int) -> int:
+        ...     '''Square a number.'''
+        ...     return x * x
+        >>> model = ScriptedModel([ToolCall("square", {"x": 7}), "7 squared is 49."])
+        >>> result = Agent(model, [square], store=False).run_sync("7 squared?", run_id="sq")
+        >>> result.run_id, result.output, result.status.value, result.stop_reason, result.iterations
+        ('sq', '7 squared is 49.', 'finished', None, 1)
+        >>> [(action.tool, observation) for action, observation in result.intermediate_steps]
+        [('square', 49)]
+        >>> [(step.step_id, step.tool, step.status.value, step.attempts) for step in result.steps]
+        [('call_1', 'square', 'succeeded', 1)]
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
