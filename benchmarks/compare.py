@@ -285,9 +285,10 @@ def report(
         f"on Python {platform.python_version()}, {platform.system()}, {os.cpu_count()} CPUs. "
         f"{versions}.",
         "",
-        "**The machine was shared** with other engineers' work while this ran (load average "
-        f"{load[0]} at the start, {load[1]} at the end), so single numbers can be off by "
-        "tens of percent; the ratios between columns, measured interleaved, are steadier.",
+        f"Load average {load[0]} at the start, {load[1]} at the end (the benchmark itself "
+        "keeps about one core busy; more means other work shared the machine). Sleep-based "
+        "rows (S2) move by a few percent between runs on this VM, floors included; the ratios "
+        "between columns, measured interleaved, are steadier.",
         "",
         "A peer cell reads `value (×r)`: r is the peer's cost over planloop's (for throughput, "
         "planloop's rate over the peer's), so r > 1 means planloop is ahead. ✓ / ✗: planloop "
