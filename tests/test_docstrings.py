@@ -70,3 +70,14 @@ def test_every_name_of_planloop_has_an_example() -> None:
 
 def test_the_module_of_planloop_testing_has_an_example() -> None:
     assert ">>>" in (planloop.testing.__doc__ or "")
+
+
+@pytest.mark.parametrize(
+    "module_name", ["planloop.models", "planloop.visualize", "planloop.compat.langchain"]
+)
+def test_every_name_of_the_public_subpackages_has_an_example(module_name: str) -> None:
+    import importlib
+
+    module = importlib.import_module(module_name)
+    missing = sorted(name for name in module.__all__ if not _has_example(module, name))
+    assert not missing, f"give these names of {module_name} a >>> example: {missing}"

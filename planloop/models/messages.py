@@ -38,7 +38,16 @@ class ToolCall(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    """One message of a chat: system, user, assistant (maybe with tool calls) or tool."""
+    """One message of a chat: system, user, assistant (maybe with tool calls) or tool.
+
+    Example:
+        >>> question = ChatMessage(role="user", content="Population of Oslo?")
+        >>> lookup = ToolCall("population", {"city": "Oslo"}, id="c1")
+        >>> call = ChatMessage(role="assistant", tool_calls=(lookup,))
+        >>> answer = ChatMessage(role="tool", content="717710", tool_call_id="c1")
+        >>> [m.role for m in (question, call, answer)], call.tool_calls[0].name
+        (['user', 'assistant', 'tool'], 'population')
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -50,7 +59,17 @@ class ChatMessage(BaseModel):
 
 
 class ModelResponse(BaseModel):
-    """What a chat model returned: the assistant message and the tokens used."""
+    """What a chat model returned: the assistant message and the tokens used.
+
+    Example:
+        >>> from planloop.engine.trace import Usage
+        >>> response = ModelResponse(
+        ...     message=ChatMessage(role="assistant", content="Hello."),
+        ...     usage=Usage(input_tokens=12, output_tokens=3),
+        ... )
+        >>> response.message.content, response.usage.total_tokens
+        ('Hello.', 15)
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -65,6 +84,21 @@ class ChatModel(Protocol):
     ``tools`` are offered for native tool calls; ``response_schema`` asks for
     JSON output that follows the schema; ``stop`` ends generation at any of
     the given strings.
+
+    Example:
+        A model is any object with a ``name`` and an async ``chat``; this one
+        always answers the same:
+
+        >>> import asyncio
+        >>> class Parrot:
+        ...     name = "parrot"
+        ...     async def chat(self, messages, *, tools=None, response_schema=None, stop=None):
+        ...         return ModelResponse(message=ChatMessage(role="assistant", content="Hello."))
+        >>> isinstance(Parrot(), ChatModel)
+        True
+        >>> from planloop import Agent
+        >>> Agent(Parrot(), store=False).run_sync("Hi").output
+        'Hello.'
     """
 
     @property

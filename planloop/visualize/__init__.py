@@ -61,6 +61,13 @@ def to_diagram(obj: Any, *, timings: bool = True, style: Style | None = None) ->
 
     Raises:
         TypeError: ``obj`` is none of the accepted types.
+
+    Example:
+        >>> from planloop import Plan, Step
+        >>> plan = Plan([Step(id="a", tool="t"), Step(id="b", tool="u", depends_on=("a",))])
+        >>> diagram = to_diagram(plan)
+        >>> diagram.title, [node.label for node in diagram.nodes], len(diagram.edges)
+        ('plan · 2 steps', ['a · t', 'b · u'], 1)
     """
     if isinstance(obj, Diagram):
         return obj
@@ -136,6 +143,12 @@ def to_svg(obj: Any, *, timings: bool = True, style: Style | None = None) -> str
 
     Raises:
         RenderError: no Graphviz is installed; the message names the install commands.
+
+    Example:
+        >>> import planloop
+        >>> svg = to_svg(planloop.MachineSpec.default())
+        >>> svg.lstrip().startswith("<?xml"), "<svg" in svg, ">observe</text>" in svg
+        (True, True, True)
     """
     return render_dot(to_dot(obj, timings=timings, style=style), "svg").decode("utf-8")
 

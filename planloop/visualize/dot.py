@@ -96,6 +96,12 @@ def ir_to_dot(diagram: Diagram, *, style: Style | None = None) -> str:
     Raises:
         ValueError: an id is used twice, an edge or a cluster names an unknown
             node, or a node sits in two clusters.
+
+    Example:
+        >>> from planloop.visualize import Diagram, Edge, Node
+        >>> diagram = Diagram(nodes=(Node("a", "a"), Node("b", "b")), edges=(Edge("a", "b"),))
+        >>> [line.strip() for line in ir_to_dot(diagram).splitlines() if "->" in line]
+        ['"a" -> "b";']
     """
     st = style or Style()
     check_diagram(diagram)

@@ -87,6 +87,14 @@ class Node:
         style: extra outline styles: ``rounded``, ``dashed``, ``dotted``, ``bold``.
         penwidth: outline width.
         tooltip: hover text in SVG output.
+
+    Example:
+        >>> Node("fetch", "fetch the page", fill="#e3f2fd").shape
+        'box'
+        >>> Node("x", fill="blue; injected")  # colours are checked: labels cannot break out
+        Traceback (most recent call last):
+        ...
+        ValueError: ...
     """
 
     id: str
@@ -113,6 +121,11 @@ class Edge:
         style: ``dashed``, ``dotted``, ``bold`` or ``invis`` (layout only).
         constraint: whether the edge takes part in ranking (``False`` lets it
             point backwards without bending the layout).
+
+    Example:
+        >>> edge = Edge("fetch", "clean", label="html", style=("dashed",))
+        >>> edge.source, edge.target, edge.label, edge.constraint
+        ('fetch', 'clean', 'html', True)
     """
 
     source: str
@@ -135,6 +148,11 @@ class Cluster:
 
     ``nodes`` are ids of nodes listed in :attr:`Diagram.nodes`; a node belongs
     to at most one cluster.
+
+    Example:
+        >>> etl = Cluster("etl", label="ETL", nodes=("fetch", "clean"))
+        >>> [c.id for c in etl.walk()]
+        ['etl']
     """
 
     id: str
@@ -178,6 +196,25 @@ class Diagram:
         nodes: every node, in drawing order.
         edges: every edge, in drawing order.
         clusters: top-level clusters; nodes not in any cluster stand alone.
+
+    Example:
+        A picture of your own, drawn like planloop's (the text is what
+        :func:`~planloop.visualize.ir_to_dot` and ``ir_to_mermaid`` write):
+
+        >>> from planloop.visualize import ir_to_mermaid
+        >>> diagram = Diagram(
+        ...     title="pipeline",
+        ...     direction="LR",
+        ...     nodes=(Node("fetch", "fetch"), Node("clean", "clean")),
+        ...     edges=(Edge("fetch", "clean", label="html"),),
+        ...     clusters=(Cluster("etl", label="ETL", nodes=("fetch", "clean")),),
+        ... )
+        >>> print("\\n".join(ir_to_mermaid(diagram).splitlines()[4:9]))
+          subgraph c_etl ["ETL"]
+            n_fetch["fetch"]
+            n_clean["clean"]
+          end
+          n_fetch -->|"html"| n_clean
     """
 
     title: str = ""

@@ -183,6 +183,15 @@ def ir_to_mermaid(diagram: Diagram, *, style: Style | None = None) -> str:
         ValueError: an id is used twice, an edge or a cluster names an unknown
             node, a node sits in two clusters, or the direction is not one of
             LR, TB, RL, BT.
+
+    Example:
+        >>> from planloop.visualize import Diagram, Edge, Node
+        >>> diagram = Diagram(nodes=(Node("a", "a"), Node("b", "b")), edges=(Edge("a", "b"),))
+        >>> print(ir_to_mermaid(diagram), end="")
+        flowchart TB
+          n_a["a"]
+          n_b["b"]
+          n_a --> n_b
     """
     st = style or Style()
     check_diagram(diagram)

@@ -194,6 +194,18 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
     ``iterations``, ``time_elapsed`` and ``intermediate_steps`` follow the run
     as LangChain's do; ``reset()`` starts over (iterating again starts a new
     run); ``trace`` is the planloop trace of the latest run.
+
+    Example:
+        >>> from langchain_core.agents import AgentFinish
+        >>> from langchain_core.runnables import RunnableLambda
+        >>> agent = RunnableLambda(lambda _: AgentFinish({"output": "hi"}, "hi"))
+        >>> iterator = AgentExecutor(agent=agent, tools=[]).iter({"input": "hello"})
+        >>> [chunk["output"] for chunk in iterator]
+        ['hi']
+        >>> iterator.iterations  # LangChain counts the step that answered
+        1
+        >>> [str(state) for state in iterator.trace.states]
+        ['plan', 'finish']
     """
 
     trace: Trace | None = None

@@ -493,6 +493,12 @@ def load_chat_planner(
 
     Same prompt and behaviour as ``langchain_experimental``'s, with the parser
     that keeps a first step written without a header.
+
+    Example:
+        >>> from langchain_core.language_models import FakeListChatModel
+        >>> planner = load_chat_planner(FakeListChatModel(responses=["1. Find it\\n2. Say it\\n"]))
+        >>> [step.value for step in planner.plan({"input": "What is it?"}).steps]
+        ['Find it', 'Say it\\n']
     """
     prompt = ChatPromptTemplate.from_messages(
         [SystemMessage(content=system_prompt), HumanMessagePromptTemplate.from_template("{input}")]
@@ -519,6 +525,14 @@ def load_agent_executor(
     Same prompt and behaviour as ``langchain_experimental``'s: the agent sees
     the previous steps and the current one (and the whole task with
     ``include_task_in_prompt=True``).
+
+    Example:
+        >>> from langchain_core.language_models import FakeListLLM
+        >>> from planloop.compat.langchain import AgentExecutor
+        >>> answer = 'Action:\\n```\\n{"action": "Final Answer", "action_input": "42"}\\n```'
+        >>> executor = load_agent_executor(FakeListLLM(responses=[answer]), [])
+        >>> isinstance(executor.chain, AgentExecutor)  # planloop's drop-in runs each step
+        True
     """
     input_variables = ["previous_steps", "current_step", "agent_scratchpad"]
     template = HUMAN_MESSAGE_TEMPLATE
