@@ -10,6 +10,7 @@ from typing import Any
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
+from planloop.engine._trusted import share_fields_set
 from planloop.engine.approval import Approval
 from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
@@ -166,6 +167,7 @@ class Workflow(Runnable):
         # Read once here, where the workflow is defined, rather than by each run's
         # first look at its plan (a step is immutable, so these never change).
         _ = step.tool_name, step.references
+        share_fields_set(step)  # every field was given: one set for all of them
         self._steps.append(step)
         self._ids.add(step_id)
         self._plan = None

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["trusted", "trusted_maker", "trusted_many"]
+__all__ = ["share_fields_set", "trusted", "trusted_maker", "trusted_many"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -95,6 +95,21 @@ def trusted_many(cls: type[M], fields: Iterable[dict[str, Any]]) -> list[M]:
         set_private(obj, None)
         add(obj)
     return out
+
+
+def share_fields_set(obj: BaseModel) -> None:
+    """Give ``obj`` its class's one set of field names if it set every field.
+
+    A validated model keeps a set of the fields it was given, one per instance,
+    and each set is an object the garbage collector visits on every full pass.
+    ``obj``'s class must be frozen (nothing then changes the set; copies copy it).
+    """
+    cls = type(obj)
+    shared = _FIELDS_SET.get(cls)
+    if shared is None:
+        shared = _FIELDS_SET[cls] = set(cls.model_fields)
+    if obj.__pydantic_fields_set__ == shared:
+        _set_fields_set(obj, shared)
 
 
 # One set per class rather than one per record: a run of 10,000 steps makes
