@@ -568,16 +568,7 @@ class _Run:
                 plan, self.cfg.tools, self.acts, self.clock, self.trace.append, fresh
             )
         elif resumed is None and not gates:
-            await execute_plan(
-                plan,
-                self.cfg.tools,
-                act=self.acts,
-                clock=self.clock,
-                record=self.trace.append,
-                max_concurrency=self.cfg.max_concurrency,
-                outcome=self.outcome,
-                start=self.start,
-            )
+            await self._execute(plan)
         else:
             kept = await act_in_rounds(self, plan, gates, dict(resumed or {}))
         outcome, self.outcome = self.outcome, None

@@ -315,21 +315,7 @@ async def execute_plan(
                 except BaseException as exc:  # noqa: BLE001 - nothing can handle it; the step still ends
                     result, error = _crashed(step, exc, started, clock()), exc
                 else:
-                    result = _new_result(
-                        {
-                            "step_id": step.id,
-                            "status": _SUCCEEDED,
-                            "output": value,
-                            "error": None,
-                            "attempts": 1,
-                            "started_at": started,
-                            "ended_at": perf() - origin,
-                            "tool": step.tool_name,
-                            "args": args,
-                            "error_type": None,
-                            "fatal": False,
-                        }
-                    )
+                    result = _new_result(_succeeded(step, value, args, started, perf() - origin))
             nxt = settle(i, result, error, me)
             if nxt is None:
                 return
