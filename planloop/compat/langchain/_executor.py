@@ -213,25 +213,11 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
     def __iter__(self) -> Iterator[AddableDict]:
         self.reset()
         executor = self._executor()
-        manager = CallbackManager.configure(
-            self.callbacks,
-            executor.callbacks,
-            executor.verbose,
-            self.tags,
-            executor.tags,
-            self.metadata,
-            executor.metadata,
-        )
+        manager = CallbackManager.configure(*self._callback_options(executor))
         run_manager = manager.on_chain_start(
             dumpd(executor), self.inputs, self.run_id, name=self.run_name
         )
-        run = executor._new_run(
-            self.inputs,
-            run_manager,
-            is_async=False,
-            steps=self.intermediate_steps,
-            excluded_colors=["green", "red"],
-        )
+        run = self._run(executor, run_manager, is_async=False)
         try:
             for item in (items := iterate_sync(drive(run))):
                 if item[0] == "finish":
@@ -254,25 +240,11 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
     async def __aiter__(self) -> AsyncIterator[AddableDict]:
         self.reset()
         executor = self._executor()
-        manager = AsyncCallbackManager.configure(
-            self.callbacks,
-            executor.callbacks,
-            executor.verbose,
-            self.tags,
-            executor.tags,
-            self.metadata,
-            executor.metadata,
-        )
+        manager = AsyncCallbackManager.configure(*self._callback_options(executor))
         run_manager = await manager.on_chain_start(
             dumpd(executor), self.inputs, self.run_id, name=self.run_name
         )
-        run = executor._new_run(
-            self.inputs,
-            run_manager,
-            is_async=True,
-            steps=self.intermediate_steps,
-            excluded_colors=["green", "red"],
-        )
+        run = self._run(executor, run_manager, is_async=True)
         try:
             async for item in drive(run):
                 if item[0] == "finish":
@@ -289,6 +261,27 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
             raise
         finally:
             self.trace = executor._last_trace = run.trace
+
+    def _callback_options(self, executor: AgentExecutor) -> tuple[Any, ...]:
+        """``CallbackManager.configure``'s arguments: this iterator's, then the executor's."""
+        return (
+            self.callbacks,
+            executor.callbacks,
+            executor.verbose,
+            self.tags,
+            executor.tags,
+            self.metadata,
+            executor.metadata,
+        )
+
+    def _run(self, executor: AgentExecutor, manager: Manager, *, is_async: bool) -> LangChainRun:
+        return executor._new_run(
+            self.inputs,
+            manager,
+            is_async=is_async,
+            steps=self.intermediate_steps,
+            excluded_colors=["green", "red"],
+        )
 
     def _executor(self) -> AgentExecutor:
         executor = self.agent_executor
