@@ -138,9 +138,9 @@ def peak_rss(module: str, k: int = 1000) -> float:
 
 
 def import_time(statement: str, repeats: int = 5) -> float:
-    """Seconds: median over fresh processes of running ``statement``."""
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    return statistics.median(_subprocess_float(code) for _ in range(repeats))
+    """Seconds: median over fresh processes of running ``statement`` (bytecode compiled
+    and cached by one untimed run first, see ``run.bytecode_env``)."""
+    return float(run.import_time(statement, repeats, cwd=str(BENCHMARKS)))
 
 
 def cell(module: str, key: str, repeats: int) -> Cell:

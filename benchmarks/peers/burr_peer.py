@@ -158,12 +158,18 @@ def s2(graph: Graph, sync: bool) -> float:
             return state
 
     app, last = _layered_app(layers(graph), work, sync)
-    t0 = time.perf_counter()
     if sync:
+        t0 = time.perf_counter()
         _, _, state = app.run(halt_after=[last])
-    else:
-        _, _, state = asyncio.run(app.arun(halt_after=[last]))
-    dt = time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+    else:  # timed on the running loop, as every implementation's async run is
+
+        async def go() -> tuple[float, Any]:
+            t0 = time.perf_counter()
+            out = await app.arun(halt_after=[last])
+            return time.perf_counter() - t0, out
+
+        dt, (_, _, state) = asyncio.run(go())
     assert sorted(state["done"]) == sorted(graph), "every step ran once"
     return dt
 

@@ -125,11 +125,18 @@ def _dag(graph: Graph, sync: bool) -> Any:
 def _run_dag(graph: Graph, sync: bool) -> float:
     app = _dag(graph, sync)
     config = {"recursion_limit": len(graph) + 10}
-    t0 = time.perf_counter()
-    out = (
-        app.invoke({"done": []}, config) if sync else asyncio.run(app.ainvoke({"done": []}, config))
-    )
-    dt = time.perf_counter() - t0
+    if sync:
+        t0 = time.perf_counter()
+        out = app.invoke({"done": []}, config)
+        dt = time.perf_counter() - t0
+    else:  # timed on the running loop, as every implementation's async run is
+
+        async def go() -> tuple[float, Any]:
+            t0 = time.perf_counter()
+            out = await app.ainvoke({"done": []}, config)
+            return time.perf_counter() - t0, out
+
+        dt, out = asyncio.run(go())
     assert sorted(out["done"]) == sorted(graph), "every step ran once"
     return dt
 
