@@ -14,7 +14,7 @@ from planloop.engine._trusted import share_fields_set
 from planloop.engine.approval import Approval
 from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
-from planloop.engine.plan import Plan, Step, callable_name
+from planloop.engine.plan import Plan, Step, callable_name, step_json
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.retry import RetryPolicy
 from planloop.engine.states import StepStatus
@@ -167,6 +167,7 @@ class Workflow(Runnable):
         # Read once here, where the workflow is defined, rather than by each run's
         # first look at its plan (a step is immutable, so these never change).
         _ = step.tool_name, step.references
+        step_json(step)  # and its dump, which each run's trace records
         share_fields_set(step)  # every field was given: one set for all of them
         self._steps.append(step)
         self._ids.add(step_id)

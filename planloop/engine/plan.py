@@ -32,6 +32,7 @@ __all__ = [
     "plan_json",
     "ref",
     "resolve_refs",
+    "step_json",
 ]
 
 DEFAULT_MAX_STEPS = 1000
@@ -146,7 +147,7 @@ class Step(BaseModel):
         return copied
 
 
-_CACHED_ON_STEP = ("tool_name", "references")
+_CACHED_ON_STEP = ("tool_name", "references", "_json")
 
 
 class PlanIndex(NamedTuple):
@@ -489,40 +490,48 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
     A trace records every plan it runs; for a 10,000-step plan pydantic's dump
     (a Python call per step for the tool's name) is a tenth of the run. Steps
-    whose fields are all plain JSON values are written here; any other step (a
-    retry policy, a value pydantic would convert or ``repr``) is left to pydantic.
-    ``tests/engine/test_hot_path.py`` holds the two to the same output.
+    whose fields are all plain JSON values are written here, once per step: a
+    step is immutable, so its dump is kept on it and every later plan that holds
+    the step (each run of a workflow) records the same dict (trace records are
+    read-only, like the step's own ``args`` they already share). A workflow
+    writes it when a step is added (:func:`step_json`). Any other step (a retry
+    policy, a value pydantic would convert or ``repr``) is left to pydantic, on
+    every dump. ``tests/engine/test_hot_path.py`` holds the two to the same output.
     """
     if type(plan) is not Plan:
         return plan.model_dump(mode="json", fallback=repr)
     steps: list[dict[str, Any]] = []
     append = steps.append
     for step in plan.steps:
-        timeout = step.timeout
-        args = step.args
-        if (
-            type(step) is Step
-            and step.retry is None
-            and (timeout is None or (type(timeout) is float and _finite(timeout)))
-        ):
-            try:
-                dumped_args = {} if not args else _json_dict(args)
-            except _NotPlain:
-                pass
-            else:
-                append(
-                    {
-                        "id": step.id,
-                        "tool": step.tool_name,
-                        "args": dumped_args,
-                        "depends_on": list(step.depends_on),
-                        "timeout": timeout,
-                        "retry": None,
-                    }
-                )
-                continue
-        append(step.model_dump(mode="json", fallback=repr))
+        dumped = step.__dict__.get("_json")
+        append(dumped if dumped is not None else step_json(step))
     return {"steps": steps, "log": plan.log}
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One step of :func:`plan_json`, kept on the step when it is plain JSON."""
+    timeout = step.timeout
+    args = step.args
+    if (
+        type(step) is Step
+        and step.retry is None
+        and (timeout is None or (type(timeout) is float and _finite(timeout)))
+    ):
+        try:
+            dumped_args = {} if not args else _json_dict(args)
+        except _NotPlain:
+            pass
+        else:
+            dumped = step.__dict__["_json"] = {
+                "id": step.id,
+                "tool": step.tool_name,
+                "args": dumped_args,
+                "depends_on": list(step.depends_on),
+                "timeout": timeout,
+                "retry": None,
+            }
+            return dumped
+    return step.model_dump(mode="json", fallback=repr)
 
 
 class _NotPlain(Exception):
