@@ -161,6 +161,8 @@ class PlanIndex(NamedTuple):
     """How many steps of the plan each step waits for."""
     position: Mapping[str, int]
     """Each id's position (the first, if ids repeat)."""
+    forward: bool = True
+    """Every step comes after all the steps it waits for: then there is no cycle."""
 
 
 class Plan(BaseModel):
@@ -222,13 +224,16 @@ class Plan(BaseModel):
         dependents: list[list[int]] = [[] for _ in steps]
         indegree = [0] * len(steps)
         get = pos.get
+        forward = True
         for i, ds in enumerate(deps):
             for d in ds:
                 j = get(d)
                 if j is not None and j != i:
                     dependents[j].append(i)
                     indegree[i] += 1
-        return PlanIndex(deps, tuple(map(tuple, dependents)), tuple(indegree), pos)
+                    if j > i:
+                        forward = False
+        return PlanIndex(deps, tuple(map(tuple, dependents)), tuple(indegree), pos, forward)
 
     def dependencies(self, step: Step) -> tuple[str, ...]:
         """The ids ``step`` waits for, resolving dotted references to step ids."""
@@ -379,6 +384,8 @@ class Plan(BaseModel):
 
     def find_cycle(self) -> list[str]:
         """One cycle among the steps as a list of ids, or ``[]`` when there is none."""
+        if self.index.forward:  # every edge goes forward in the list: no way back
+            return []
         succ = self.index.dependents
         # Kahn's algorithm first: cheap, and enough to show there is no cycle.
         waiting = list(self.index.indegree)
@@ -465,7 +472,7 @@ def independent_plan(steps: tuple[Step, ...], log: str = "") -> Plan:
         if step.references:
             return plan
         position = {step.id: 0}
-        index = _make_index((_NO_DEPS, _NO_DEPS, _ZERO, position))
+        index = _make_index((_NO_DEPS, _NO_DEPS, _ZERO, position, True))
     else:
         position = {step.id: i for i, step in enumerate(steps)}
         if len(position) < n:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from planloop import InvalidPlan, Plan, Step, ref
@@ -108,3 +108,32 @@ def test_the_structure_check_skips_only_what_would_find_nothing(plan: Plan) -> N
     found = plan._edge_problems()
     assert problems[: len(found)] == found
     assert len(problems) - len(found) == (1 if plan.find_cycle() else 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_rough_plans())
+def test_find_cycle_agrees_with_networkx_in_any_order_of_the_steps(plan: Plan) -> None:
+    import networkx as nx
+
+    assume(len(plan.by_id) == len(plan.steps))  # a repeated id is one node to networkx
+    graph = plan.graph()
+    graph.remove_edges_from(list(nx.selfloop_edges(graph)))  # reported on their own
+    has_cycle = not nx.is_directed_acyclic_graph(graph)
+    assert bool(plan.find_cycle()) == has_cycle
+    # The shortcut: steps that all come after what they wait for cannot form a cycle.
+    if plan.index.forward:
+        assert not has_cycle
+    reordered = Plan(list(reversed(plan.steps)))
+    assert bool(reordered.find_cycle()) == has_cycle
+
+
+def test_a_plan_listed_against_its_edges_is_still_checked_for_cycles() -> None:
+    backwards = Plan([Step(id="b", tool="t", depends_on=("a",)), Step(id="a", tool="t")])
+    assert not backwards.index.forward
+    assert backwards.find_cycle() == []
+    cycle = Plan(
+        [Step(id="a", tool="t", depends_on=("b",)), Step(id="b", tool="t", depends_on=("a",))]
+    )
+    assert not cycle.index.forward
+    assert sorted(cycle.find_cycle()) == ["a", "b"]
+    assert Plan([Step(id="a", tool="t"), Step(id="b", tool="t", depends_on=("a",))]).index.forward
