@@ -586,6 +586,7 @@ class _Run:
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
             start=self.start,
+            log=self.trace.step_log(),
         )
 
     async def _observe(self, ctx: RunContext) -> Event:

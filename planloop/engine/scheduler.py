@@ -32,7 +32,7 @@ from planloop.engine.plan import Plan, Step, resolve_refs
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
 from planloop.engine.tooling import ToolLike
-from planloop.engine.trace import StepFinished, StepStarted
+from planloop.engine.trace import RecordLog, StepLog, make_finished
 from planloop.errors import ToolArgumentsError
 
 __all__ = ["ActOutcome", "execute_lone_step", "execute_plan", "invalid_tool_message"]
@@ -62,10 +62,9 @@ class ActOutcome:
         self.errors: dict[str, BaseException] = {}
 
 
-# One call per record on the hot path rather than two (a 10,000-step plan makes 30,000).
+# One call per record on the hot path rather than two (a 10,000-step plan makes 10,000;
+# its step events go through a StepLog).
 _new_result = trusted_maker(StepResult)
-_new_started = trusted_maker(StepStarted)
-_new_finished = trusted_maker(StepFinished)
 
 
 def step_result(
@@ -119,23 +118,6 @@ def _succeeded(
     }
 
 
-def _started(
-    t: float, act: int, step_id: str, tool: str, args: dict[str, Any], attempt: int, deps: Any
-) -> StepStarted:
-    return _new_started(
-        {
-            "t": t,
-            "kind": "step_started",
-            "act": act,
-            "step_id": step_id,
-            "tool": tool,
-            "args": args,
-            "attempt": attempt,
-            "depends_on": deps,
-        },
-    )
-
-
 async def execute_plan(
     plan: Plan,
     tools: Mapping[str, ToolLike],
@@ -146,11 +128,13 @@ async def execute_plan(
     max_concurrency: int | None = None,
     outcome: ActOutcome | None = None,
     start: float | None = None,
+    log: StepLog | None = None,
 ) -> ActOutcome:
     """Run every step of ``plan`` (already validated) to a terminal status.
 
     ``clock`` gives seconds since the run started; ``record`` receives the
-    trace events. ``start``, when given, is the ``time.perf_counter()`` reading
+    trace events, or, when ``log`` is given (the trace's :class:`StepLog`), the
+    step events go to ``log``. ``start``, when given, is the ``time.perf_counter()`` reading
     ``clock`` counts from, so that the hot path can read the same time without
     calling it. ``outcome`` may be passed in so the caller keeps what was
     recorded even when this coroutine is cancelled.
@@ -162,6 +146,8 @@ async def execute_plan(
         # of the machinery below is built for it.
         await execute_lone_step(plan, tools, act, clock, record, out)
         return out
+    steps_log: StepLog | RecordLog = log if log is not None else RecordLog(record)
+    log_finished = steps_log.finished
     results = out.results
     errors = out.errors
     index = plan.index
@@ -183,7 +169,7 @@ async def execute_plan(
     launching = False
     by_name: dict[str, ToolLike | None] = {}
     by_callable: dict[int, FunctionTool] = {}
-    env = _Env(plan, tools, outputs, act, clock, record)
+    env = _Env(plan, tools, outputs, act, clock, steps_log)
     # The hot path reads the time as ``clock`` does, without the call: the same
     # counter less the same start, so its times and ``clock``'s never disagree (an
     # origin estimated as ``perf() - clock()`` was off by the time between the two
@@ -213,17 +199,7 @@ async def execute_plan(
         results.append(result)
         # Stamped with the step's own end, taken just before with nothing recorded since.
         t = result.ended_at
-        record(
-            _new_finished(
-                {
-                    "t": clock() if t is None else t,
-                    "kind": "step_finished",
-                    "act": act,
-                    "result": result,
-                    "depends_on": deps_of[i],
-                }
-            )
-        )
+        log_finished(clock() if t is None else t, act, result, deps_of[i])
         remaining -= 1
         if remaining == 0 and not all_done.done():
             all_done.set_result(None)
@@ -452,7 +428,7 @@ async def execute_lone_step(
     deps = plan.index.deps[0]
     what = step.tool
     tool = tools.get(what) if isinstance(what, str) else FunctionTool(what)
-    env = _Env(plan, tools, {}, act, clock, record)
+    env = _Env(plan, tools, {}, act, clock, RecordLog(record))
     started = clock()
     try:
         if tool is not None and tool.is_async and step.timeout is None and step.retry is None:
@@ -484,7 +460,7 @@ async def execute_lone_step(
             ended_at=now,
         )
         out.results.append(result)
-        record(_new_finished(_finished_fields(now, act, result, deps)))
+        record(make_finished(now, act, result, deps))
         raise
     except BaseException as exc:  # noqa: BLE001 - a bug below the tool call; the step still ends
         result, error = _crashed(step, exc, started, clock()), exc
@@ -492,11 +468,7 @@ async def execute_lone_step(
         out.errors[step.id] = error
     out.results.append(result)
     t = result.ended_at
-    record(_new_finished(_finished_fields(clock() if t is None else t, act, result, deps)))
-
-
-def _finished_fields(t: float, act: int, result: StepResult, deps: Any) -> dict[str, Any]:
-    return {"t": t, "kind": "step_finished", "act": act, "result": result, "depends_on": deps}
+    record(make_finished(clock() if t is None else t, act, result, deps))
 
 
 def _nothing(me: asyncio.Task[None] | None) -> None:
@@ -513,7 +485,7 @@ _SLICE = 0.002
 class _Env:
     """What every step of one act shares."""
 
-    __slots__ = ("act", "clock", "outputs", "plan", "record", "tools")
+    __slots__ = ("act", "clock", "log", "outputs", "plan", "tools")
 
     def __init__(
         self,
@@ -522,14 +494,14 @@ class _Env:
         outputs: Mapping[str, Any],
         act: int,
         clock: Callable[[], float],
-        record: Callable[[Any], None],
+        log: StepLog | RecordLog,
     ) -> None:
         self.plan = plan
         self.tools = tools
         self.outputs = outputs
         self.act = act
         self.clock = clock
-        self.record = record
+        self.log = log
 
 
 class _Early(Exception):
@@ -559,22 +531,9 @@ def _prepare(
                 f"a reference in the arguments of step {step.id!r} could not be resolved "
                 f"({type(exc).__name__}: {exc}); refer to a field the output has"
             )
-            env.record(_started(started, env.act, step.id, name, {}, 1, deps))
+            env.log.started(started, env.act, step.id, name, {}, 1, deps)
             raise _early(step, started, env, message, "InvalidReference", step.args, exc) from None
-    env.record(
-        _new_started(
-            {
-                "t": started,
-                "kind": "step_started",
-                "act": env.act,
-                "step_id": step.id,
-                "tool": name,
-                "args": args,
-                "attempt": 1,
-                "depends_on": deps,
-            }
-        )
-    )
+    env.log.started(started, env.act, step.id, name, args, 1, deps)
     if tool is None:
         text = invalid_tool_message(name, env.tools)
         raise _early(step, started, env, text, TOOL_NOT_FOUND, args, None)
@@ -727,10 +686,7 @@ async def _attempts(
             if policy is not None and policy.retries(exc, attempt):
                 await asyncio.sleep(policy.wait(attempt))
                 attempt += 1
-                started = _started(
-                    env.clock(), env.act, step.id, step.tool_name, args, attempt, deps
-                )
-                env.record(started)
+                env.log.started(env.clock(), env.act, step.id, step.tool_name, args, attempt, deps)
                 continue
             raise _Failed(exc, attempt) from exc
         return value, attempt

@@ -11,8 +11,16 @@ from collections.abc import Callable, Container, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
+from planloop.engine._trusted import trusted_maker
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
@@ -24,11 +32,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Limits",
     "ModelCalled",
+    "RecordLog",
     "RunEnded",
     "RunPaused",
     "RunResumed",
     "RunStarted",
     "StepFinished",
+    "StepLog",
     "StepStarted",
     "Trace",
     "TraceError",
@@ -195,17 +205,99 @@ class Trace(BaseModel):
 
     _listeners: list[Callable[[Any], None]] = []
 
+    # Step events a run recorded through a StepLog with nobody listening are kept as
+    # flat rows until the trace is read: then ``events`` is absent from the instance
+    # dict, the events before the rows are under "_base" and the rows under
+    # "_journal". Reading ``events`` (or dumping, copying, comparing, pickling the
+    # trace) builds the records in order and puts ``events`` back. A 10,000-step
+    # workflow that nobody asks for its trace never makes its 20,000 step records,
+    # and the cyclic garbage collector never visits them during the run.
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "events":
+                return self._settle()
+            return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "events":
+            self._settle()  # the rows belong to the list being replaced
+        super().__setattr__(name, value)
+
+    def _settle(self) -> list[Any]:
+        """``events``, with any rows a StepLog left built into records."""
+        d = self.__dict__
+        events: list[Any] | None = d.get("events")
+        if events is not None:
+            return events
+        events = d.pop("_base")
+        rows: list[Any] = d.pop("_journal")
+        add = events.append
+        i, n = 0, len(rows)
+        while i < n:
+            tag = rows[i]
+            if tag == _EVENT:
+                add(rows[i + 1])
+                i += 2
+            elif tag == _STARTED:
+                add(make_started(*rows[i + 1 : i + 8]))
+                i += 8
+            else:
+                add(make_finished(*rows[i + 1 : i + 5]))
+                i += 5
+        # Back in its place among the fields: a dump writes them in the dict's order.
+        d["events"] = events
+        ordered = {name: d.pop(name) for name in type(self).model_fields if name in d}
+        d.update(ordered)
+        return events
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
+        self._settle()  # also when the trace is dumped as a field of a RunResult
+        return handler(self)
+
+    def __copy__(self) -> Trace:
+        self._settle()
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Trace:
+        self._settle()
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        self._settle()
+        return super().__getstate__()
+
+    def __iter__(self) -> Any:
+        self._settle()
+        return super().__iter__()
+
+    def __repr_args__(self) -> Any:
+        self._settle()
+        return super().__repr_args__()
+
     def append(self, event: Any) -> None:
         """Record ``event`` (runs only append; nothing is ever rewritten)."""
-        self.events.append(event)
+        d = self.__dict__
+        events = d.get("events")
+        if events is not None:
+            events.append(event)
+        else:  # after a StepLog's rows, in order
+            d["_journal"].extend((_EVENT, event))
         # Read through the private dict: pydantic's attribute hook costs a microsecond.
         private = self.__pydantic_private__
         if private:
             for listener in private["_listeners"]:
                 listener(event)
 
+    def step_log(self) -> StepLog:
+        """What the scheduler records step events through (see :class:`StepLog`)."""
+        return StepLog(self)
+
     def subscribe(self, listener: Callable[[Any], None]) -> None:
         """Call ``listener(event)`` for every event appended from now on."""
+        self._settle()  # a listener is given records as they are made, never rows
         self._listeners = [*self._listeners, listener]
 
     def unsubscribe(self, listener: Callable[[Any], None]) -> None:
@@ -214,12 +306,19 @@ class Trace(BaseModel):
 
     @property
     def started(self) -> RunStarted | None:
-        first = self.events[0] if self.events else None
+        d = self.__dict__
+        events = d.get("events")
+        if events is None:  # rows wait to be built; the first event is not one of them
+            events = d["_base"] or d["_journal"][1:2]
+        first = events[0] if events else None
         return first if isinstance(first, RunStarted) else None
 
     @property
     def ended(self) -> RunEnded | None:
-        last = self.events[-1] if self.events else None
+        # Read where it is without building rows: a run reads it to make its result.
+        d = self.__dict__
+        events = d.get("events")
+        last = (events[-1] if events else None) if events is not None else d["_journal"][-1]
         return last if isinstance(last, RunEnded) else None
 
     @property
@@ -327,7 +426,19 @@ class Trace(BaseModel):
         # out of asyncio.run, and a full dump of a long trace takes seconds.
         ended = self.ended
         end = f", status={ended.status.value!r}" if ended else ""
-        return f"Trace(run_id={self.run_id!r}, events={len(self.events)}{end})"
+        return f"Trace(run_id={self.run_id!r}, events={self._count()}{end})"
+
+    def _count(self) -> int:
+        """How many events, without building any row."""
+        d = self.__dict__
+        events = d.get("events")
+        if events is not None:
+            return len(events)
+        rows, n, i = d["_journal"], len(d["_base"]), 0
+        while i < len(rows):
+            n += 1
+            i += _ROW_LENGTH[rows[i]]
+        return n
 
     def _repr_svg_(self) -> str | None:
         from planloop.engine._display import svg_of
@@ -351,6 +462,125 @@ class Trace(BaseModel):
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_EVENT, _STARTED, _FINISHED = 0, 1, 2
+"""Tags of a StepLog row: a record made already, a step's start, a step's end."""
+_ROW_LENGTH = (2, 8, 5)
+"""Each row's length, its tag included, by tag."""
+
+_new_started = trusted_maker(StepStarted)
+_new_finished = trusted_maker(StepFinished)
+
+
+def make_started(
+    t: float,
+    act: int,
+    step_id: str,
+    tool: str,
+    args: dict[str, Any],
+    attempt: int,
+    deps: tuple[str, ...],
+) -> StepStarted:
+    """A :class:`StepStarted` from values the scheduler made (not validated again)."""
+    return _new_started(
+        {
+            "t": t,
+            "kind": "step_started",
+            "act": act,
+            "step_id": step_id,
+            "tool": tool,
+            "args": args,
+            "attempt": attempt,
+            "depends_on": deps,
+        }
+    )
+
+
+def make_finished(t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> StepFinished:
+    """A :class:`StepFinished` from values the scheduler made (not validated again)."""
+    return _new_finished(
+        {"t": t, "kind": "step_finished", "act": act, "result": result, "depends_on": deps}
+    )
+
+
+class StepLog:
+    """Records one trace's step events, as rows while nobody listens to the trace.
+
+    A trace with listeners (a store, a progress display, ``on_event``) gets each
+    record as it happens, as through :meth:`Trace.append`. Without one, a start
+    or an end is kept as a row of the values it is made from, and the records
+    are built when the trace is first read (``Trace._settle``), equal to the
+    ones :meth:`Trace.append` would have been given.
+    """
+
+    __slots__ = ("_dict", "_private", "_trace")
+
+    def __init__(self, trace: Trace) -> None:
+        self._trace = trace
+        self._dict = trace.__dict__
+        self._private = trace.__pydantic_private__
+
+    def started(
+        self,
+        t: float,
+        act: int,
+        step_id: str,
+        tool: str,
+        args: dict[str, Any],
+        attempt: int,
+        deps: tuple[str, ...],
+    ) -> None:
+        """Record a :class:`StepStarted` with these fields."""
+        private = self._private
+        if private and private["_listeners"]:
+            self._trace.append(make_started(t, act, step_id, tool, args, attempt, deps))
+            return
+        d = self._dict
+        rows = d.get("_journal")
+        if rows is None:
+            d["_base"] = d.pop("events")
+            rows = d["_journal"] = []
+        rows.extend((_STARTED, t, act, step_id, tool, args, attempt, deps))
+
+    def finished(self, t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> None:
+        """Record a :class:`StepFinished` with these fields."""
+        private = self._private
+        if private and private["_listeners"]:
+            self._trace.append(make_finished(t, act, result, deps))
+            return
+        d = self._dict
+        rows = d.get("_journal")
+        if rows is None:
+            d["_base"] = d.pop("events")
+            rows = d["_journal"] = []
+        rows.extend((_FINISHED, t, act, result, deps))
+
+
+class RecordLog:
+    """:class:`StepLog`'s interface over a plain ``record(event)`` callable."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: Callable[[Any], None]) -> None:
+        self.record = record
+
+    def started(
+        self,
+        t: float,
+        act: int,
+        step_id: str,
+        tool: str,
+        args: dict[str, Any],
+        attempt: int,
+        deps: tuple[str, ...],
+    ) -> None:
+        """Record a :class:`StepStarted` with these fields."""
+        self.record(make_started(t, act, step_id, tool, args, attempt, deps))
+
+    def finished(self, t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> None:
+        """Record a :class:`StepFinished` with these fields."""
+        self.record(make_finished(t, act, result, deps))
 
 
 def _state(name: str) -> str:
