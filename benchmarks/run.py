@@ -115,16 +115,19 @@ def floor_run(k: int, *, sync_tool: bool = False) -> float:
 
 
 def _sleeper(seconds: float, sync: bool) -> Any:
+    """A step that sleeps ``seconds`` (none for 0, as the peers' joins), sync or async."""
     if sync:
 
         def work(**_: Any) -> float:
-            time.sleep(seconds)
+            if seconds:
+                time.sleep(seconds)
             return seconds
 
         return work
 
     async def work_async(**_: Any) -> float:
-        await asyncio.sleep(seconds)
+        if seconds:
+            await asyncio.sleep(seconds)
         return seconds
 
     return work_async
@@ -174,7 +177,7 @@ def planloop_makespan(graph: Graph, sync: bool) -> float:
     """The graph as a planloop workflow, default settings."""
     wf = planloop.Workflow("makespan", store=False)
     for sid, (deps, seconds) in graph.items():
-        fn = _sleeper(seconds, sync) if seconds else (lambda **_: None)
+        fn = _sleeper(seconds, sync)  # the join too: async steps are all async
         wf.step(fn, id=sid, depends_on=deps)
     return _timed(wf)
 
