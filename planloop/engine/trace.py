@@ -186,6 +186,10 @@ TraceEvent = Annotated[
 class Trace(BaseModel):
     """Everything one run did, in order.
 
+    The step records of a run that nothing listened to (no store, no
+    ``on_event``) are built when the trace is first read; reading, dumping,
+    copying and comparing it all see every event.
+
     Example:
         >>> from planloop import Agent, FunctionPlanner, Answer
         >>> agent = Agent(None, [], planner=FunctionPlanner(lambda ctx: Answer("hi")))
