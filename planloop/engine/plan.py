@@ -221,7 +221,10 @@ class Plan(BaseModel):
                 for step in steps
             ]
         )
-        dependents: list[list[int]] = [[] for _ in steps]
+        # Each step's first dependent, and lists only for steps with more: most steps
+        # have one or none, and a list per step is an object per step to allocate.
+        first = [-1] * len(steps)
+        more: dict[int, list[int]] = {}
         indegree = [0] * len(steps)
         get = pos.get
         forward = True
@@ -229,11 +232,24 @@ class Plan(BaseModel):
             for d in ds:
                 j = get(d)
                 if j is not None and j != i:
-                    dependents[j].append(i)
+                    f = first[j]
+                    if f < 0:
+                        first[j] = i
+                    elif j in more:
+                        more[j].append(i)
+                    else:
+                        more[j] = [f, i]
                     indegree[i] += 1
                     if j > i:
                         forward = False
-        return PlanIndex(deps, tuple(map(tuple, dependents)), tuple(indegree), pos, forward)
+        none: tuple[int, ...] = ()
+        dependents = tuple(
+            [
+                none if f < 0 else (f,) if j not in more else tuple(more[j])
+                for j, f in enumerate(first)
+            ]
+        )
+        return PlanIndex(deps, dependents, tuple(indegree), pos, forward)
 
     def dependencies(self, step: Step) -> tuple[str, ...]:
         """The ids ``step`` waits for, resolving dotted references to step ids."""

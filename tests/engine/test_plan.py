@@ -137,3 +137,19 @@ def test_a_plan_listed_against_its_edges_is_still_checked_for_cycles() -> None:
     assert not cycle.index.forward
     assert sorted(cycle.find_cycle()) == ["a", "b"]
     assert Plan([Step(id="a", tool="t"), Step(id="b", tool="t", depends_on=("a",))]).index.forward
+
+
+@settings(max_examples=300, deadline=None)
+@given(_rough_plans())
+def test_the_index_holds_each_steps_dependents_in_order(plan: Plan) -> None:
+    index = plan.index
+    pos = index.position
+    n = len(plan.steps)
+    expected = [
+        tuple(i for i in range(n) for d in index.deps[i] if pos.get(d) == j and j != i)
+        for j in range(n)
+    ]
+    assert list(index.dependents) == expected
+    assert list(index.indegree) == [
+        sum(1 for d in index.deps[i] if pos.get(d) is not None and pos[d] != i) for i in range(n)
+    ]
