@@ -32,7 +32,7 @@ from planloop.engine.plan import Plan, Step, resolve_refs
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
 from planloop.engine.tooling import ToolLike
-from planloop.engine.trace import RecordLog, StepLog, make_finished
+from planloop.engine.trace import StepLog, make_finished
 from planloop.errors import ToolArgumentsError
 
 __all__ = ["ActOutcome", "execute_lone_step", "execute_plan", "invalid_tool_message"]
@@ -146,7 +146,7 @@ async def execute_plan(
         # of the machinery below is built for it.
         await execute_lone_step(plan, tools, act, clock, record, out)
         return out
-    steps_log: StepLog | RecordLog = log if log is not None else RecordLog(record)
+    steps_log = log if log is not None else StepLog(record=record)
     log_finished = steps_log.finished
     results = out.results
     errors = out.errors
@@ -428,7 +428,7 @@ async def execute_lone_step(
     deps = plan.index.deps[0]
     what = step.tool
     tool = tools.get(what) if isinstance(what, str) else FunctionTool(what)
-    env = _Env(plan, tools, {}, act, clock, RecordLog(record))
+    env = _Env(plan, tools, {}, act, clock, StepLog(record=record))
     started = clock()
     try:
         if tool is not None and tool.is_async and step.timeout is None and step.retry is None:
@@ -494,7 +494,7 @@ class _Env:
         outputs: Mapping[str, Any],
         act: int,
         clock: Callable[[], float],
-        log: StepLog | RecordLog,
+        log: StepLog,
     ) -> None:
         self.plan = plan
         self.tools = tools

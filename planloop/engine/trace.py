@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Limits",
     "ModelCalled",
-    "RecordLog",
     "RunEnded",
     "RunPaused",
     "RunResumed",
@@ -509,21 +508,40 @@ def make_finished(t: float, act: int, result: StepResult, deps: tuple[str, ...])
 
 
 class StepLog:
-    """Records one trace's step events, as rows while nobody listens to the trace.
+    """Records step events for the scheduler, as rows while nobody listens.
 
-    A trace with listeners (a store, a progress display, ``on_event``) gets each
-    record as it happens, as through :meth:`Trace.append`. Without one, a start
-    or an end is kept as a row of the values it is made from, and the records
-    are built when the trace is first read (``Trace._settle``), equal to the
-    ones :meth:`Trace.append` would have been given.
+    Over a trace (:meth:`Trace.step_log`): while the trace has no listeners (a
+    store, a progress display, ``on_event``), a start or an end is kept as a row
+    of the values it is made from, and the records are built when the trace is
+    first read (``Trace._settle``), equal to the ones :meth:`Trace.append` would
+    have been given; with a listener, each record is appended as it happens.
+    Over a plain ``record(event)`` callable (``StepLog(record=...)``), always so.
     """
 
-    __slots__ = ("_dict", "_private", "_trace")
+    __slots__ = ("_dict", "_private", "_record")
 
-    def __init__(self, trace: Trace) -> None:
-        self._trace = trace
-        self._dict = trace.__dict__
-        self._private = trace.__pydantic_private__
+    def __init__(
+        self, trace: Trace | None = None, *, record: Callable[[Any], None] | None = None
+    ) -> None:
+        if trace is not None:
+            self._record: Callable[[Any], None] = trace.append
+            self._dict: dict[str, Any] | None = trace.__dict__
+            self._private: dict[str, Any] | None = trace.__pydantic_private__
+        elif record is not None:
+            self._record, self._dict, self._private = record, None, None
+        else:
+            raise TypeError("StepLog needs a trace or a record callable")
+
+    def _rows(self) -> list[Any] | None:
+        """Where a row goes, or None when the record must be made now."""
+        d, private = self._dict, self._private
+        if d is None or (private and private["_listeners"]):
+            return None
+        rows: list[Any] | None = d.get("_journal")
+        if rows is None:
+            d["_base"] = d.pop("events")
+            rows = d["_journal"] = []
+        return rows
 
     def started(
         self,
@@ -536,55 +554,19 @@ class StepLog:
         deps: tuple[str, ...],
     ) -> None:
         """Record a :class:`StepStarted` with these fields."""
-        private = self._private
-        if private and private["_listeners"]:
-            self._trace.append(make_started(t, act, step_id, tool, args, attempt, deps))
-            return
-        d = self._dict
-        rows = d.get("_journal")
+        rows = self._rows()
         if rows is None:
-            d["_base"] = d.pop("events")
-            rows = d["_journal"] = []
-        rows.extend((_STARTED, t, act, step_id, tool, args, attempt, deps))
+            self._record(make_started(t, act, step_id, tool, args, attempt, deps))
+        else:
+            rows.extend((_STARTED, t, act, step_id, tool, args, attempt, deps))
 
     def finished(self, t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> None:
         """Record a :class:`StepFinished` with these fields."""
-        private = self._private
-        if private and private["_listeners"]:
-            self._trace.append(make_finished(t, act, result, deps))
-            return
-        d = self._dict
-        rows = d.get("_journal")
+        rows = self._rows()
         if rows is None:
-            d["_base"] = d.pop("events")
-            rows = d["_journal"] = []
-        rows.extend((_FINISHED, t, act, result, deps))
-
-
-class RecordLog:
-    """:class:`StepLog`'s interface over a plain ``record(event)`` callable."""
-
-    __slots__ = ("record",)
-
-    def __init__(self, record: Callable[[Any], None]) -> None:
-        self.record = record
-
-    def started(
-        self,
-        t: float,
-        act: int,
-        step_id: str,
-        tool: str,
-        args: dict[str, Any],
-        attempt: int,
-        deps: tuple[str, ...],
-    ) -> None:
-        """Record a :class:`StepStarted` with these fields."""
-        self.record(make_started(t, act, step_id, tool, args, attempt, deps))
-
-    def finished(self, t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> None:
-        """Record a :class:`StepFinished` with these fields."""
-        self.record(make_finished(t, act, result, deps))
+            self._record(make_finished(t, act, result, deps))
+        else:
+            rows.extend((_FINISHED, t, act, result, deps))
 
 
 def _state(name: str) -> str:
