@@ -26,6 +26,7 @@ from typing import Any
 __all__ = ["Delivery", "run_in_thread", "submit"]
 
 _IDLE_SECONDS = 30.0
+_AHEAD = 2  # workers woken at a time for the jobs waiting in the queue
 
 Delivery = Callable[[Any, BaseException | None], None]
 """Called on the event loop's thread with ``(value, None)`` or ``(None, exception)``."""
@@ -86,56 +87,109 @@ _Job = tuple[Callable[[], Any], _Inbox, Delivery]
 class _Worker:
     """One pool thread; it sleeps on its own lock, so waking it is one lock release."""
 
-    __slots__ = ("job", "wake")
+    __slots__ = ("wake",)
 
-    def __init__(self, job: _Job) -> None:
-        self.job: _Job | None = job
+    def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()  # held = nothing to do
 
 
 class _Pool:
+    """Jobs wait in one queue; the workers woken for them wake the next ones.
+
+    Waking a thread costs its waker a system call (several microseconds on a
+    virtual machine), and a woken thread can only run once the event loop lets
+    go of the interpreter. So ``submit`` wakes at most ``_AHEAD`` workers however
+    many jobs arrive together, and the loop goes back to its own work at once;
+    each worker, as it takes a job, wakes another for the jobs still queued. The
+    first tools of a batch start as soon as the loop lets go, and the others
+    follow, one hand-over each, rather than all waiting for the loop to have
+    woken every thread. More than one worker is on its way at a time, so one
+    thread the system is slow to schedule does not hold up the jobs behind it.
+    """
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []  # most recently idle last: warm threads first
+        self._jobs: deque[_Job] = deque()
+        self._waking = 0  # workers woken (or starting) that have not taken a job yet
 
     def submit(self, fn: Callable[[], Any], inbox: _Inbox, deliver: Delivery) -> None:
         job = (fn, inbox, deliver)
         with self._lock:
+            self._jobs.append(job)
+            if self._waking >= min(_AHEAD, len(self._jobs)):
+                return  # the workers on their way take this job or wake one that will
+            self._waking += 1
             worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker(job)
-            threading.Thread(
-                target=self._work, args=(worker,), name="planloop-tool", daemon=True
-            ).start()
-        else:
-            worker.job = job
+        try:
+            self._wake(worker)
+        except BaseException:
+            with self._lock:
+                self._waking -= 1
+                if self._waking:  # a worker is on its way: it takes the job, later
+                    return
+                self._jobs.remove(job)  # no thread at all for it: the caller is told
+            raise
+
+    def _wake(self, worker: _Worker | None) -> None:
+        if worker is not None:
             worker.wake.release()
+        else:
+            threading.Thread(
+                target=self._work, args=(_Worker(),), name="planloop-tool", daemon=True
+            ).start()
+
+    def _take(self) -> _Job | None:
+        """The first queued job for a woken worker, which wakes another for the rest."""
+        with self._lock:
+            jobs = self._jobs
+            job = jobs.popleft() if jobs else None
+            self._waking -= 1
+            if self._waking >= min(_AHEAD, len(jobs)):
+                return job
+            self._waking += 1
+            worker = self._idle.pop() if self._idle else None
+        try:
+            self._wake(worker)
+        except BaseException:  # noqa: BLE001 - no new thread: the jobs left wait for a worker
+            with self._lock:
+                self._waking -= 1
+        return job
 
     def _work(self, worker: _Worker) -> None:
+        job = self._take()
         while True:
-            job = worker.job
-            assert job is not None
-            worker.job = None
-            fn, inbox, deliver = job
-            try:
-                value, error = fn(), None
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop, not swallowed
-                value, error = None, exc
-            # Idle again before the result goes out, so that the step the result
-            # unblocks finds this warm worker instead of starting a thread. A job
-            # handed over before the wait below finds the lock already released.
-            with self._lock:
-                self._idle.append(worker)
-            inbox.post(deliver, value, error)
-            del job, fn, inbox, deliver, value, error  # keep nothing alive while idle
+            if job is not None:
+                fn, inbox, deliver = job
+                try:
+                    value, error = fn(), None
+                except BaseException as exc:  # noqa: BLE001 - handed to the loop, not swallowed
+                    value, error = None, exc
+                # A job still queued is taken on here. Otherwise this worker is idle
+                # again before the result goes out, so that the step the result
+                # unblocks finds it warm instead of starting a thread. A wake-up
+                # sent before the wait below finds the lock already released.
+                with self._lock:
+                    jobs = self._jobs
+                    job = jobs.popleft() if jobs else None
+                    if job is None:
+                        self._idle.append(worker)
+                inbox.post(deliver, value, error)
+                del fn, inbox, deliver, value, error  # keep nothing alive while idle
+                if job is not None:
+                    continue
+            else:
+                with self._lock:
+                    self._idle.append(worker)
             if not worker.wake.acquire(timeout=_IDLE_SECONDS):
                 with self._lock:
                     if worker in self._idle:  # still idle after the wait: leave
                         self._idle.remove(worker)
                         return
-                # submit() took this worker just as the wait ended; its release follows
+                # a submit took this worker just as the wait ended; its release follows
                 worker.wake.acquire()
+            job = self._take()
 
 
 _POOL = _Pool()
