@@ -21,9 +21,10 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-__all__ = ["Delivery", "run_in_thread", "submit"]
+__all__ = ["Delivery", "run_in_thread", "submit", "submitter"]
 
 _IDLE_SECONDS = 30.0
 _AHEAD = 2  # workers woken at a time for the jobs waiting in the queue
@@ -114,7 +115,7 @@ class _Pool:
         self._jobs: deque[_Job] = deque()
         self._waking = 0  # workers woken (or starting) that have not taken a job yet
 
-    def submit(self, fn: Callable[[], Any], inbox: _Inbox, deliver: Delivery) -> None:
+    def submit(self, inbox: _Inbox, fn: Callable[[], Any], deliver: Delivery) -> None:
         job = (fn, inbox, deliver)
         with self._lock:
             self._jobs.append(job)
@@ -197,7 +198,12 @@ _POOL = _Pool()
 
 def submit(fn: Callable[[], Any], deliver: Delivery) -> None:
     """Run ``fn`` on a pool thread; ``deliver`` gets its outcome on the running loop."""
-    _POOL.submit(fn, _inbox(asyncio.get_running_loop()), deliver)
+    _POOL.submit(_inbox(asyncio.get_running_loop()), fn, deliver)
+
+
+def submitter() -> Callable[[Callable[[], Any], Delivery], None]:
+    """:func:`submit` for the running loop, its inbox looked up once for many calls."""
+    return partial(_POOL.submit, _inbox(asyncio.get_running_loop()))
 
 
 def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -213,5 +219,5 @@ def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
         else:
             fut.set_result(value)
 
-    _POOL.submit(fn, _inbox(loop), settle)
+    _POOL.submit(_inbox(loop), fn, settle)
     return fut
