@@ -46,7 +46,7 @@ class _Inbox:
     def post(self, deliver: Delivery, value: Any, exc: BaseException | None) -> None:
         """From a worker thread. Appending before reading ``scheduled`` is what makes
         this race-free: a drain that already cleared the flag gets a new wake-up, and
-        one that has not yet cleared it will still pop this item."""
+        one that has not yet cleared it still looks at the inbox after clearing it."""
         self.items.append((deliver, value, exc))
         if not self.scheduled:
             self.scheduled = True
@@ -56,16 +56,23 @@ class _Inbox:
                 self.items.clear()
 
     def drain(self) -> None:
-        self.scheduled = False
+        """On the loop. The flag is cleared once the inbox is empty, then the inbox is
+        looked at again: a result posted while the others were handed out (a callback
+        that lets go of the interpreter, writing to a store) goes out in this drain
+        instead of waking the loop once more."""
         items = self.items
-        while items:
-            deliver, value, exc = items.popleft()
-            try:
-                deliver(value, exc)
-            except BaseException as error:  # noqa: BLE001 - reported; the other results still go out
-                self.loop.call_exception_handler(
-                    {"message": "planloop: a thread result callback raised", "exception": error}
-                )
+        while True:
+            while items:
+                deliver, value, exc = items.popleft()
+                try:
+                    deliver(value, exc)
+                except BaseException as error:  # noqa: BLE001 - reported; the other results still go out
+                    self.loop.call_exception_handler(
+                        {"message": "planloop: a thread result callback raised", "exception": error}
+                    )
+            self.scheduled = False
+            if not items:
+                return
 
 
 _INBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()

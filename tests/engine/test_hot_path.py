@@ -258,6 +258,40 @@ def test_jobs_still_run_when_no_more_threads_can_start(monkeypatch: pytest.Monke
     assert empty._waking == 0
 
 
+def test_results_posted_while_others_are_handed_out_wake_the_loop_no_more() -> None:
+    async def go() -> tuple[list[int], int]:
+        loop = asyncio.get_running_loop()
+        wakes = [0]
+
+        class Counting:
+            def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
+                wakes[0] += 1
+                loop.call_soon_threadsafe(fn)
+
+        inbox = _threads._Inbox(Counting())  # type: ignore[arg-type]
+        got: list[int] = []
+        done = loop.create_future()
+
+        def deliver(value: Any, exc: BaseException | None) -> None:
+            got.append(value)
+            if value == 0:  # three more arrive from a thread while this drain runs
+                worker = threading.Thread(
+                    target=lambda: [inbox.post(deliver, v, None) for v in (1, 2, 3)]
+                )
+                worker.start()
+                worker.join()  # lets go of the interpreter: the posts happen now
+            if len(got) == 4:
+                done.set_result(None)
+
+        inbox.post(deliver, 0, None)
+        await done
+        return got, wakes[0]
+
+    got, wakes = asyncio.run(go())
+    assert got == [0, 1, 2, 3]
+    assert wakes == 1
+
+
 def test_a_result_that_arrives_after_its_loop_closed_is_dropped() -> None:
     release = threading.Event()
 
