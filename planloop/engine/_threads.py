@@ -21,11 +21,13 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-__all__ = ["Delivery", "run_in_thread", "submit"]
+__all__ = ["Delivery", "run_in_thread", "submit", "submitter"]
 
 _IDLE_SECONDS = 30.0
+_AHEAD = 2  # workers woken at a time for the jobs waiting in the queue
 
 Delivery = Callable[[Any, BaseException | None], None]
 """Called on the event loop's thread with ``(value, None)`` or ``(None, exception)``."""
@@ -44,7 +46,7 @@ class _Inbox:
     def post(self, deliver: Delivery, value: Any, exc: BaseException | None) -> None:
         """From a worker thread. Appending before reading ``scheduled`` is what makes
         this race-free: a drain that already cleared the flag gets a new wake-up, and
-        one that has not yet cleared it will still pop this item."""
+        one that has not yet cleared it still looks at the inbox after clearing it."""
         self.items.append((deliver, value, exc))
         if not self.scheduled:
             self.scheduled = True
@@ -54,16 +56,23 @@ class _Inbox:
                 self.items.clear()
 
     def drain(self) -> None:
-        self.scheduled = False
+        """On the loop. The flag is cleared once the inbox is empty, then the inbox is
+        looked at again: a result posted while the others were handed out (a callback
+        that lets go of the interpreter, writing to a store) goes out in this drain
+        instead of waking the loop once more."""
         items = self.items
-        while items:
-            deliver, value, exc = items.popleft()
-            try:
-                deliver(value, exc)
-            except BaseException as error:  # noqa: BLE001 - reported; the other results still go out
-                self.loop.call_exception_handler(
-                    {"message": "planloop: a thread result callback raised", "exception": error}
-                )
+        while True:
+            while items:
+                deliver, value, exc = items.popleft()
+                try:
+                    deliver(value, exc)
+                except BaseException as error:  # noqa: BLE001 - reported; the other results still go out
+                    self.loop.call_exception_handler(
+                        {"message": "planloop: a thread result callback raised", "exception": error}
+                    )
+            self.scheduled = False
+            if not items:
+                return
 
 
 _INBOXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
@@ -86,56 +95,109 @@ _Job = tuple[Callable[[], Any], _Inbox, Delivery]
 class _Worker:
     """One pool thread; it sleeps on its own lock, so waking it is one lock release."""
 
-    __slots__ = ("job", "wake")
+    __slots__ = ("wake",)
 
-    def __init__(self, job: _Job) -> None:
-        self.job: _Job | None = job
+    def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()  # held = nothing to do
 
 
 class _Pool:
+    """Jobs wait in one queue; the workers woken for them wake the next ones.
+
+    Waking a thread costs its waker a system call (several microseconds on a
+    virtual machine), and a woken thread can only run once the event loop lets
+    go of the interpreter. So ``submit`` wakes at most ``_AHEAD`` workers however
+    many jobs arrive together, and the loop goes back to its own work at once;
+    each worker, as it takes a job, wakes another for the jobs still queued. The
+    first tools of a batch start as soon as the loop lets go, and the others
+    follow, one hand-over each, rather than all waiting for the loop to have
+    woken every thread. More than one worker is on its way at a time, so one
+    thread the system is slow to schedule does not hold up the jobs behind it.
+    """
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []  # most recently idle last: warm threads first
+        self._jobs: deque[_Job] = deque()
+        self._waking = 0  # workers woken (or starting) that have not taken a job yet
 
-    def submit(self, fn: Callable[[], Any], inbox: _Inbox, deliver: Delivery) -> None:
+    def submit(self, inbox: _Inbox, fn: Callable[[], Any], deliver: Delivery) -> None:
         job = (fn, inbox, deliver)
         with self._lock:
+            self._jobs.append(job)
+            if self._waking >= min(_AHEAD, len(self._jobs)):
+                return  # the workers on their way take this job or wake one that will
+            self._waking += 1
             worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker(job)
-            threading.Thread(
-                target=self._work, args=(worker,), name="planloop-tool", daemon=True
-            ).start()
-        else:
-            worker.job = job
+        try:
+            self._wake(worker)
+        except BaseException:
+            with self._lock:
+                self._waking -= 1
+                if self._waking:  # a worker is on its way: it takes the job, later
+                    return
+                self._jobs.remove(job)  # no thread at all for it: the caller is told
+            raise
+
+    def _wake(self, worker: _Worker | None) -> None:
+        if worker is not None:
             worker.wake.release()
+        else:
+            threading.Thread(
+                target=self._work, args=(_Worker(),), name="planloop-tool", daemon=True
+            ).start()
+
+    def _take(self) -> _Job | None:
+        """The first queued job for a woken worker, which wakes another for the rest."""
+        with self._lock:
+            jobs = self._jobs
+            job = jobs.popleft() if jobs else None
+            self._waking -= 1
+            if self._waking >= min(_AHEAD, len(jobs)):
+                return job
+            self._waking += 1
+            worker = self._idle.pop() if self._idle else None
+        try:
+            self._wake(worker)
+        except BaseException:  # noqa: BLE001 - no new thread: the jobs left wait for a worker
+            with self._lock:
+                self._waking -= 1
+        return job
 
     def _work(self, worker: _Worker) -> None:
+        job = self._take()
         while True:
-            job = worker.job
-            assert job is not None
-            worker.job = None
-            fn, inbox, deliver = job
-            try:
-                value, error = fn(), None
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop, not swallowed
-                value, error = None, exc
-            # Idle again before the result goes out, so that the step the result
-            # unblocks finds this warm worker instead of starting a thread. A job
-            # handed over before the wait below finds the lock already released.
-            with self._lock:
-                self._idle.append(worker)
-            inbox.post(deliver, value, error)
-            del job, fn, inbox, deliver, value, error  # keep nothing alive while idle
+            if job is not None:
+                fn, inbox, deliver = job
+                try:
+                    value, error = fn(), None
+                except BaseException as exc:  # noqa: BLE001 - handed to the loop, not swallowed
+                    value, error = None, exc
+                # A job still queued is taken on here. Otherwise this worker is idle
+                # again before the result goes out, so that the step the result
+                # unblocks finds it warm instead of starting a thread. A wake-up
+                # sent before the wait below finds the lock already released.
+                with self._lock:
+                    jobs = self._jobs
+                    job = jobs.popleft() if jobs else None
+                    if job is None:
+                        self._idle.append(worker)
+                inbox.post(deliver, value, error)
+                del fn, inbox, deliver, value, error  # keep nothing alive while idle
+                if job is not None:
+                    continue
+            else:
+                with self._lock:
+                    self._idle.append(worker)
             if not worker.wake.acquire(timeout=_IDLE_SECONDS):
                 with self._lock:
                     if worker in self._idle:  # still idle after the wait: leave
                         self._idle.remove(worker)
                         return
-                # submit() took this worker just as the wait ended; its release follows
+                # a submit took this worker just as the wait ended; its release follows
                 worker.wake.acquire()
+            job = self._take()
 
 
 _POOL = _Pool()
@@ -143,7 +205,12 @@ _POOL = _Pool()
 
 def submit(fn: Callable[[], Any], deliver: Delivery) -> None:
     """Run ``fn`` on a pool thread; ``deliver`` gets its outcome on the running loop."""
-    _POOL.submit(fn, _inbox(asyncio.get_running_loop()), deliver)
+    _POOL.submit(_inbox(asyncio.get_running_loop()), fn, deliver)
+
+
+def submitter() -> Callable[[Callable[[], Any], Delivery], None]:
+    """:func:`submit` for the running loop, its inbox looked up once for many calls."""
+    return partial(_POOL.submit, _inbox(asyncio.get_running_loop()))
 
 
 def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -159,5 +226,5 @@ def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
         else:
             fut.set_result(value)
 
-    _POOL.submit(fn, _inbox(loop), settle)
+    _POOL.submit(_inbox(loop), fn, settle)
     return fut

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
-from planloop.engine._threads import run_in_thread, submit
+from planloop.engine._threads import run_in_thread, submitter
 from planloop.engine._trusted import trusted_maker
 from planloop.engine.functions import FunctionTool
 from planloop.engine.plan import Plan, Step, resolve_refs
@@ -179,6 +179,7 @@ async def execute_plan(
     origin = start
     if origin is None:
         perf, origin = clock, 0.0
+    to_thread = submitter()  # the pool, with this loop's inbox looked up once
 
     def tool_for(step: Step) -> ToolLike | None:
         what = step.tool
@@ -304,7 +305,7 @@ async def execute_plan(
     def start_in_thread(i: int, step: Step, tool: ToolLike) -> None:
         # A plain sync step needs no task: checked here, run on a pool thread, and
         # settled when the thread hands its outcome back to the loop.
-        started = started_at[i] = clock()
+        started = started_at[i] = perf() - origin
         try:
             args, kwargs = _prepare(step, deps_of[i], tool, started, env)
         except _Early as early:
@@ -313,14 +314,14 @@ async def execute_plan(
 
         def delivered(value: Any, exc: BaseException | None) -> None:
             if exc is None:
-                result = _new_result(_succeeded(step, value, args, started, clock()))
+                result = _new_result(_succeeded(step, value, args, started, perf() - origin))
                 settle(i, result, None, None)
             elif isinstance(exc, Exception):
                 settle(i, *_failure(step, tool, exc, 1, args, started, clock()), None)
             else:  # KeyboardInterrupt, SystemExit in a tool: nothing can handle it
                 settle(i, _crashed(step, exc, started, clock()), exc, None)
 
-        submit(partial(tool.call, kwargs), delivered)
+        to_thread(partial(tool.call, kwargs), delivered)
 
     def launch_ready(me: asyncio.Task[None] | None = None) -> _Next | None:
         # Starts what is ready, in order, up to the cap. The first step that needs

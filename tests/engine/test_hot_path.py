@@ -202,6 +202,96 @@ def test_idle_workers_leave_and_new_ones_start(monkeypatch: pytest.MonkeyPatch) 
     assert not last.is_alive()
 
 
+def test_jobs_submitted_together_each_get_a_thread_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The workers woken for a batch wake the next ones: every job still runs at
+    # once (none waits for another to end), each on its own thread.
+    pool = _threads._Pool()
+    monkeypatch.setattr(_threads, "_POOL", pool)
+    barrier = threading.Barrier(30)
+
+    def together() -> int:
+        barrier.wait(timeout=10)
+        return threading.get_ident()
+
+    async def go() -> list[int]:
+        return list(await asyncio.gather(*(_threads.run_in_thread(together) for _ in range(30))))
+
+    idents = asyncio.run(go())
+    assert len(set(idents)) == 30
+    assert not pool._jobs
+    assert pool._waking == 0
+
+
+def test_jobs_still_run_when_no_more_threads_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = _threads._Pool()
+    monkeypatch.setattr(_threads, "_POOL", pool)
+    started = threading.Thread.start
+    allowed = [1]
+
+    def start(self: threading.Thread) -> None:
+        if not allowed[0]:
+            raise RuntimeError("can't start new thread")
+        allowed[0] -= 1
+        started(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+
+    async def go() -> list[int]:
+        # One thread starts; the one it would wake for the rest cannot: it runs them all.
+        return list(
+            await asyncio.gather(*(_threads.run_in_thread(lambda i=i: i) for i in range(5)))
+        )
+
+    assert asyncio.run(go()) == list(range(5))
+    assert not pool._jobs
+
+    async def fresh() -> None:
+        _threads.run_in_thread(lambda: None)
+
+    empty = _threads._Pool()  # no idle worker: a submit needs a new thread, which fails
+    monkeypatch.setattr(_threads, "_POOL", empty)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        asyncio.run(fresh())
+    assert not empty._jobs  # the job that found no thread is not left behind
+    assert empty._waking == 0
+
+
+def test_results_posted_while_others_are_handed_out_wake_the_loop_no_more() -> None:
+    async def go() -> tuple[list[int], int]:
+        loop = asyncio.get_running_loop()
+        wakes = [0]
+
+        class Counting:
+            def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
+                wakes[0] += 1
+                loop.call_soon_threadsafe(fn)
+
+        inbox = _threads._Inbox(Counting())  # type: ignore[arg-type]
+        got: list[int] = []
+        done = loop.create_future()
+
+        def deliver(value: Any, exc: BaseException | None) -> None:
+            got.append(value)
+            if value == 0:  # three more arrive from a thread while this drain runs
+                worker = threading.Thread(
+                    target=lambda: [inbox.post(deliver, v, None) for v in (1, 2, 3)]
+                )
+                worker.start()
+                worker.join()  # lets go of the interpreter: the posts happen now
+            if len(got) == 4:
+                done.set_result(None)
+
+        inbox.post(deliver, 0, None)
+        await done
+        return got, wakes[0]
+
+    got, wakes = asyncio.run(go())
+    assert got == [0, 1, 2, 3]
+    assert wakes == 1
+
+
 def test_a_result_that_arrives_after_its_loop_closed_is_dropped() -> None:
     release = threading.Event()
 
