@@ -270,7 +270,7 @@ class _Run:
         self.start = time.perf_counter()
         if trace is not None:  # resumed: time goes on from the last recorded event
             self.start -= trace.events[-1].t if trace.events else 0.0
-        self.trace = trace if trace is not None else Trace(run_id=run_id)
+        self.trace = trace if trace is not None else Trace._new(run_id)
         self.recorder: Recorder | None = None
         if on_event is not None:
             self.trace.subscribe(on_event)
@@ -320,15 +320,20 @@ class _Run:
     def begin(self) -> None:
         """Record the start of a new run (in the store too, if there is one)."""
         cfg = self.cfg
-        started = RunStarted(
-            t=0.0,
-            run_id=self.trace.run_id,
-            name=cfg.name,
-            input=self.ctx.input,
-            started_at=datetime.now(UTC),
-            limits=cfg.limits,
-            machine=cfg.spec.summary,
-        )
+        fields = {
+            "t": 0.0,
+            "kind": "run_started",
+            "run_id": self.trace.run_id,
+            "name": cfg.name,
+            "input": self.ctx.input,
+            "started_at": datetime.now(UTC),
+            "limits": cfg.limits,
+            "machine": cfg.spec.summary,
+        }
+        if type(cfg.name) is str and type(cfg.limits) is Limits:  # else validated (and refused)
+            started = _new_run_started(fields)
+        else:
+            started = RunStarted.model_validate(fields)
         if cfg.store is not None:
             cfg.store.create_run(
                 self.trace.run_id,
@@ -741,15 +746,9 @@ class _Run:
     def _stop_now(self, reason: StopReason, output: Any) -> None:
         if not self.machine.terminal:
             self.fire(Stopped(reason=reason, output=output))
+        error = str(self.failure) if self.failure is not None else None
         self.trace.append(
-            RunEnded(
-                t=self.clock(),
-                status=RunStatus.stopped,
-                stop_reason=reason,
-                output=output,
-                iterations=self.ctx.iteration,
-                error=str(self.failure) if self.failure is not None else None,
-            )
+            _run_ended(self.clock(), RunStatus.stopped, reason, output, self.ctx.iteration, error)
         )
 
     def _result(self) -> RunResult:
@@ -769,11 +768,8 @@ class _Run:
         if ended is None:
             event = self.last_event
             output = event.output if isinstance(event, Answered | ReturnedDirect) else None
-            ended = RunEnded(
-                t=self.clock(),
-                status=RunStatus.finished,
-                output=output,
-                iterations=self.ctx.iteration,
+            ended = _run_ended(
+                self.clock(), RunStatus.finished, None, output, self.ctx.iteration, None
             )
             trace.append(ended)
         return RunResult._lazy(
@@ -819,6 +815,32 @@ def _loop_offset() -> float:
 
 
 _new_transitioned = trusted_maker(Transitioned)
+_new_run_started = trusted_maker(RunStarted)
+_new_run_ended = trusted_maker(RunEnded)
+
+
+def _run_ended(
+    t: float,
+    status: RunStatus,
+    reason: StopReason | None,
+    output: Any,
+    iterations: int,
+    error: str | None,
+) -> RunEnded:
+    fields = {
+        "t": t,
+        "kind": "run_ended",
+        "status": status,
+        "stop_reason": reason,
+        "output": output,
+        "iterations": iterations,
+        "error": error,
+    }
+    if type(iterations) is int:  # a handler may have set ctx.iteration to anything
+        return _new_run_ended(fields)
+    return RunEnded.model_validate(fields)
+
+
 _STATUS_OF = attrgetter("status")
 _CONTINUED = Continued()  # immutable and empty: one for every run
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planloop.engine._trusted import trusted
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
@@ -194,6 +195,18 @@ class Trace(BaseModel):
     """Traces of sub-agent runs, by the id of the step that ran them."""
 
     _listeners: list[Callable[[Any], None]] = []
+
+    @classmethod
+    def _new(cls, run_id: str) -> Trace:
+        """``Trace(run_id=run_id)``, not validated (a run starts with one)."""
+        if type(run_id) is not str:
+            return cls(run_id=run_id)
+        return trusted(
+            cls,
+            {"run_id": run_id, "events": [], "children": {}},
+            private={"_listeners": []},
+            fields_set={"run_id"},
+        )
 
     def append(self, event: Any) -> None:
         """Record ``event`` (runs only append; nothing is ever rewritten)."""
