@@ -466,6 +466,7 @@ class _Run:
         handlers = self.cfg.handlers
         ctx = self.ctx
         recorder = self.recorder
+        interrupt = self.cfg.interrupt_before
         while not machine.terminal:
             state = machine.state
             handler = handlers.get(state)
@@ -492,9 +493,9 @@ class _Run:
                     f"the handler of state {state!r} returned {type(event).__name__}; "
                     "it must return an Event"
                 )
-            if self.cfg.interrupt_before:
+            if interrupt:
                 target = machine.spec.next_state(state, event)
-                if target in self.cfg.interrupt_before and not isinstance(event, Stopped):
+                if target in interrupt and not isinstance(event, Stopped):
                     self._pause(state, target, event)
                     return
             self.fire(event)
@@ -842,13 +843,16 @@ def _run_ended(
 
 
 _STATUS_OF = attrgetter("status")
+_VALUE_OF = {status: status.value for status in StepStatus}
+"""Each status's value as a plain string (``.value`` is a Python-level property)."""
 _CONTINUED = Continued()  # immutable and empty: one for every run
 
 
 def _acted_payload(event: Acted) -> dict[str, Any]:
     results = event.results  # the results themselves are in the step_finished events
     if len(results) == 1:
-        return {"steps": 1, results[0].status.value: 1}
+        status = results[0].status
+        return {"steps": 1, _VALUE_OF.get(status) or status.value: 1}
     # Counted by member in C (``.value`` is a Python-level property), named after.
     counts = Counter(map(_STATUS_OF, results))
     named = sorted((status.value, n) for status, n in counts.items())
