@@ -134,9 +134,9 @@ class ScriptedModel:
             # request per call lives as long as the model, a heap the garbage
             # collector keeps visiting.
             kept = tuple(tools)
-            last = self._last_tools
-            if len(kept) == len(last) and all(map(is_, kept, last)):
-                kept = last
+            previous = self._last_tools
+            if len(kept) == len(previous) and all(map(is_, kept, previous)):
+                kept = previous
             self._last_tools = kept
             tools = kept
         self.requests.append(ModelRequest(messages, tools, response_schema, stop))
