@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -183,7 +183,7 @@ async def run_loop(
     on_event: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Run the loop once on ``input`` and return its result."""
-    run = _Run(config, input, run_id or uuid.uuid4().hex, on_event)
+    run = _Run(config, input, run_id or _new_run_id(), on_event)
     run.begin()
     return await run.execute()
 
@@ -810,6 +810,18 @@ def _note_callable_steps(record: dict[str, Any], plan: Plan) -> None:
         record["callable_steps"] = callables
 
 
+def _new_run_id() -> str:
+    """``uuid.uuid4().hex``: the same bits, without the ``UUID`` object (a Python class
+    whose constructor costs a short run a few per cent)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    n = (n & _UUID4_KEEP) | _UUID4_SET  # RFC 4122 variant, version 4, as ``UUID(version=4)``
+    return f"{n:032x}"
+
+
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
 def _loop_offset() -> float:
     # asyncio.timeout takes loop time; the deadline is kept in perf_counter time.
     return asyncio.get_running_loop().time() - time.perf_counter()
@@ -867,12 +879,22 @@ def _continued_payload(event: Continued) -> dict[str, Any]:
     return {}
 
 
+def _output_payload(event: Answered | ReturnedDirect) -> dict[str, Any]:
+    output = event.output
+    if type(output) is str:  # a model's text (the usual answer) is its own JSON form
+        return {"output": output}
+    return event.model_dump(mode="json", fallback=repr)
+
+
 _PAYLOAD_OF: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
     Acted: _acted_payload,
     Planned: _planned_payload,
     Continued: _continued_payload,
+    Answered: _output_payload,
+    ReturnedDirect: _output_payload,
 }
-"""The payload of the events of every iteration, by exact class (subclasses are dumped)."""
+"""The payload of the events of every iteration (and of the answer), by exact class
+(subclasses are dumped)."""
 
 _NAMES: dict[str, str] = {}
 """State names as plain strings (a LoopState member's ``str()`` is a new string each time)."""

@@ -127,6 +127,42 @@ def test_an_agent_runs_records_equal_the_same_records_validated(how: str) -> Non
     assert again.model_dump_json() == result.model_dump_json()
 
 
+def test_a_new_run_id_is_a_uuid4_hex() -> None:
+    import os
+    import uuid
+
+    from planloop.engine import loop
+
+    for _ in range(20):
+        run_id = loop._new_run_id()
+        parsed = uuid.UUID(hex=run_id)
+        assert (parsed.hex, parsed.version, parsed.variant) == (run_id, 4, uuid.RFC_4122)
+    raw = os.urandom(16)
+    n = int.from_bytes(raw, "big")
+    assert f"{(n & loop._UUID4_KEEP) | loop._UUID4_SET:032x}" == uuid.UUID(bytes=raw, version=4).hex
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["done", "", {"a": [1, 2.5, None]}, 3, float("nan"), object(), type("S", (str,), {})("x")],
+)
+def test_the_direct_event_payloads_are_pydantics_dump(output: Any) -> None:
+    from planloop.engine import loop
+    from planloop.engine.events import Acted, Answered, Continued, ReturnedDirect
+
+    for event in (Answered(output=output), ReturnedDirect(output=output)):
+        direct = loop._PAYLOAD_OF[type(event)](event)
+        dumped = event.model_dump(mode="json", fallback=repr)
+        assert repr(direct) == repr(dumped)
+        assert [type(v) for v in direct.values()] == [type(v) for v in dumped.values()]
+    for status in StepStatus:
+        acted = Acted(results=(planloop.StepResult(step_id="a", status=status),))
+        assert loop._PAYLOAD_OF[Acted](acted) == loop._payload(acted)
+        assert loop._payload(acted) == {"steps": 1, status.value: 1}
+        assert all(type(k) is str for k in loop._PAYLOAD_OF[Acted](acted))
+    assert loop._PAYLOAD_OF[Continued](Continued()) == Continued().model_dump(mode="json")
+
+
 # --- a finished run is freed without the cyclic garbage collector ---------------
 
 
