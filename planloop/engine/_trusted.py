@@ -3,7 +3,7 @@
 Pydantic validation costs a microsecond or two per record; on a 10,000-step
 plan the scheduler makes three records per step, so that time would be most
 of the run. The values here come from the engine, with the right types, so
-validation would only copy them. ``tests/engine/test_trusted.py`` checks that
+validation would only copy them. ``tests/engine/test_hot_path.py`` checks that
 each record built this way equals the same record validated.
 """
 
