@@ -58,7 +58,7 @@ from planloop.engine.scheduler import (
     execute_lone_step,
     execute_plan,
 )
-from planloop.engine.spec import MachineSpec
+from planloop.engine.spec import MachineSpec, SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.store import Store
@@ -330,9 +330,13 @@ class _Run:
             "limits": cfg.limits,
             "machine": cfg.spec.summary,
         }
-        if type(cfg.name) is str and type(cfg.limits) is Limits:  # else validated (and refused)
+        if (
+            type(cfg.name) is str
+            and type(cfg.limits) is Limits
+            and type(fields["machine"]) is SpecSummary
+        ):
             started = _new_run_started(fields)
-        else:
+        else:  # values the engine did not make itself are validated, as they always were
             started = RunStarted.model_validate(fields)
         if cfg.store is not None:
             cfg.store.create_run(
