@@ -33,5 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
-        help="rewrite the golden DOT files in tests/visualize/golden from the current code",
+        help=(
+            "rewrite the golden files (DOT in tests/visualize/golden, trace JSON in "
+            "tests/engine/golden) from the current code"
+        ),
     )

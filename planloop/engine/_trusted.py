@@ -3,7 +3,7 @@
 Pydantic validation costs a microsecond or two per record; on a 10,000-step
 plan the scheduler makes three records per step, so that time would be most
 of the run. The values here come from the engine, with the right types, so
-validation would only copy them. ``tests/engine/test_trusted.py`` checks that
+validation would only copy them. ``tests/engine/test_hot_path.py`` checks that
 each record built this way equals the same record validated.
 """
 
@@ -27,22 +27,31 @@ _set_extra = _slots["__pydantic_extra__"].__set__
 _set_private = _slots["__pydantic_private__"].__set__
 
 
-def trusted(cls: type[M], fields: dict[str, Any]) -> M:
+def trusted(
+    cls: type[M],
+    fields: dict[str, Any],
+    *,
+    private: dict[str, Any] | None = None,
+    fields_set: set[str] | None = None,
+) -> M:
     """An instance of ``cls`` holding ``fields`` as they are.
 
     ``fields`` must name every field of ``cls`` with a value of its type (the
-    caller's promise, checked by the tests). ``cls`` must be frozen: its
-    instances share one set of field names, which nothing then changes.
+    caller's promise, checked by the tests), and ``private`` every private
+    attribute it has. Without ``fields_set`` (the fields a validated instance
+    would say were given) ``cls`` must be frozen: its instances share one set
+    of field names, which nothing then changes.
     """
     obj = _new(cls)
     _set_dict(obj, fields)
-    try:
-        fields_set = _FIELDS_SET[cls]
-    except KeyError:
-        fields_set = _FIELDS_SET[cls] = set(cls.model_fields)
+    if fields_set is None:
+        try:
+            fields_set = _FIELDS_SET[cls]
+        except KeyError:
+            fields_set = _FIELDS_SET[cls] = set(cls.model_fields)
     _set_fields_set(obj, fields_set)
     _set_extra(obj, None)
-    _set_private(obj, None)
+    _set_private(obj, private)
     return obj
 
 

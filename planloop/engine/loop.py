@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +58,7 @@ from planloop.engine.scheduler import (
     execute_lone_step,
     execute_plan,
 )
-from planloop.engine.spec import MachineSpec
+from planloop.engine.spec import MachineSpec, SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.store import Store
@@ -183,7 +183,7 @@ async def run_loop(
     on_event: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Run the loop once on ``input`` and return its result."""
-    run = _Run(config, input, run_id or uuid.uuid4().hex, on_event)
+    run = _Run(config, input, run_id or _new_run_id(), on_event)
     run.begin()
     return await run.execute()
 
@@ -270,7 +270,7 @@ class _Run:
         self.start = time.perf_counter()
         if trace is not None:  # resumed: time goes on from the last recorded event
             self.start -= trace.events[-1].t if trace.events else 0.0
-        self.trace = trace if trace is not None else Trace(run_id=run_id)
+        self.trace = trace if trace is not None else Trace._new(run_id)
         self.recorder: Recorder | None = None
         if on_event is not None:
             self.trace.subscribe(on_event)
@@ -320,15 +320,24 @@ class _Run:
     def begin(self) -> None:
         """Record the start of a new run (in the store too, if there is one)."""
         cfg = self.cfg
-        started = RunStarted(
-            t=0.0,
-            run_id=self.trace.run_id,
-            name=cfg.name,
-            input=self.ctx.input,
-            started_at=datetime.now(UTC),
-            limits=cfg.limits,
-            machine=cfg.spec.summary,
-        )
+        fields = {
+            "t": 0.0,
+            "kind": "run_started",
+            "run_id": self.trace.run_id,
+            "name": cfg.name,
+            "input": self.ctx.input,
+            "started_at": datetime.now(UTC),
+            "limits": cfg.limits,
+            "machine": cfg.spec.summary,
+        }
+        if (
+            type(cfg.name) is str
+            and type(cfg.limits) is Limits
+            and type(fields["machine"]) is SpecSummary
+        ):
+            started = _new_run_started(fields)
+        else:  # values the engine did not make itself are validated, as they always were
+            started = RunStarted.model_validate(fields)
         if cfg.store is not None:
             cfg.store.create_run(
                 self.trace.run_id,
@@ -461,6 +470,7 @@ class _Run:
         handlers = self.cfg.handlers
         ctx = self.ctx
         recorder = self.recorder
+        interrupt = self.cfg.interrupt_before
         while not machine.terminal:
             state = machine.state
             handler = handlers.get(state)
@@ -487,9 +497,9 @@ class _Run:
                     f"the handler of state {state!r} returned {type(event).__name__}; "
                     "it must return an Event"
                 )
-            if self.cfg.interrupt_before:
+            if interrupt:
                 target = machine.spec.next_state(state, event)
-                if target in self.cfg.interrupt_before and not isinstance(event, Stopped):
+                if target in interrupt and not isinstance(event, Stopped):
                     self._pause(state, target, event)
                     return
             self.fire(event)
@@ -742,15 +752,9 @@ class _Run:
     def _stop_now(self, reason: StopReason, output: Any) -> None:
         if not self.machine.terminal:
             self.fire(Stopped(reason=reason, output=output))
+        error = str(self.failure) if self.failure is not None else None
         self.trace.append(
-            RunEnded(
-                t=self.clock(),
-                status=RunStatus.stopped,
-                stop_reason=reason,
-                output=output,
-                iterations=self.ctx.iteration,
-                error=str(self.failure) if self.failure is not None else None,
-            )
+            _run_ended(self.clock(), RunStatus.stopped, reason, output, self.ctx.iteration, error)
         )
 
     def _result(self) -> RunResult:
@@ -770,11 +774,8 @@ class _Run:
         if ended is None:
             event = self.last_event
             output = event.output if isinstance(event, Answered | ReturnedDirect) else None
-            ended = RunEnded(
-                t=self.clock(),
-                status=RunStatus.finished,
-                output=output,
-                iterations=self.ctx.iteration,
+            ended = _run_ended(
+                self.clock(), RunStatus.finished, None, output, self.ctx.iteration, None
             )
             trace.append(ended)
         return RunResult._lazy(
@@ -814,20 +815,61 @@ def _note_callable_steps(record: dict[str, Any], plan: Plan) -> None:
         record["callable_steps"] = callables
 
 
+def _new_run_id() -> str:
+    """``uuid.uuid4().hex``: the same bits, without the ``UUID`` object (a Python class
+    whose constructor costs a short run a few per cent)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    n = (n & _UUID4_KEEP) | _UUID4_SET  # RFC 4122 variant, version 4, as ``UUID(version=4)``
+    return f"{n:032x}"
+
+
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
 def _loop_offset() -> float:
     # asyncio.timeout takes loop time; the deadline is kept in perf_counter time.
     return asyncio.get_running_loop().time() - time.perf_counter()
 
 
 _new_transitioned = trusted_maker(Transitioned)
+_new_run_started = trusted_maker(RunStarted)
+_new_run_ended = trusted_maker(RunEnded)
+
+
+def _run_ended(
+    t: float,
+    status: RunStatus,
+    reason: StopReason | None,
+    output: Any,
+    iterations: int,
+    error: str | None,
+) -> RunEnded:
+    fields = {
+        "t": t,
+        "kind": "run_ended",
+        "status": status,
+        "stop_reason": reason,
+        "output": output,
+        "iterations": iterations,
+        "error": error,
+    }
+    if type(iterations) is int:  # a handler may have set ctx.iteration to anything
+        return _new_run_ended(fields)
+    return RunEnded.model_validate(fields)
+
+
 _STATUS_OF = attrgetter("status")
+_VALUE_OF = {status: status.value for status in StepStatus}
+"""Each status's value as a plain string (``.value`` is a Python-level property)."""
 _CONTINUED = Continued()  # immutable and empty: one for every run
 
 
 def _acted_payload(event: Acted) -> dict[str, Any]:
     results = event.results  # the results themselves are in the step_finished events
     if len(results) == 1:
-        return {"steps": 1, results[0].status.value: 1}
+        status = results[0].status
+        return {"steps": 1, _VALUE_OF.get(status) or status.value: 1}
     # Counted by member in C (``.value`` is a Python-level property), named after.
     counts = Counter(map(_STATUS_OF, results))
     named = sorted((status.value, n) for status, n in counts.items())
@@ -842,12 +884,22 @@ def _continued_payload(event: Continued) -> dict[str, Any]:
     return {}
 
 
+def _output_payload(event: Answered | ReturnedDirect) -> dict[str, Any]:
+    output = event.output
+    if type(output) is str:  # a model's text (the usual answer) is its own JSON form
+        return {"output": output}
+    return event.model_dump(mode="json", fallback=repr)
+
+
 _PAYLOAD_OF: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
     Acted: _acted_payload,
     Planned: _planned_payload,
     Continued: _continued_payload,
+    Answered: _output_payload,
+    ReturnedDirect: _output_payload,
 }
-"""The payload of the events of every iteration, by exact class (subclasses are dumped)."""
+"""The payload of the events of every iteration (and of the answer), by exact class
+(subclasses are dumped)."""
 
 _NAMES: dict[str, str] = {}
 """State names as plain strings (a LoopState member's ``str()`` is a new string each time)."""

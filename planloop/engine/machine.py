@@ -18,6 +18,7 @@ and checks they agree.
 from __future__ import annotations
 
 import weakref
+from functools import partial
 
 from transitions import Machine as _TransitionsMachine
 
@@ -60,11 +61,26 @@ class _Compiled:
 _COMPILED: weakref.WeakKeyDictionary[MachineSpec, _Compiled] = weakref.WeakKeyDictionary()
 
 
+_BY_ID: dict[int, tuple[weakref.ref[MachineSpec], _Compiled]] = {}
+"""The same, by the identity of the spec object: every run of an agent starts with the
+same spec, and finding it by equality compares the whole spec (a microsecond a run).
+An entry leaves when its spec dies, before its id can be given to another object."""
+
+
 def _compiled(spec: MachineSpec) -> _Compiled:
+    key = id(spec)
+    entry = _BY_ID.get(key)
+    if entry is not None and entry[0]() is spec:
+        return entry[1]
     found = _COMPILED.get(spec)
     if found is None:  # two threads may both compile a new spec: the same result
         found = _COMPILED[spec] = _Compiled(spec)
+    _BY_ID[key] = (weakref.ref(spec, partial(_forget, key)), found)
     return found
+
+
+def _forget(key: int, _: weakref.ref[MachineSpec]) -> None:
+    _BY_ID.pop(key, None)
 
 
 class Machine:

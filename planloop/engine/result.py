@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from planloop.engine._trusted import trusted
 from planloop.engine.states import RunStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.trace import Trace
@@ -90,10 +91,10 @@ class RunResult(BaseModel):
     @classmethod
     def _lazy(cls, pairs: Callable[[], list[tuple[Action, Any]]], **fields: Any) -> RunResult:
         """A result from values the engine made (not validated), its pairs made by
-        ``pairs`` when first read."""
-        result = cls.model_construct(**fields)
-        result._pairs = _Pairs(pairs, None)
-        return result
+        ``pairs`` when first read. ``fields`` names every field."""
+        # Every field is given, with its type: no need for ``model_construct``'s
+        # defaults and checks (it is a tenth of a short run's fixed cost).
+        return trusted(cls, fields, private={"_pairs": _Pairs(pairs, None)})
 
     def __repr__(self) -> str:
         output = repr(self.output)

@@ -20,7 +20,7 @@ from pydantic import (
     model_serializer,
 )
 
-from planloop.engine._trusted import trusted_maker
+from planloop.engine._trusted import trusted, trusted_maker
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
@@ -279,6 +279,18 @@ class Trace(BaseModel):
     def __repr_args__(self) -> Any:
         self._settle()
         return super().__repr_args__()
+
+    @classmethod
+    def _new(cls, run_id: str) -> Trace:
+        """``Trace(run_id=run_id)``, not validated (a run starts with one)."""
+        if type(run_id) is not str:
+            return cls(run_id=run_id)
+        return trusted(
+            cls,
+            {"run_id": run_id, "events": [], "children": {}},
+            private={"_listeners": []},
+            fields_set={"run_id"},
+        )
 
     def append(self, event: Any) -> None:
         """Record ``event`` (runs only append; nothing is ever rewritten)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from operator import is_
 from typing import Any
 
 from planloop.engine._trusted import trusted_maker
@@ -40,8 +41,8 @@ class ModelRequest:
     ) -> None:
         # Planners only ever append to a conversation, so the request keeps the
         # list and its length instead of a copy (a copy per call would make a
-        # long scripted run quadratic). They pass a fresh list of tools per call
-        # (a model may keep what it is given), so that is kept as it is too.
+        # long scripted run quadratic). The tools are kept as given (a planner
+        # passes a fresh sequence per call); ``tools`` reads them as a new list.
         self._source = messages
         self._count = len(messages)
         self._tools = tools
@@ -99,6 +100,7 @@ class ScriptedModel:
         self.delay = delay
         self._name = name
         self._next = 0
+        self._last_tools: tuple[ToolSpec, ...] = ()
         # Each entry's message, made here once per distinct entry (a script is
         # often one ToolCall repeated) rather than on every call; with the entry
         # it was made from, so an entry replaced in ``responses`` is made anew.
@@ -127,6 +129,16 @@ class ScriptedModel:
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
+        if tools is not None:
+            # The same tools as the last call (the usual case) are kept once: a
+            # request per call lives as long as the model, a heap the garbage
+            # collector keeps visiting.
+            kept = tuple(tools)
+            previous = self._last_tools
+            if len(kept) == len(previous) and all(map(is_, kept, previous)):
+                kept = previous
+            self._last_tools = kept
+            tools = kept
         self.requests.append(ModelRequest(messages, tools, response_schema, stop))
         if self._next >= len(self.responses):
             raise ScriptExhausted(

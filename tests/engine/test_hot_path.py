@@ -80,6 +80,89 @@ def test_records_built_by_the_engine_equal_the_same_records_validated() -> None:
     assert Trace.from_json(result.trace.to_json()) == result.trace
 
 
+def _assert_like_validated(record: Any) -> None:
+    cls = type(record)
+    assert set(record.__dict__) == set(cls.model_fields), cls.__name__
+    validated = cls.model_validate(record.model_dump())
+    assert validated == record, cls.__name__
+    assert record.__pydantic_fields_set__ == validated.__pydantic_fields_set__, cls.__name__
+    assert cls.model_validate_json(record.model_dump_json()) == cls.model_validate_json(
+        validated.model_dump_json()
+    )
+
+
+@pytest.mark.parametrize("how", ["finished", "stopped"])
+def test_an_agent_runs_records_equal_the_same_records_validated(how: str) -> None:
+    from planloop.models import ToolCall
+    from planloop.testing import ScriptedModel
+
+    async def noop(x: int) -> int:
+        return x
+
+    script: list[Any] = [ToolCall("noop", {"x": 1}), [ToolCall("noop", {"x": 2})] * 2, "done"]
+    agent = planloop.Agent(
+        ScriptedModel(script),
+        [planloop.Tool(noop, name="noop")],
+        max_iterations=1 if how == "stopped" else None,
+        name="records",
+        store=False,
+    )
+    result = agent.run_sync({"q": [1, 2]})
+    trace = result.trace
+    kinds = {type(e).__name__ for e in trace.events}
+    assert {"RunStarted", "RunEnded", "Transitioned", "ModelCalled", "StepFinished"} <= kinds
+    for record in [*trace.events, *result.steps]:
+        _assert_like_validated(record)
+    for action, _ in result.intermediate_steps:
+        _assert_like_validated(action)
+    fresh = Trace(run_id=trace.run_id, events=list(trace.events))
+    assert fresh == trace
+    assert trace.__pydantic_fields_set__ == {"run_id"}
+    assert trace.__pydantic_private__ is not None
+    assert set(trace.__pydantic_private__) == {"_listeners"}
+    dumped = result.model_dump()
+    again = planloop.RunResult.model_validate(dumped)
+    assert again == result
+    assert again.__pydantic_fields_set__ == result.__pydantic_fields_set__
+    assert again.model_dump_json() == result.model_dump_json()
+
+
+def test_a_new_run_id_is_a_uuid4_hex() -> None:
+    import os
+    import uuid
+
+    from planloop.engine import loop
+
+    for _ in range(20):
+        run_id = loop._new_run_id()
+        parsed = uuid.UUID(hex=run_id)
+        assert (parsed.hex, parsed.version, parsed.variant) == (run_id, 4, uuid.RFC_4122)
+    raw = os.urandom(16)
+    n = int.from_bytes(raw, "big")
+    assert f"{(n & loop._UUID4_KEEP) | loop._UUID4_SET:032x}" == uuid.UUID(bytes=raw, version=4).hex
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["done", "", {"a": [1, 2.5, None]}, 3, float("nan"), object(), type("S", (str,), {})("x")],
+)
+def test_the_direct_event_payloads_are_pydantics_dump(output: Any) -> None:
+    from planloop.engine import loop
+    from planloop.engine.events import Acted, Answered, Continued, ReturnedDirect
+
+    for event in (Answered(output=output), ReturnedDirect(output=output)):
+        direct = loop._PAYLOAD_OF[type(event)](event)
+        dumped = event.model_dump(mode="json", fallback=repr)
+        assert repr(direct) == repr(dumped)
+        assert [type(v) for v in direct.values()] == [type(v) for v in dumped.values()]
+    for status in StepStatus:
+        acted = Acted(results=(planloop.StepResult(step_id="a", status=status),))
+        assert loop._PAYLOAD_OF[Acted](acted) == loop._payload(acted)
+        assert loop._payload(acted) == {"steps": 1, status.value: 1}
+        assert all(type(k) is str for k in loop._PAYLOAD_OF[Acted](acted))
+    assert loop._PAYLOAD_OF[Continued](Continued()) == Continued().model_dump(mode="json")
+
+
 # --- a finished run is freed without the cyclic garbage collector ---------------
 
 

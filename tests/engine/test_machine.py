@@ -54,3 +54,17 @@ def test_runs_of_one_spec_share_the_compiled_machine_but_not_the_state() -> None
     a.fire(Stopped(reason="error"))
     assert a.terminal and not b.terminal
     assert b.state == "plan"
+
+
+def test_equal_specs_share_one_compiled_machine_found_by_identity_or_equality() -> None:
+    from planloop.engine import machine
+
+    first = MachineSpec.default().with_transitions({}, states=[])
+    second = MachineSpec.default().with_transitions({}, states=[])
+    assert first is not second and first == second
+    assert _compiled(first) is _compiled(second) is _compiled(first)
+    key = id(first)
+    assert machine._BY_ID[key][1] is _compiled(first)
+    del first
+    assert key not in machine._BY_ID  # gone with its spec, before its id is reused
+    assert Machine(second).state == "plan"

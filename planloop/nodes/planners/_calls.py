@@ -106,19 +106,24 @@ def tool_call_history(steps: Iterable[tuple[Action, Any]]) -> list[ChatMessage]:
     """
     messages: list[ChatMessage] = []
     group: list[tuple[Action, Any]] = []
-    for action, obs in steps:
+    iteration = None  # the group's
+    for pair in steps:
+        action = pair[0]
         if action.tool == "_Exception":
             if group:
                 _add_group(messages, group)
                 group = []
             if action.log:
                 messages.append(_message("assistant", action.log))
-            messages.append(_message("user", observation_text(obs)))
+            messages.append(_message("user", observation_text(pair[1])))
             continue
-        if group and group[0][0].iteration != action.iteration:
+        if not group:
+            iteration = action.iteration
+        elif iteration != action.iteration:
             _add_group(messages, group)
             group = []
-        group.append((action, obs))
+            iteration = action.iteration
+        group.append(pair)
     if group:
         _add_group(messages, group)
     return messages

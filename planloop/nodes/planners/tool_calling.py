@@ -54,8 +54,9 @@ class ToolCallingPlanner:
         # per run and extended with the new steps: a long run costs the same per
         # iteration as a short one. Trimming rebuilds it from the visible steps.
         steps = ctx.intermediate_steps
+        whole = steps is ctx.all_steps
         key = ("tool_calling.messages", id(self))
-        cached = ctx.state.get(key) if steps is ctx.all_steps else None
+        cached = ctx.state.get(key) if whole else None
         if cached is None:
             messages: list[ChatMessage] = []
             if self.system_prompt:
@@ -66,7 +67,7 @@ class ToolCallingPlanner:
             done, messages = cached
         if len(steps) > done:
             messages.extend(tool_call_history(steps[done:]))
-        if steps is ctx.all_steps:
+        if whole:
             ctx.state[key] = (len(steps), messages)
         return messages
 
