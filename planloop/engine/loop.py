@@ -271,6 +271,7 @@ class _Run:
         if trace is not None:  # resumed: time goes on from the last recorded event
             self.start -= trace.events[-1].t if trace.events else 0.0
         self.trace = trace if trace is not None else Trace._new(run_id)
+        self.log = self.trace.step_log()  # how the acts record their step events
         self.recorder: Recorder | None = None
         if on_event is not None:
             self.trace.subscribe(on_event)
@@ -575,7 +576,7 @@ class _Run:
         resumed, self.resumed_done = self.resumed_done, None
         if resumed is None and not gates and len(steps) == 1 and not plan.index.indegree[0]:
             await execute_lone_step(
-                plan, self.cfg.tools, self.acts, self.clock, self.trace.append, fresh
+                plan, self.cfg.tools, self.acts, self.clock, self.trace.append, fresh, self.log
             )
         elif resumed is None and not gates:
             await self._execute(plan)
@@ -596,7 +597,7 @@ class _Run:
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
             start=self.start,
-            log=self.trace.step_log(),
+            log=self.log,
         )
 
     async def _observe(self, ctx: RunContext) -> Event:

@@ -32,7 +32,7 @@ from planloop.engine.plan import Plan, Step, resolve_refs
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
 from planloop.engine.tooling import ToolLike
-from planloop.engine.trace import StepLog, make_finished
+from planloop.engine.trace import StepLog
 from planloop.errors import ToolArgumentsError
 
 __all__ = ["ActOutcome", "execute_lone_step", "execute_plan", "invalid_tool_message"]
@@ -144,7 +144,7 @@ async def execute_plan(
     if len(steps) == 1 and not plan.index.indegree[0]:
         # One step (most acts of a tool-calling agent): nothing to schedule, so none
         # of the machinery below is built for it.
-        await execute_lone_step(plan, tools, act, clock, record, out)
+        await execute_lone_step(plan, tools, act, clock, record, out, log)
         return out
     steps_log = log if log is not None else StepLog(record=record)
     log_finished = steps_log.finished
@@ -422,6 +422,7 @@ async def execute_lone_step(
     clock: Callable[[], float],
     record: Callable[[Any], None],
     out: ActOutcome,
+    log: StepLog | None = None,
 ) -> None:
     """:func:`execute_plan` for a plan of one step that waits for nothing: the same
     records, results and cancellation, in the act's own task."""
@@ -429,7 +430,9 @@ async def execute_lone_step(
     deps = plan.index.deps[0]
     what = step.tool
     tool = tools.get(what) if isinstance(what, str) else FunctionTool(what)
-    env = _Env(plan, tools, {}, act, clock, StepLog(record=record))
+    if log is None:
+        log = StepLog(record=record)
+    env = _Env(plan, tools, {}, act, clock, log)
     started = clock()
     try:
         if tool is not None and tool.is_async and step.timeout is None and step.retry is None:
@@ -461,7 +464,7 @@ async def execute_lone_step(
             ended_at=now,
         )
         out.results.append(result)
-        record(make_finished(now, act, result, deps))
+        log.finished(now, act, result, deps)
         raise
     except BaseException as exc:  # noqa: BLE001 - a bug below the tool call; the step still ends
         result, error = _crashed(step, exc, started, clock()), exc
@@ -469,7 +472,7 @@ async def execute_lone_step(
         out.errors[step.id] = error
     out.results.append(result)
     t = result.ended_at
-    record(make_finished(clock() if t is None else t, act, result, deps))
+    log.finished(clock() if t is None else t, act, result, deps)
 
 
 def _nothing(me: asyncio.Task[None] | None) -> None:
