@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -172,6 +172,36 @@ class Redactor:
         if not self.may_hold_secret_keys(text) and not self.may_hold_literals(text):
             return text
         return _ENCODER.encode(self.redact(json.loads(text)))
+
+    def redact_json_many(self, texts: Sequence[str], scan_keys: Sequence[bool]) -> list[str]:
+        """:meth:`redact_json` of each of ``texts``, with one quick scan of them all.
+
+        ``scan_keys[i]`` is false when ``texts[i]`` is known to hold no key that
+        looks like a secret (only registered literals are looked for in it). When
+        the scan finds nothing, as for most batches of a run's events, the texts
+        come back unchanged without being parsed or scanned one by one.
+
+        Example:
+            >>> r = Redactor(values=["hunter2"])
+            >>> r.redact_json_many(['{"password":"x"}', '{"n":"hunter2"}', '{"n":1}'],
+            ...                    [True, False, True])
+            ['{"password":"[redacted]"}', '{"n":"[redacted]"}', '{"n":1}']
+        """
+        keyed = [text for text, scan in zip(texts, scan_keys, strict=True) if scan]
+        # A hint found in a join is looked for again in each text: joining can only
+        # cost that second look, never miss a secret.
+        keys = bool(keyed) and self.may_hold_secret_keys("\n".join(keyed))
+        literals = bool(self._hints) and self.may_hold_literals("\n".join(texts))
+        if not keys and not literals:
+            return list(texts)
+        out = []
+        for text, scan in zip(texts, scan_keys, strict=True):
+            if (keys and scan and self.may_hold_secret_keys(text)) or (
+                literals and self.may_hold_literals(text)
+            ):
+                text = _ENCODER.encode(self.redact(json.loads(text)))
+            out.append(text)
+        return out
 
     def may_hold_secret_keys(self, text: str) -> bool:
         """False when no dict key in the JSON ``text`` can look like a secret (a quick scan)."""

@@ -691,3 +691,28 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.list_runs()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_process_writes_through_a_connection_of_its_own(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "s.db"
+    events = sample().events[:2]  # before the fork: the child runs nothing but the store
+    store = SQLiteStore(path)
+    store.create_run("parent", name="p", started_at=T0)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's connection must not be used here
+        code = 1
+        try:
+            store.create_run("child", name="c", started_at=T0)
+            store.save("child", events, first_seq=0, checkpoint={"state": "plan"})
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.save("parent", [], first_seq=0, checkpoint={"state": "act"})
+    assert {run.run_id for run in store.list_runs()} == {"parent", "child"}
+    assert len(store.load_trace("child").events) == 2
+    store.close()
