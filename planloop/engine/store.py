@@ -405,6 +405,7 @@ class SQLiteStore:
                 f"cannot create the directory of the store {self.path}: {exc}"
             ) from None
         self._conn = self._open()
+        self._cursor = self._conn.cursor()  # save's, reused: no cursor made per statement
         self._pid = os.getpid()
         self._forks = _FORKS[0]
 
@@ -558,6 +559,7 @@ class SQLiteStore:
                 # Forked: the parent's connection must not be used (nor closed) here.
                 self._stale.append(self._conn)
                 self._conn = self._open()
+                self._cursor = self._conn.cursor()
                 self._pid = os.getpid()
         return self._conn
 
@@ -804,16 +806,17 @@ class SQLiteStore:
         # ``_transaction`` without its generality.
         with self._lock:
             conn = self._connection
+            cursor = self._cursor
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                cursor.execute("BEGIN IMMEDIATE")
                 try:
                     if rows:
-                        conn.executemany(_INSERT_EVENTS, rows)
+                        cursor.executemany(_INSERT_EVENTS, rows)
                     if saved is not None:
-                        conn.execute(_INSERT_CHECKPOINT, saved)
+                        cursor.execute(_INSERT_CHECKPOINT, saved)
                     if kids:
-                        conn.executemany(_INSERT_CHILD, kids)
-                    conn.execute("COMMIT")
+                        cursor.executemany(_INSERT_CHILD, kids)
+                    cursor.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
