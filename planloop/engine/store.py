@@ -26,17 +26,23 @@ Design:
   (SQLite connections must not cross ``fork``).
 * **Durability.** ``synchronous=NORMAL`` in WAL mode: a committed event or
   checkpoint survives the process being killed, which is what ``resume``
-  needs; only a power loss may drop the last commits. It keeps a checkpoint
-  cheap (tens of microseconds), which matters at one checkpoint per transition.
+  needs; only a power loss or an OS crash may drop the last commits (the file
+  stays consistent: the WAL is synced before it is copied into the database).
+  A commit then costs no ``fsync``, only writes into the OS's cache, which
+  matters at one checkpoint per transition; the syncs come with SQLite's
+  automatic WAL checkpoints, every thousand pages or so.
 * **JSON.** Event bodies are ``event.model_dump_json(fallback=repr)``, exactly
   as :meth:`Trace.to_json` writes them (values that are not JSON are kept as
   their ``repr``); they are read back through the ``TraceEvent`` union, so a
-  stored trace equals the recorded one. Checkpoint states are turned into JSON
-  values by pydantic (models, enums, datetimes, tuples are understood; anything
-  else becomes its ``repr``), so :meth:`load_checkpoint` returns plain JSON
-  values.
+  stored trace equals the recorded one. Each event is serialized once, when it
+  is written: a write costs the same however long the run already is.
+  Checkpoint states are turned into JSON values by pydantic (models, enums,
+  datetimes, tuples are understood; anything else becomes its ``repr``), so
+  :meth:`load_checkpoint` returns plain JSON values.
 * **Redaction.** Every event body and checkpoint passes through the store's
-  :class:`Redactor` before it is written, so secrets never reach the file.
+  :class:`Redactor` before it is written, so secrets never reach the file. The
+  events of one write are scanned together (:meth:`Redactor.redact_json_many`)
+  and only those that may hold a secret are parsed and rewritten.
 * **Children.** The traces of a run's sub-agent runs (``Trace.children``, by
   the id of the step that ran them, each with its own children) are kept as
   whole JSON documents, redacted, in the same transaction as the events they
