@@ -85,7 +85,14 @@ class Redactor:
         # A superset test on raw JSON text: a key that matches a pattern contains the
         # pattern's first word, in any case, so text without any of them needs no
         # parsing. (Substring tests on lowered text are ~10x faster than one regex.)
-        self._key_hints: tuple[str, ...] = tuple(sorted({w[0] for w in self._patterns}))
+        # A first word that contains another ("secrets", "authorization") adds nothing
+        # to the test: text holding it holds the shorter one too.
+        firsts = sorted({w[0] for w in self._patterns}, key=len)
+        hints: list[str] = []
+        for word in firsts:
+            if not any(hint in word for hint in hints):
+                hints.append(word)
+        self._key_hints: tuple[str, ...] = tuple(sorted(hints))
         self._verdicts: dict[str, bool] = {}
         self._values: tuple[str, ...] = ()
         self._hints: tuple[str, ...] = ()

@@ -781,15 +781,21 @@ class SQLiteStore:
         if base is None:
             base = self._base(run_id)
         redactor = self.redactor
+        if self._safe_for is not redactor:  # verdicts depend on the redactor's patterns
+            self._safe_for, self._safe, self._clean = redactor, {}, {}
+        safe = self._safe
         texts, scan = [], []
         for event in events:
-            if not isinstance(event, BaseModel):
-                raise TypeError(f"not a trace event: {event!r}")
+            verdict = safe.get(type(event))  # only event classes are there
+            if verdict is None:
+                if not isinstance(event, BaseModel):
+                    raise TypeError(f"not a trace event: {event!r}")
+                verdict = self._keys_are_safe(type(event))
             # What ``event.model_dump_json(fallback=repr)`` returns, without its
             # keyword handling (a few microseconds per write at several events each).
             texts.append(event.__pydantic_serializer__.to_json(event, fallback=repr).decode())
             # Events whose every key is known, none secret, need no scan for keys.
-            scan.append(not self._keys_are_safe(type(event)))
+            scan.append(not verdict)
         bodies = redactor.redact_json_many(texts, scan) if texts else texts
         seqs = range(first_seq, first_seq + len(texts))
         rows = [
