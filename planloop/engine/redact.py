@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -85,7 +85,14 @@ class Redactor:
         # A superset test on raw JSON text: a key that matches a pattern contains the
         # pattern's first word, in any case, so text without any of them needs no
         # parsing. (Substring tests on lowered text are ~10x faster than one regex.)
-        self._key_hints: tuple[str, ...] = tuple(sorted({w[0] for w in self._patterns}))
+        # A first word that contains another ("secrets", "authorization") adds nothing
+        # to the test: text holding it holds the shorter one too.
+        firsts = sorted({w[0] for w in self._patterns}, key=len)
+        hints: list[str] = []
+        for word in firsts:
+            if not any(hint in word for hint in hints):
+                hints.append(word)
+        self._key_hints: tuple[str, ...] = tuple(sorted(hints))
         self._verdicts: dict[str, bool] = {}
         self._values: tuple[str, ...] = ()
         self._hints: tuple[str, ...] = ()
@@ -172,6 +179,36 @@ class Redactor:
         if not self.may_hold_secret_keys(text) and not self.may_hold_literals(text):
             return text
         return _ENCODER.encode(self.redact(json.loads(text)))
+
+    def redact_json_many(self, texts: Sequence[str], scan_keys: Sequence[bool]) -> list[str]:
+        """:meth:`redact_json` of each of ``texts``, with one quick scan of them all.
+
+        ``scan_keys[i]`` is false when ``texts[i]`` is known to hold no key that
+        looks like a secret (only registered literals are looked for in it). When
+        the scan finds nothing, as for most batches of a run's events, the texts
+        come back unchanged without being parsed or scanned one by one.
+
+        Example:
+            >>> r = Redactor(values=["hunter2"])
+            >>> r.redact_json_many(['{"password":"x"}', '{"n":"hunter2"}', '{"n":1}'],
+            ...                    [True, False, True])
+            ['{"password":"[redacted]"}', '{"n":"[redacted]"}', '{"n":1}']
+        """
+        keyed = [text for text, scan in zip(texts, scan_keys, strict=True) if scan]
+        # A hint found in a join is looked for again in each text: joining can only
+        # cost that second look, never miss a secret.
+        keys = bool(keyed) and self.may_hold_secret_keys("\n".join(keyed))
+        literals = bool(self._hints) and self.may_hold_literals("\n".join(texts))
+        if not keys and not literals:
+            return list(texts)
+        out = []
+        for text, scan in zip(texts, scan_keys, strict=True):
+            if (keys and scan and self.may_hold_secret_keys(text)) or (
+                literals and self.may_hold_literals(text)
+            ):
+                text = _ENCODER.encode(self.redact(json.loads(text)))
+            out.append(text)
+        return out
 
     def may_hold_secret_keys(self, text: str) -> bool:
         """False when no dict key in the JSON ``text`` can look like a secret (a quick scan)."""

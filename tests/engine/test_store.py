@@ -284,6 +284,126 @@ def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_runs(tmp_path: Pat
     assert version == (str(SCHEMA_VERSION),)
 
 
+# The layout of versions 1 and 2, as planloop wrote it (version 1 had no children).
+OLD_LAYOUT = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, stop_reason TEXT,
+    iterations INTEGER NOT NULL DEFAULT 0, started_at TEXT NOT NULL, ended_at TEXT,
+    definition TEXT, definition_hash TEXT
+);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE TABLE events (
+    run_id TEXT NOT NULL REFERENCES runs (run_id), seq INTEGER NOT NULL,
+    kind TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    run_id TEXT NOT NULL REFERENCES runs (run_id), seq INTEGER NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+OLD_CHILDREN = """
+CREATE TABLE children (
+    run_id TEXT NOT NULL REFERENCES runs (run_id), name TEXT NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (run_id, name)
+);
+"""
+
+
+def old_store(path: Path, version: int, source: Path) -> None:
+    """Write at ``path`` the runs stored in ``source`` as planloop ``version`` laid them out."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    with conn:
+        conn.executescript(OLD_LAYOUT + (OLD_CHILDREN if version == 2 else ""))
+        conn.execute(
+            "INSERT INTO meta VALUES ('schema_version', ?), ('application', 'planloop')",
+            (str(version),),
+        )
+        conn.execute("ATTACH DATABASE ? AS src", (str(source),))
+        columns = (
+            "run_id, name, status, stop_reason, iterations, started_at, ended_at,"
+            " definition, definition_hash"
+        )
+        conn.execute(f"INSERT INTO runs SELECT {columns} FROM src.runs ORDER BY num")
+        conn.execute("INSERT INTO events SELECT run_id, seq, kind, body FROM src.events")
+        conn.execute("INSERT INTO checkpoints SELECT run_id, seq, body FROM src.checkpoints")
+        if version == 2:
+            conn.execute("INSERT INTO children SELECT * FROM src.children ORDER BY rowid")
+    conn.execute("DETACH DATABASE src")
+    conn.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_store_of_an_older_layout_is_upgraded_in_place_and_keeps_everything(
+    tmp_path: Path, version: int
+) -> None:
+    trace, child = sample(), sample()
+    source = tmp_path / "source.db"
+    with SQLiteStore(source) as store:
+        record(store, "first", trace, start=T0)
+        record(store, "second", trace, start=T0)  # same start: listed by creation order
+        store.save("first", [], first_seq=len(trace.events), children={"b": child, "a": child})
+        store.create_run("paused", name="p", started_at=T0 - timedelta(days=1))
+        store.save("paused", trace.events[:3], first_seq=0, checkpoint={"state": "act"})
+    path = tmp_path / f"v{version}.db"
+    old_store(path, version, source)
+
+    with SQLiteStore(path) as store:
+        assert [r.run_id for r in store.list_runs()] == ["second", "first", "paused"]
+        for run_id in ("first", "second"):
+            assert store.load_trace(run_id).events == trace.events
+            assert store.get_run(run_id).status == "finished"
+        loaded = store.load_trace("first")
+        if version == 2:
+            assert list(loaded.children) == ["b", "a"]
+            assert loaded.children["a"] == child
+        else:
+            assert loaded.children == {}
+        checkpoint = store.load_checkpoint("paused")
+        assert checkpoint == Checkpoint(run_id="paused", seq=3, state={"state": "act"})
+        # It goes on: the paused run's next events, and a new run beside the old ones.
+        store.save("paused", trace.events[3:5], first_seq=3, checkpoint={"state": "plan"})
+        assert store.load_trace("paused").events == trace.events[:5]
+        with pytest.raises(StoreError, match="append-only"):
+            store.append_events("paused", trace.events[4:5], first_seq=4)
+        record(store, "third", trace, start=T0 + timedelta(minutes=1))
+        assert store.load_trace("third").events == trace.events
+        assert store.list_runs()[0].run_id == "third"
+    assert raw_count(path, "events") == {
+        "first": len(trace.events),
+        "second": len(trace.events),
+        "third": len(trace.events),
+        "paused": 5,
+    }
+    with sqlite3.connect(path) as conn:
+        version_now = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version_now.fetchone() == (str(SCHEMA_VERSION),)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert not any(name.endswith("_v3") for name in tables)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    with SQLiteStore(path) as store:  # opened again: nothing more to do
+        assert store.load_trace("paused").events == trace.events[:5]
+
+
+def test_an_older_store_that_cannot_be_upgraded_is_left_untouched(tmp_path: Path) -> None:
+    source = tmp_path / "source.db"
+    with SQLiteStore(source) as store:
+        record(store, "r", sample())
+    path = tmp_path / "v2.db"
+    old_store(path, 2, source)
+    conn = sqlite3.connect(path)  # an event of no run (foreign keys were not enforced)
+    with conn:
+        conn.execute("INSERT INTO events VALUES ('ghost', 0, 'run_started', '{}')")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"cannot upgrade .*1 rows of its 'events' table"):
+        SQLiteStore(path)
+    assert path.read_bytes() == before
+
+
 def test_child_traces_round_trip_and_are_replaced_by_step_id(tmp_path: Path) -> None:
     trace, first, second = sample(), sample(), sample()
     with SQLiteStore(tmp_path / "s.db") as store:
@@ -571,3 +691,28 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.list_runs()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_process_writes_through_a_connection_of_its_own(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "s.db"
+    events = sample().events[:2]  # before the fork: the child runs nothing but the store
+    store = SQLiteStore(path)
+    store.create_run("parent", name="p", started_at=T0)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's connection must not be used here
+        code = 1
+        try:
+            store.create_run("child", name="c", started_at=T0)
+            store.save("child", events, first_seq=0, checkpoint={"state": "plan"})
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.save("parent", [], first_seq=0, checkpoint={"state": "act"})
+    assert {run.run_id for run in store.list_runs()} == {"parent", "child"}
+    assert len(store.load_trace("child").events) == 2
+    store.close()
