@@ -47,17 +47,22 @@ Design:
   the id of the step that ran them, each with its own children) are kept as
   whole JSON documents, redacted, in the same transaction as the events they
   come with; :meth:`SQLiteStore.load_trace` gives them back.
-* **Schema.** The ``meta`` table holds :data:`SCHEMA_VERSION`. Events and
-  checkpoints are keyed by one integer, the run's number (``runs.num``) times
-  2**32 plus the event number, so a run's rows are one range of a rowid table
-  and a write appends a few rows to the end of it: about two pages written per
-  transaction, with no index to keep up beside the tables. A database of
-  version 1 or 2 is upgraded in place when opened, in one transaction: the
-  ``children`` table is added if missing, and ``runs``, ``events`` and
-  ``checkpoints`` (keyed by ``(run_id, seq)`` before version 3) are copied into
-  the new layout, every row kept; older planloops then refuse the file as
-  newer. A database of any other version, or a file that is not a planloop
-  database, raises :class:`~planloop.errors.StoreError` and is left untouched.
+* **Schema.** The ``meta`` table holds :data:`SCHEMA_VERSION`. Since version 4
+  a run's events and checkpoints are rows of one table, ``events``: a
+  checkpoint is a row of kind ``_checkpoint`` (never part of a trace) whose
+  ``seq`` is the number of events before it. Rows are keyed by one integer, the
+  run's number (``runs.num``) times 2**33 plus twice ``seq`` (plus one for an
+  event), so a run's rows are one range of a rowid table, in the order they
+  happened, and a write appends a few rows to the end of it: about one page
+  written per transaction, with no index to keep up beside the table. A
+  database of version 1, 2 or 3 is upgraded in place when opened, in one
+  transaction: the ``children`` table is added if missing, ``runs`` gets its
+  ``num`` (before version 3), and ``events`` and ``checkpoints`` (keyed by
+  ``(run_id, seq)`` before version 3, by ``pos`` in two tables in version 3)
+  are copied into the one table, every row kept; older planloops then refuse
+  the file as newer. A database of any other version, or a file that is not a
+  planloop database, raises :class:`~planloop.errors.StoreError` and is left
+  untouched.
 """
 
 from __future__ import annotations
@@ -92,11 +97,12 @@ __all__ = [
     "default_store_path",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the database layout this planloop reads and writes (2: child traces;
-3: events and checkpoints keyed by run number and seq, see ``_SEQ_LIMIT``)."""
+3: events and checkpoints keyed by run number and seq; 4: checkpoints are rows of the
+events table, see ``_SPAN``)."""
 
-_UPGRADABLE = {"1", "2"}
+_UPGRADABLE = {"1", "2", "3"}
 """Versions upgraded in place on opening (see :meth:`SQLiteStore._upgrade`)."""
 
 
@@ -274,14 +280,26 @@ class Store(Protocol):
 # ---------------------------------------------------------------------------
 # SQLite
 
-# The events and checkpoints of a run are keyed by one integer, ``pos``: the run's
-# number (``runs.num``, given when the run is created) times 2**32, plus ``seq``.
-# A run's rows are one range of a rowid table (no index beside the table to keep
-# up to date), appended at its end: a write of a few events and a checkpoint
-# changes about two pages (one of each table) instead of the four or five of
-# version 2's ``(run_id, seq)`` keys, which matters at two writes per iteration.
+# The events and checkpoints of a run are rows of one table, keyed by one integer,
+# ``pos``: the run's number (``runs.num``, given when the run is created) times
+# ``_SPAN``, plus ``2 * seq + 1`` for event ``seq`` and ``2 * seq`` for the checkpoint
+# after the first ``seq`` events (so it sorts after them and before the next). A
+# run's rows are one range of a rowid table (no index beside the table to keep up
+# to date), appended at its end: a write of a few events and a checkpoint changes
+# about one page, instead of two in version 3 (one of ``events``, one of
+# ``checkpoints``) and four or five with version 2's ``(run_id, seq)`` keys, which
+# matters at two writes per iteration.
 _SEQ_LIMIT = 1 << 32
-"""Event and checkpoint numbers are below this (the low half of ``pos``)."""
+"""Event and checkpoint numbers are below this."""
+
+_SPAN = 2 * _SEQ_LIMIT
+"""The ``pos`` range of one run: its events and checkpoints, interleaved."""
+
+_RUN_LIMIT = (1 << 63) // _SPAN
+"""Run numbers are below this (``pos`` fits in SQLite's 64-bit integers)."""
+
+_CHECKPOINT_KIND = "_checkpoint"
+"""The ``kind`` of a checkpoint's row in ``events`` (no trace event has it)."""
 
 _RUNS = """
 CREATE TABLE runs (
@@ -310,15 +328,6 @@ CREATE TABLE events (
 )
 """
 
-_CHECKPOINTS = """
-CREATE TABLE checkpoints (
-    pos    INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs (run_id),
-    seq    INTEGER NOT NULL,
-    body   TEXT NOT NULL
-)
-"""
-
 # Added in version 2: the traces of a run's sub-agent runs, by step id. With a
 # rowid: it keeps the order in which they were stored.
 _CHILDREN = """
@@ -337,27 +346,32 @@ CREATE TABLE meta (
 )
 """
 
-_SCHEMA = (_META, _RUNS, _RUNS_BY_START, _EVENTS, _CHECKPOINTS, _CHILDREN)
+_SCHEMA = (_META, _RUNS, _RUNS_BY_START, _EVENTS, _CHILDREN)
 
 # How a table of an older version is rebuilt in the current layout: its rows, in
-# the order they were stored, copied into ``<table>_v3`` (then renamed).
+# the order they were stored, copied into ``<table>_v4`` (then renamed). Events
+# and checkpoints (keyed by ``(run_id, seq)`` before version 3, by ``pos`` in
+# version 3: both have ``run_id`` and ``seq``) go into one new ``events``.
 _COPY_RUNS = (
-    "INSERT INTO runs_v3 (num, run_id, name, status, stop_reason, iterations, started_at,"
+    "INSERT INTO runs_v4 (num, run_id, name, status, stop_reason, iterations, started_at,"
     " ended_at, definition, definition_hash) SELECT rowid, run_id, name, status, stop_reason,"
     " iterations, started_at, ended_at, definition, definition_hash FROM runs ORDER BY rowid"
 )
 _COPY_EVENTS = (
-    f"INSERT INTO events_v3 (pos, run_id, seq, kind, body) SELECT r.num * {_SEQ_LIMIT} + e.seq,"
-    " e.run_id, e.seq, e.kind, e.body FROM events AS e JOIN runs AS r ON r.run_id = e.run_id"
+    f"INSERT INTO events_v4 (pos, run_id, seq, kind, body) SELECT r.num * {_SPAN}"
+    " + 2 * e.seq + 1, e.run_id, e.seq, e.kind, e.body FROM events AS e"
+    " JOIN runs AS r ON r.run_id = e.run_id"
 )
 _COPY_CHECKPOINTS = (
-    f"INSERT INTO checkpoints_v3 (pos, run_id, seq, body) SELECT r.num * {_SEQ_LIMIT} + c.seq,"
-    " c.run_id, c.seq, c.body FROM checkpoints AS c JOIN runs AS r ON r.run_id = c.run_id"
+    f"INSERT INTO events_v4 (pos, run_id, seq, kind, body) SELECT r.num * {_SPAN}"
+    f" + 2 * c.seq, c.run_id, c.seq, '{_CHECKPOINT_KIND}', c.body FROM checkpoints AS c"
+    " JOIN runs AS r ON r.run_id = c.run_id"
 )
 
 _INSERT_EVENTS = "INSERT INTO events (pos, run_id, seq, kind, body) VALUES (?, ?, ?, ?, ?)"
 _INSERT_CHECKPOINT = (
-    "INSERT OR REPLACE INTO checkpoints (pos, run_id, seq, body) VALUES (?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO events (pos, run_id, seq, kind, body)"
+    f" VALUES (?, ?, ?, '{_CHECKPOINT_KIND}', ?)"
 )
 
 _INSERT_CHILD = "INSERT OR REPLACE INTO children (run_id, name, body) VALUES (?, ?, ?)"
@@ -474,41 +488,48 @@ class SQLiteStore:
 
         Each step looks at the tables as they are rather than at the version
         number: version 1 lacks ``children``; versions 1 and 2 key events and
-        checkpoints by ``(run_id, seq)``, and their runs have no ``num``. The
-        tables of the old layout are rebuilt (copied, dropped, the copy renamed),
-        with foreign keys not yet enforced on this connection.
+        checkpoints by ``(run_id, seq)``, and their runs have no ``num``; versions
+        1 to 3 keep checkpoints in a table of their own. The tables of the old
+        layout are rebuilt (copied, dropped, the copy renamed), with foreign keys
+        not yet enforced on this connection.
         """
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         if "children" not in tables:
             conn.execute(_CHILDREN)
         if "num" not in _columns(conn, "runs"):
-            conn.execute(_RUNS.replace("TABLE runs", "TABLE runs_v3"))
+            conn.execute(_RUNS.replace("TABLE runs", "TABLE runs_v4"))
             conn.execute(_COPY_RUNS)
+            self._check_copied(conn, "runs", "runs", 0)
             self._replace(conn, "runs")
             conn.execute(_RUNS_BY_START)  # dropped with the old table
-        for table, create, copy in (
-            ("events", _EVENTS, _COPY_EVENTS),
-            ("checkpoints", _CHECKPOINTS, _COPY_CHECKPOINTS),
-        ):
-            if "pos" not in _columns(conn, table):
-                conn.execute(create.replace(f"TABLE {table}", f"TABLE {table}_v3"))
-                conn.execute(copy)
-                self._replace(conn, table)
+        if "checkpoints" in tables:
+            conn.execute(_EVENTS.replace("TABLE events", "TABLE events_v4"))
+            conn.execute(_COPY_EVENTS)
+            self._check_copied(conn, "events", "events", 0)
+            events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            conn.execute(_COPY_CHECKPOINTS)
+            self._check_copied(conn, "events", "checkpoints", events)
+            conn.execute("DROP TABLE checkpoints")
+            self._replace(conn, "events")
         conn.execute(
             "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
         )
 
-    def _replace(self, conn: sqlite3.Connection, table: str) -> None:
-        """Put ``<table>_v3`` in the place of ``table``, once it holds all of its rows."""
-        copied = conn.execute(f"SELECT count(*) FROM {table}_v3").fetchone()[0]
-        stored = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    def _check_copied(self, conn: sqlite3.Connection, table: str, source: str, before: int) -> None:
+        """Check that ``<table>_v4`` holds every row of ``source`` beyond the ``before``
+        rows it held already (a row of no run is not copied: the upgrade stops)."""
+        copied = conn.execute(f"SELECT count(*) FROM {table}_v4").fetchone()[0] - before
+        stored = conn.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
         if copied != stored:
             raise StoreError(
                 f"cannot upgrade the store {self.path}: {stored - copied} rows of its"
-                f" {table!r} table belong to no run. The file was not modified."
+                f" {source!r} table belong to no run. The file was not modified."
             )
+
+    def _replace(self, conn: sqlite3.Connection, table: str) -> None:
+        """Put ``<table>_v4`` (checked to hold all of its rows) in the place of ``table``."""
         conn.execute(f"DROP TABLE {table}")
-        conn.execute(f"ALTER TABLE {table}_v3 RENAME TO {table}")
+        conn.execute(f"ALTER TABLE {table}_v4 RENAME TO {table}")
 
     def _check(self, conn: sqlite3.Connection) -> str:
         """``"current"`` if ``conn`` holds a planloop database of our version, ``"empty"``
@@ -622,7 +643,7 @@ class SQLiteStore:
                 raise StoreError(f"cannot read the store {self.path}: {exc}") from None
 
     def _base(self, run_id: str) -> int:
-        """The first ``pos`` of the run's events and checkpoints: its number times 2**32.
+        """The first ``pos`` of the run's events and checkpoints: its number times ``_SPAN``.
 
         Raises:
             StoreError: the run is unknown.
@@ -637,11 +658,11 @@ class SQLiteStore:
 
     def _remember(self, run_id: str, num: Any) -> int:
         # Run numbers never change: kept for the process (a few thousand at most).
-        if not isinstance(num, int) or not 0 <= num < _SEQ_LIMIT // 2:
+        if not isinstance(num, int) or not 0 <= num < _RUN_LIMIT:
             raise StoreError(f"run {run_id!r} in {self.path}: its number {num!r} is corrupt")
         if len(self._bases) >= 4096:
             self._bases.clear()
-        base = self._bases[run_id] = num * _SEQ_LIMIT
+        base = self._bases[run_id] = num * _SPAN
         return base
 
     # -- runs -------------------------------------------------------------
@@ -799,13 +820,13 @@ class SQLiteStore:
         bodies = redactor.redact_json_many(texts, scan) if texts else texts
         seqs = range(first_seq, first_seq + len(texts))
         rows = [
-            (base + seq, run_id, seq, str(getattr(event, "kind", "")), body)
+            (base + 2 * seq + 1, run_id, seq, str(getattr(event, "kind", "")), body)
             for seq, event, body in zip(seqs, events, bodies, strict=True)
         ]
         saved = None
         if checkpoint is not None:
             seq = first_seq + len(rows)
-            saved = (base + seq, run_id, seq, self._checkpoint_body(checkpoint))
+            saved = (base + 2 * seq, run_id, seq, self._checkpoint_body(checkpoint))
         kids = None
         if children:
             kids = [
@@ -892,8 +913,8 @@ class SQLiteStore:
         """
         base = self._base(run_id)
         rows = self._read(
-            "SELECT seq, body FROM events WHERE pos >= ? AND pos < ? ORDER BY pos",
-            (base, base + _SEQ_LIMIT),
+            "SELECT seq, body FROM events WHERE pos >= ? AND pos < ? AND kind != ? ORDER BY pos",
+            (base, base + _SPAN, _CHECKPOINT_KIND),
         )
         events = []
         for index, (seq, body) in enumerate(rows):
@@ -938,7 +959,9 @@ class SQLiteStore:
         _check_seq(seq)
         base = self._base(run_id)
         try:
-            self._write(_INSERT_CHECKPOINT, (base + seq, run_id, seq, self._checkpoint_body(state)))
+            self._write(
+                _INSERT_CHECKPOINT, (base + 2 * seq, run_id, seq, self._checkpoint_body(state))
+            )
         except sqlite3.IntegrityError as exc:
             raise self._integrity(run_id, exc, seq, 1) from None
 
@@ -950,9 +973,9 @@ class SQLiteStore:
         """
         base = self._base(run_id)
         rows = self._read(
-            "SELECT seq, body FROM checkpoints WHERE pos >= ? AND pos < ? ORDER BY pos DESC"
-            " LIMIT 1",
-            (base, base + _SEQ_LIMIT),
+            "SELECT seq, body FROM events WHERE pos >= ? AND pos < ? AND kind = ?"
+            " ORDER BY pos DESC LIMIT 1",
+            (base, base + _SPAN, _CHECKPOINT_KIND),
         )
         if not rows:
             return None

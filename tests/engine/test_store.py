@@ -59,9 +59,17 @@ def record(store: Store, run_id: str, trace: Trace, *, start: datetime = T0) -> 
     )
 
 
-def raw_count(path: Path, table: str) -> dict[str, int]:
+# Since schema version 4, checkpoints are rows of the events table of this kind.
+CHECKPOINT = "_checkpoint"
+
+
+def raw_count(path: Path, what: str) -> dict[str, int]:
+    """The stored rows of each run: its ``"events"`` or its ``"checkpoints"``."""
+    where = {"events": f"kind != '{CHECKPOINT}'", "checkpoints": f"kind = '{CHECKPOINT}'"}[what]
     with sqlite3.connect(path) as conn:
-        rows = conn.execute(f"SELECT run_id, count(*) FROM {table} GROUP BY run_id").fetchall()
+        rows = conn.execute(
+            f"SELECT run_id, count(*) FROM events WHERE {where} GROUP BY run_id"
+        ).fetchall()
     conn.close()
     return dict(rows)
 
@@ -118,6 +126,64 @@ def test_latest_checkpoint_wins(tmp_path: Path) -> None:
         other = store.load_checkpoint("other")
         assert other is not None
         assert other.seq == 9
+
+
+def test_checkpoints_share_the_events_table_and_stay_out_of_traces(tmp_path: Path) -> None:
+    trace = sample()
+    events = trace.events
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        store.create_run("r", name="n", started_at=T0)
+        store.save_checkpoint("r", 0, {"state": "start"})  # before any event
+        store.save("r", events[:3], first_seq=0, checkpoint={"state": "plan"})
+        store.save("r", [], first_seq=3, checkpoint={"state": "act"})  # no new event
+        store.save("r", events[3:], first_seq=3)
+        assert store.load_trace("r").events == events
+        assert store.load_checkpoint("r") == Checkpoint(run_id="r", seq=3, state={"state": "act"})
+        with pytest.raises(StoreError, match=r"'r'.*seq 3.*append-only"):
+            store.append_events("r", [events[3]], first_seq=3)
+    assert raw_count(path, "events") == {"r": len(events)}
+    assert raw_count(path, "checkpoints") == {"r": 2}
+    with sqlite3.connect(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        # In the order they happened: a checkpoint after the events it follows.
+        order = conn.execute("SELECT seq, kind FROM events ORDER BY pos").fetchall()
+    conn.close()
+    assert "checkpoints" not in tables
+    assert order[:5] == [
+        (0, CHECKPOINT),
+        (0, events[0].kind),
+        (1, events[1].kind),
+        (2, events[2].kind),
+        (3, CHECKPOINT),
+    ]
+    assert order[5:] == [(seq, e.kind) for seq, e in enumerate(events) if seq >= 3]
+
+
+@pytest.mark.parametrize("garbage", ["[1, 2]", '{"state": "pl', "\x00\x01"])
+def test_a_corrupt_checkpoint_names_run_and_seq_and_the_trace_stays_readable(
+    tmp_path: Path, garbage: str
+) -> None:
+    trace = sample()
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        for run_id in ("broken", "fine"):
+            store.create_run(run_id, name="n", started_at=T0)
+            store.save(run_id, trace.events, first_seq=0, checkpoint={"state": "act"})
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "UPDATE events SET body = ? WHERE run_id = 'broken' AND kind = ?", (garbage, CHECKPOINT)
+        )
+    conn.close()
+    with SQLiteStore(path) as store:
+        seq = len(trace.events)
+        with pytest.raises(StoreError, match=rf"run 'broken'.*checkpoint at seq {seq} is corrupt"):
+            store.load_checkpoint("broken")
+        assert store.load_trace("broken").events == trace.events
+        assert store.load_checkpoint("fine") == Checkpoint(
+            run_id="fine", seq=seq, state={"state": "act"}
+        )
 
 
 def test_checkpoint_state_becomes_json(tmp_path: Path) -> None:
@@ -308,6 +374,28 @@ CREATE TABLE children (
     body TEXT NOT NULL, PRIMARY KEY (run_id, name)
 );
 """
+# The layout of version 3: events and checkpoints in two tables keyed by ``pos``
+# (the run's number times 2**32 plus ``seq``).
+V3_LAYOUT = (
+    """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    num INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    status TEXT NOT NULL, stop_reason TEXT, iterations INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL, ended_at TEXT, definition TEXT, definition_hash TEXT
+);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE TABLE events (
+    pos INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq INTEGER NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE checkpoints (
+    pos INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq INTEGER NOT NULL, body TEXT NOT NULL
+);
+"""
+    + OLD_CHILDREN
+)
 
 
 def old_store(path: Path, version: int, source: Path) -> None:
@@ -315,7 +403,10 @@ def old_store(path: Path, version: int, source: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = WAL")
     with conn:
-        conn.executescript(OLD_LAYOUT + (OLD_CHILDREN if version == 2 else ""))
+        if version == 3:
+            conn.executescript(V3_LAYOUT)
+        else:
+            conn.executescript(OLD_LAYOUT + (OLD_CHILDREN if version == 2 else ""))
         conn.execute(
             "INSERT INTO meta VALUES ('schema_version', ?), ('application', 'planloop')",
             (str(version),),
@@ -325,16 +416,31 @@ def old_store(path: Path, version: int, source: Path) -> None:
             "run_id, name, status, stop_reason, iterations, started_at, ended_at,"
             " definition, definition_hash"
         )
-        conn.execute(f"INSERT INTO runs SELECT {columns} FROM src.runs ORDER BY num")
-        conn.execute("INSERT INTO events SELECT run_id, seq, kind, body FROM src.events")
-        conn.execute("INSERT INTO checkpoints SELECT run_id, seq, body FROM src.checkpoints")
-        if version == 2:
+        if version == 3:
+            conn.execute(f"INSERT INTO runs SELECT num, {columns} FROM src.runs ORDER BY num")
+            pos, events, checkpoints = "r.num * 4294967296 + e.seq,", "events", "checkpoints"
+        else:
+            conn.execute(f"INSERT INTO runs SELECT {columns} FROM src.runs ORDER BY num")
+            pos, events, checkpoints = "", "events (run_id, seq, kind, body)", "checkpoints"
+            checkpoints += " (run_id, seq, body)"
+        rows = "FROM src.events AS e JOIN src.runs AS r ON r.run_id = e.run_id WHERE e.kind"
+        conn.execute(
+            f"INSERT INTO {events} SELECT {pos} e.run_id, e.seq, e.kind, e.body {rows} != ?"
+            " ORDER BY e.pos",
+            (CHECKPOINT,),
+        )
+        conn.execute(
+            f"INSERT INTO {checkpoints} SELECT {pos} e.run_id, e.seq, e.body {rows} = ?"
+            " ORDER BY e.pos",
+            (CHECKPOINT,),
+        )
+        if version >= 2:
             conn.execute("INSERT INTO children SELECT * FROM src.children ORDER BY rowid")
     conn.execute("DETACH DATABASE src")
     conn.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_a_store_of_an_older_layout_is_upgraded_in_place_and_keeps_everything(
     tmp_path: Path, version: int
 ) -> None:
@@ -355,7 +461,7 @@ def test_a_store_of_an_older_layout_is_upgraded_in_place_and_keeps_everything(
             assert store.load_trace(run_id).events == trace.events
             assert store.get_run(run_id).status == "finished"
         loaded = store.load_trace("first")
-        if version == 2:
+        if version >= 2:
             assert list(loaded.children) == ["b", "a"]
             assert loaded.children["a"] == child
         else:
@@ -376,11 +482,19 @@ def test_a_store_of_an_older_layout_is_upgraded_in_place_and_keeps_everything(
         "third": len(trace.events),
         "paused": 5,
     }
+    transitions = len(trace.transitions)
+    assert raw_count(path, "checkpoints") == {
+        "first": transitions,
+        "second": transitions,
+        "third": transitions,
+        "paused": 2,
+    }
     with sqlite3.connect(path) as conn:
         version_now = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
         assert version_now.fetchone() == (str(SCHEMA_VERSION),)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert not any(name.endswith("_v3") for name in tables)
+        assert "checkpoints" not in tables
+        assert not any(name.endswith(("_v3", "_v4")) for name in tables)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
@@ -388,18 +502,29 @@ def test_a_store_of_an_older_layout_is_upgraded_in_place_and_keeps_everything(
         assert store.load_trace("paused").events == trace.events[:5]
 
 
-def test_an_older_store_that_cannot_be_upgraded_is_left_untouched(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("version", "table", "ghost"),
+    [
+        (2, "events", "INSERT INTO events VALUES ('ghost', 0, 'run_started', '{}')"),
+        (2, "checkpoints", "INSERT INTO checkpoints VALUES ('ghost', 1, '{}')"),
+        (3, "events", "INSERT INTO events VALUES (99, 'ghost', 0, 'run_started', '{}')"),
+        (3, "checkpoints", "INSERT INTO checkpoints VALUES (99, 'ghost', 1, '{}')"),
+    ],
+)
+def test_an_older_store_that_cannot_be_upgraded_is_left_untouched(
+    tmp_path: Path, version: int, table: str, ghost: str
+) -> None:
     source = tmp_path / "source.db"
     with SQLiteStore(source) as store:
         record(store, "r", sample())
-    path = tmp_path / "v2.db"
-    old_store(path, 2, source)
-    conn = sqlite3.connect(path)  # an event of no run (foreign keys were not enforced)
+    path = tmp_path / f"v{version}.db"
+    old_store(path, version, source)
+    conn = sqlite3.connect(path)  # a row of no run (foreign keys were not enforced)
     with conn:
-        conn.execute("INSERT INTO events VALUES ('ghost', 0, 'run_started', '{}')")
+        conn.execute(ghost)
     conn.close()
     before = path.read_bytes()
-    with pytest.raises(StoreError, match=r"cannot upgrade .*1 rows of its 'events' table"):
+    with pytest.raises(StoreError, match=rf"cannot upgrade .*1 rows of its '{table}' table"):
         SQLiteStore(path)
     assert path.read_bytes() == before
 
@@ -453,7 +578,10 @@ def test_a_corrupt_event_names_run_and_seq_and_other_runs_stay_readable(
         record(store, "fine", trace)
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("UPDATE events SET body = ? WHERE run_id = 'broken' AND seq = 4", (garbage,))
+        conn.execute(
+            "UPDATE events SET body = ? WHERE run_id = 'broken' AND seq = 4 AND kind != ?",
+            (garbage, CHECKPOINT),
+        )
     conn.close()
     with SQLiteStore(path) as store:
         with pytest.raises(StoreError, match=r"run 'broken'.*seq 4"):
@@ -468,7 +596,9 @@ def test_a_missing_event_is_reported(tmp_path: Path) -> None:
         record(store, "r", sample())
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("DELETE FROM events WHERE run_id = 'r' AND seq = 2")
+        conn.execute(
+            "DELETE FROM events WHERE run_id = 'r' AND seq = 2 AND kind != ?", (CHECKPOINT,)
+        )
     conn.close()
     with SQLiteStore(path) as store, pytest.raises(StoreError, match=r"'r'.*event 2 is missing"):
         store.load_trace("r")
