@@ -6,8 +6,10 @@ import contextlib
 import inspect
 import re
 import sys
+import weakref
 from collections.abc import Callable, Mapping, Set
 from functools import cached_property
+from types import FunctionType
 from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -78,7 +80,7 @@ class Tool:
             )
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
-        self.args_schema = args_schema or _schema_from_signature(fn, self._name, arg_docs)
+        self.args_schema = args_schema or _schema_for(fn, self._name, arg_docs)
         self._return_direct = return_direct
         self.handle_tool_error = handle_tool_error
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -255,6 +257,36 @@ def as_tool(obj: Tool | Callable[..., Any] | Any) -> Tool:
 
             return LangChainTool(obj)
     return Tool(obj)
+
+
+_SCHEMAS: weakref.WeakKeyDictionary[Callable[..., Any], dict[Any, type[BaseModel]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Argument models made for plain functions, by function, then name, docs and signature."""
+
+
+def _schema_for(fn: Callable[..., Any], name: str, docs: Mapping[str, str]) -> type[BaseModel]:
+    """:func:`_schema_from_signature`, made once per function, name, docs and signature.
+
+    An app that builds its tools for each request (or a test, for each case) would
+    otherwise make a pydantic model class per tool each time: ~1 ms, and a class is
+    a cycle of objects that only the cyclic garbage collector frees, in some later
+    run's time. Only plain functions are remembered (by identity, weakly: a closure
+    made per request is forgotten with it).
+    """
+    if type(fn) is not FunctionType:
+        return _schema_from_signature(fn, name, docs)
+    try:
+        key = (name, tuple(docs.items()), str(inspect.signature(fn)))
+    except (TypeError, ValueError):  # no signature: let the builder say so
+        return _schema_from_signature(fn, name, docs)
+    known = _SCHEMAS.get(fn)
+    if known is None:
+        known = _SCHEMAS[fn] = {}
+    schema = known.get(key)
+    if schema is None:
+        schema = known[key] = _schema_from_signature(fn, name, docs)
+    return schema
 
 
 def _schema_from_signature(

@@ -96,3 +96,39 @@ def test_handle_tool_error_forms() -> None:
     assert Tool(f, handle_tool_error=True).handle_error(ValueError()) == "ValueError (no message)"
     assert Tool(f, handle_tool_error=lambda e: f"<{e}>").handle_error(err) == "<bad value>"
     assert Tool(f, handle_tool_error=True).handle_error(KeyboardInterrupt()) is None
+
+
+def test_tools_of_one_function_share_its_argument_model_until_it_changes() -> None:
+    import gc
+
+    def lookup(key: str, limit: int = 3) -> str:
+        """Find a key.
+
+        Args:
+            key: what to find.
+        """
+        return key
+
+    first, again = Tool(lookup), Tool(lookup)
+    assert first.args_schema is again.args_schema  # made once for the function
+    assert Tool(lookup, name="other").args_schema is not first.args_schema
+    lookup.__doc__ = "Find a key.\n\nArgs:\n    key: the key to look up.\n"
+    redocumented = Tool(lookup)
+    assert redocumented.args_schema is not first.args_schema
+    assert redocumented.spec.parameters["properties"]["key"]["description"] == "the key to look up."
+    lookup.__defaults__ = (5,)
+    assert Tool(lookup).args_schema.model_fields["limit"].default == 5
+
+    def made(n: int) -> int:
+        return n
+
+    fresh = [Tool(lambda x: x, name="echo") for _ in range(2)]  # two lambdas: two functions
+    assert fresh[0].args_schema is not fresh[1].args_schema
+    schema = Tool(made).args_schema
+    assert Tool(made).args_schema is schema
+    from planloop.nodes.tool import _SCHEMAS
+
+    del made, fresh
+    gc.collect()
+    assert all(getattr(f, "__name__", "") != "made" for f in _SCHEMAS)  # forgotten with it
+    assert schema.model_validate({"n": 1}).n == 1
