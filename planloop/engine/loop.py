@@ -575,9 +575,7 @@ class _Run:
         gates = approval_ids(steps) if len(steps) != 1 or type(steps[0].tool) is not str else {}
         resumed, self.resumed_done = self.resumed_done, None
         if resumed is None and not gates and len(steps) == 1 and not plan.index.indegree[0]:
-            await execute_lone_step(
-                plan, self.cfg.tools, self.acts, self.clock, self.trace.append, fresh, self.log
-            )
+            await execute_lone_step(plan, self.cfg.tools, self.acts, self.clock, fresh, self.log)
         elif resumed is None and not gates:
             await self._execute(plan)
         else:

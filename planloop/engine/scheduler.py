@@ -140,13 +140,13 @@ async def execute_plan(
     recorded even when this coroutine is cancelled.
     """
     out = outcome if outcome is not None else ActOutcome()
+    steps_log = log if log is not None else StepLog(record=record)
     steps = plan.steps
     if len(steps) == 1 and not plan.index.indegree[0]:
         # One step (most acts of a tool-calling agent): nothing to schedule, so none
         # of the machinery below is built for it.
-        await execute_lone_step(plan, tools, act, clock, record, out, log)
+        await execute_lone_step(plan, tools, act, clock, out, steps_log)
         return out
-    steps_log = log if log is not None else StepLog(record=record)
     log_finished = steps_log.finished
     results = out.results
     errors = out.errors
@@ -420,18 +420,16 @@ async def execute_lone_step(
     tools: Mapping[str, ToolLike],
     act: int,
     clock: Callable[[], float],
-    record: Callable[[Any], None],
     out: ActOutcome,
-    log: StepLog | None = None,
+    log: StepLog,
 ) -> None:
     """:func:`execute_plan` for a plan of one step that waits for nothing: the same
-    records, results and cancellation, in the act's own task."""
+    records, results and cancellation, in the act's own task; ``log`` takes its
+    step events."""
     step = plan.steps[0]
     deps = plan.index.deps[0]
     what = step.tool
     tool = tools.get(what) if isinstance(what, str) else FunctionTool(what)
-    if log is None:
-        log = StepLog(record=record)
     env = _Env(plan, tools, {}, act, clock, log)
     started = clock()
     try:
