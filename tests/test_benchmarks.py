@@ -106,3 +106,15 @@ def test_table_formats_values_and_reasons() -> None:
     ) in lines
     assert any("100,000 steps/s ✓ | 2.0× | 10,000 steps/s (×10.0) |" in line for line in lines)
     assert any("| n/a: why |" in line for line in lines)
+
+
+def test_flatness_is_the_per_iteration_ratio_of_runs_measured_in_alternation() -> None:
+    calls: list[int] = []
+
+    def s1(k: int) -> float:  # 1 s per iteration, 10 s fixed, each run in turn
+        calls.append(k)
+        return 10.0 + k
+
+    ratio = compare.flatness(s1, rounds=4)
+    assert ratio == pytest.approx((20 / 10) / (1010 / 1000))
+    assert calls == [1000, 10, 10, 10] * 4
