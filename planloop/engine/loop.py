@@ -69,7 +69,7 @@ from planloop.engine.trace import (
     RunPaused,
     RunStarted,
     Trace,
-    Transitioned,
+    make_transitioned,
 )
 from planloop.errors import (
     CannotResume,
@@ -300,20 +300,20 @@ class _Run:
         source = machine.state
         target = machine.fire(event)
         kind = type(event)
-        dump = _PAYLOAD_OF.get(kind)
-        self.trace.append(
-            _new_transitioned(
-                {
-                    "t": time.perf_counter() - self.start,
-                    "kind": "transitioned",
-                    "source": _NAMES.get(source) or _name(source),
-                    "target": _NAMES.get(target) or _name(target),
-                    "event": kind.__name__,
-                    "payload": _payload(event) if dump is None else dump(event),
-                    "iteration": self.ctx.iteration,
-                }
+        t = time.perf_counter() - self.start
+        source = _NAMES.get(source) or _name(source)
+        target = _NAMES.get(target) or _name(target)
+        deferred = _DEFERRED.get(kind)
+        if deferred is not None:  # an iteration's events: payload made when read
+            self.log.transitioned(
+                t, source, target, kind.__name__, event, deferred, self.ctx.iteration
             )
-        )
+        else:
+            dump = _PAYLOAD_OF.get(kind)
+            payload = _payload(event) if dump is None else dump(event)
+            self.trace.append(
+                make_transitioned(t, source, target, kind.__name__, payload, self.ctx.iteration)
+            )
         self.last_event = event
         if self.recorder is not None:
             self._checkpoint()
@@ -831,7 +831,6 @@ def _loop_offset() -> float:
     return asyncio.get_running_loop().time() - time.perf_counter()
 
 
-_new_transitioned = trusted_maker(Transitioned)
 _new_run_started = trusted_maker(RunStarted)
 _new_run_ended = trusted_maker(RunEnded)
 
@@ -876,7 +875,13 @@ def _acted_payload(event: Acted) -> dict[str, Any]:
 
 
 def _planned_payload(event: Planned) -> dict[str, Any]:
-    return {"plan": plan_json(event.plan)}  # every plan is recorded: its dump is on the hot path
+    # Every plan is recorded: its dump is on the hot path. It may be made when the
+    # trace is read (see _DEFERRED), so it must not raise: a value whose repr
+    # raises is written as what went wrong.
+    try:
+        return {"plan": plan_json(event.plan)}
+    except Exception as exc:  # noqa: BLE001 - a trace record, not the run, is what failed
+        return {"plan": None, "error": f"the plan could not be dumped: {type(exc).__name__}: {exc}"}
 
 
 def _continued_payload(event: Continued) -> dict[str, Any]:
@@ -899,6 +904,15 @@ _PAYLOAD_OF: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
 }
 """The payload of the events of every iteration (and of the answer), by exact class
 (subclasses are dumped)."""
+
+_DEFERRED: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
+    Acted: _acted_payload,
+    Planned: _planned_payload,
+    Continued: _continued_payload,
+}
+"""The events whose payload a transition's row may make when the trace is read (see
+:class:`StepLog`): frozen, made by the engine, holding only values that do not
+change (an Acted's results, a Planned's plan), with dumps that do not raise."""
 
 _NAMES: dict[str, str] = {}
 """State names as plain strings (a LoopState member's ``str()`` is a new string each time)."""

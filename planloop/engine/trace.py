@@ -246,9 +246,13 @@ class Trace(BaseModel):
             elif tag == _STARTED:
                 add(make_started(*rows[i + 1 : i + 8]))
                 i += 8
-            else:
+            elif tag == _FINISHED:
                 add(make_finished(*rows[i + 1 : i + 5]))
                 i += 5
+            else:
+                t, source, target, name, of, dump, iteration = rows[i + 1 : i + 8]
+                add(make_transitioned(t, source, target, name, dump(of), iteration))
+                i += 8
         # Back in its place among the fields: a dump writes them in the dict's order.
         d["events"] = events
         ordered = {name: d.pop(name) for name in type(self).model_fields if name in d}
@@ -479,13 +483,32 @@ class Trace(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
 
-_EVENT, _STARTED, _FINISHED = 0, 1, 2
-"""Tags of a StepLog row: a record made already, a step's start, a step's end."""
-_ROW_LENGTH = (2, 8, 5)
+_EVENT, _STARTED, _FINISHED, _TRANSITIONED = 0, 1, 2, 3
+"""Tags of a StepLog row: a record made already, a step's start, a step's end, a
+transition."""
+_ROW_LENGTH = (2, 8, 5, 8)
 """Each row's length, its tag included, by tag."""
 
 _new_started = trusted_maker(StepStarted)
 _new_finished = trusted_maker(StepFinished)
+_new_transitioned = trusted_maker(Transitioned)
+
+
+def make_transitioned(
+    t: float, source: str, target: str, event: str, payload: dict[str, Any], iteration: int
+) -> Transitioned:
+    """A :class:`Transitioned` from values the engine made (not validated again)."""
+    return _new_transitioned(
+        {
+            "t": t,
+            "kind": "transitioned",
+            "source": source,
+            "target": target,
+            "event": event,
+            "payload": payload,
+            "iteration": iteration,
+        }
+    )
 
 
 def make_started(
@@ -520,14 +543,15 @@ def make_finished(t: float, act: int, result: StepResult, deps: tuple[str, ...])
 
 
 class StepLog:
-    """Records step events for the scheduler, as rows while nobody listens.
+    """Records step events and transitions for the engine, as rows while nobody listens.
 
     Over a trace (:meth:`Trace.step_log`): while the trace has no listeners (a
-    store, a progress display, ``on_event``), a start or an end is kept as a row
-    of the values it is made from, and the records are built when the trace is
-    first read (``Trace._settle``), equal to the ones :meth:`Trace.append` would
-    have been given; with a listener, each record is appended as it happens.
-    Over a plain ``record(event)`` callable (``StepLog(record=...)``), always so.
+    store, a progress display, ``on_event``), a step's start or end, or a
+    transition, is kept as a row of the values it is made from, and the records
+    are built when the trace is first read (``Trace._settle``), equal to the ones
+    :meth:`Trace.append` would have been given; with a listener, each record is
+    appended as it happens. Over a plain ``record(event)`` callable
+    (``StepLog(record=...)``), always so.
     """
 
     __slots__ = ("_dict", "_private", "_record")
@@ -579,6 +603,28 @@ class StepLog:
             self._record(make_finished(t, act, result, deps))
         else:
             rows.extend((_FINISHED, t, act, result, deps))
+
+    def transitioned(
+        self,
+        t: float,
+        source: str,
+        target: str,
+        event: str,
+        of: Any,
+        dump: Callable[[Any], dict[str, Any]],
+        iteration: int,
+    ) -> None:
+        """Record a :class:`Transitioned` whose payload is ``dump(of)``.
+
+        A row keeps ``of`` and makes the payload when the trace is read, so ``of``
+        must not change from here on (the engine passes frozen events whose
+        values it made itself), and ``dump`` must not raise.
+        """
+        rows = self._rows()
+        if rows is None:
+            self._record(make_transitioned(t, source, target, event, dump(of), iteration))
+        else:
+            rows.extend((_TRANSITIONED, t, source, target, event, of, dump, iteration))
 
 
 def _state(name: str) -> str:

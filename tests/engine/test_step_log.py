@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 import planloop
-from planloop.engine.trace import StepFinished, StepStarted, Trace
+from planloop.engine.trace import StepFinished, StepStarted, Trace, Transitioned
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel
 
 
 async def _one() -> int:
@@ -151,3 +153,54 @@ def test_appends_and_rows_keep_their_order_and_replacing_events_drops_the_rows()
     assert trace.events == [] and "_journal" not in trace.__dict__
     log.finished(0.9, 2, result, ())
     assert [e.kind for e in trace.events] == ["step_finished"]
+
+
+def _agent(calls: int, args: dict[str, Any] | None = None) -> planloop.Agent:
+    @planloop.tool
+    def echo(x: Any) -> str:
+        """Say x back."""
+        return "one" if x == 1 else "other"
+
+    step = ToolCall("echo", args if args is not None else {"x": 1})
+    return planloop.Agent(ScriptedModel([step] * calls + ["done"]), [echo], store=False)
+
+
+def _transitions(trace: Trace) -> list[tuple[Any, ...]]:
+    return [(e.source, e.target, e.event, e.payload, e.iteration) for e in trace.transitions]
+
+
+def test_an_agents_transitions_are_rows_that_build_the_records_an_eager_trace_gets() -> None:
+    eager = _agent(3).run_sync("go", on_event=lambda e: None).trace
+    lazy = _agent(3).run_sync("go").trace
+    assert "events" not in lazy.__dict__
+    rows = lazy.__dict__["_journal"]
+    assert rows.count(Transitioned) == 0  # rows hold values, not records
+    assert [e.kind for e in lazy.events] == [e.kind for e in eager.events]
+    assert _transitions(lazy) == _transitions(eager)
+    assert [t.event for t in lazy.transitions] == ["Planned", "Acted", "Continued"] * 3 + [
+        "Answered"
+    ]
+    planned = lazy.transitions[0].payload["plan"]
+    assert planned["steps"][0]["tool"] == "echo" and planned["steps"][0]["args"] == {"x": 1}
+    assert lazy.transitions[1].payload == {"steps": 1, "succeeded": 1}
+    assert lazy.iterations == 3 and lazy.states[-1] == "finish"
+    assert Trace.from_json(lazy.to_json()) == lazy
+
+
+class _Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize("listened", [False, True])
+def test_a_plan_whose_dump_raises_is_recorded_as_what_went_wrong(listened: bool) -> None:
+    # The payload of a row is made when the trace is read: that read must not raise,
+    # and an eager record says the same.
+    agent = _agent(1, {"x": _Unprintable()})
+    result = agent.run_sync("go", on_event=(lambda e: None) if listened else None)
+    assert result.status == planloop.RunStatus.finished
+    planned = result.trace.transitions[0]
+    assert planned.event == "Planned" and planned.payload["plan"] is None
+    assert planned.payload["error"] == (
+        "the plan could not be dumped: RuntimeError: no repr"
+    )
