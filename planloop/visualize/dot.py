@@ -29,9 +29,10 @@ def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
     own ``\\N``, ``\\l`` sequences cannot be triggered); ``&`` is written as
     ``&amp;`` because Graphviz decodes HTML entities in labels; tabs become
     spaces; other control characters are shown as ``\\xNN`` text; lone surrogates
-    become U+FFFD. Text longer than ``max_chars`` characters is cut and ends in
-    ``…``. Braces, ``|`` and angle brackets need nothing: the renderer never uses
-    record shapes or HTML labels.
+    become U+FFFD; a leading newline gets a space before it (a label that starts
+    with a line break crashes some Graphviz builds). Text longer than ``max_chars``
+    characters is cut and ends in ``…``. Braces, ``|`` and angle brackets need
+    nothing: the renderer never uses record shapes or HTML labels.
 
     >>> print(escape_label('say "hi"\\nC:\\\\temp\\\\'))
     "say \\"hi\\"\\nC:\\\\temp\\\\"
@@ -41,7 +42,10 @@ def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
     "abcd…"
     """
     text = cut_label(text, max_chars)
-    out: list[str] = ['"']
+    # A label that starts with a line break crashes the Graphviz that pygraphviz's
+    # wheels bundle (2.0.4: a segfault in the layout, once another node has a label);
+    # a space before it looks the same.
+    out: list[str] = ['" '] if text.startswith("\n") else ['"']
     for ch in text:
         code = ord(ch)
         if ch == "\n":

@@ -1,20 +1,18 @@
 """DOT text to SVG, PNG or PDF through Graphviz.
 
 The system ``dot`` program is used when it is on ``PATH``; otherwise
-pygraphviz draws in-process. Neither is imported or started until something
-is rendered, so DOT text keeps working without Graphviz.
+pygraphviz draws, in a child process (a Graphviz crash cannot take the caller's
+program with it). Neither is imported or started until something is rendered,
+so DOT text keeps working without Graphviz.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import importlib.util
 import shutil
+import signal
 import subprocess
 import sys
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from planloop.errors import PlanloopError
@@ -54,17 +52,13 @@ class InvalidFormat(PlanloopError, ValueError):
     """
 
 
-_lock = threading.Lock()
-_first_draw_done = False
-
-
 def render_dot(dot_text: str, fmt: str = "svg", *, timeout: float = 60.0) -> bytes:
     """Draw ``dot_text`` as ``fmt`` (``svg``, ``png`` or ``pdf``) and return the file's bytes.
 
     Args:
         dot_text: a DOT graph, e.g. from :func:`~planloop.visualize.to_dot`.
         fmt: the image format.
-        timeout: seconds the system ``dot`` may take (in-process drawing has no timeout).
+        timeout: seconds Graphviz may take to draw it.
 
     Raises:
         InvalidFormat: ``fmt`` is not one of :data:`FORMATS`.
@@ -84,7 +78,7 @@ def render_dot(dot_text: str, fmt: str = "svg", *, timeout: float = 60.0) -> byt
         except _Failed as exc:
             problems.append(str(exc))
     try:
-        return _draw_in_process(dot_text, fmt)
+        return _draw_with_pygraphviz(dot_text, fmt, timeout)
     except _Failed as exc:
         problems.append(str(exc))
     if exe is None:
@@ -118,66 +112,56 @@ def _run_dot(exe: str, dot_text: str, fmt: str, timeout: float) -> bytes:
     return done.stdout
 
 
-def _draw_in_process(dot_text: str, fmt: str) -> bytes:
-    try:
-        import pygraphviz
-    except ImportError:
-        raise _Failed("pygraphviz is not installed") from None
-    # Graphviz keeps global state; two threads drawing at once can crash it.
-    with _lock, _quiet_fontconfig(pygraphviz.__file__):
-        try:
-            graph = pygraphviz.AGraph(string=dot_text)
-            data = graph.draw(format=fmt, prog="dot")
-        except Exception as exc:  # noqa: BLE001 - pygraphviz raises several unrelated types
-            raise _Failed(f"pygraphviz failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(data, bytes) or not data:
-        raise _Failed("pygraphviz returned no data")
-    return data
+def _draw_with_pygraphviz(dot_text: str, fmt: str, timeout: float) -> bytes:
+    """Draw with pygraphviz's Graphviz, in a child Python process.
 
-
-@contextlib.contextmanager
-def _quiet_fontconfig(module_file: str) -> Iterator[None]:
-    """During the first drawing, drop Fontconfig's warnings from the process's stderr.
-
-    The pygraphviz wheel for Linux bundles an older fontconfig that, when it
-    starts, parses the system's newer config files and prints "Fontconfig
-    warning: ... unknown element" (harmless; fonts still work). It starts once
-    per process, in the first drawing, and no setting avoids the parse
-    (FONTCONFIG_FILE does not: the template directory is read regardless). So
-    that one drawing runs with file descriptor 2 captured; every other line
-    is written back to stderr afterwards. A pygraphviz built against the
-    system's Graphviz prints nothing and is left alone.
+    Not in this process: Graphviz crashes (a segfault) on some valid input, and a
+    crash here would end the caller's program; a child's crash is a
+    :class:`_Failed` like any other, and the child has the same ``timeout`` as
+    ``dot``. Its stderr is read only when it fails (the Graphviz that the Linux
+    wheels bundle prints harmless Fontconfig warnings on its first drawing).
     """
-    global _first_draw_done
-    if _first_draw_done or not _bundled_fontconfig(module_file):
-        _first_draw_done = True
-        yield
-        return
-    _first_draw_done = True
-    sys.stderr.flush()
+    spec = importlib.util.find_spec("pygraphviz")
+    if spec is None or not spec.submodule_search_locations:
+        raise _Failed("pygraphviz is not installed")
+    if not sys.executable:
+        raise _Failed("pygraphviz is installed, but there is no Python program to draw in")
+    where = str(Path(next(iter(spec.submodule_search_locations))).parent)
     try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD, where, fmt],
+            input=dot_text.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise _Failed(f"pygraphviz took longer than {timeout:g} s") from None
+    except OSError as exc:
+        raise _Failed(f"pygraphviz could not be started ({exc})") from None
+    if done.returncode < 0:
         try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [
-                line
-                for line in captured.read().splitlines(keepends=True)
-                if not line.startswith(b"Fontconfig warning:")
-            ]
-            if kept:
-                os.write(2, b"".join(kept))
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        raise _Failed(f"pygraphviz's Graphviz crashed ({name}) drawing this graph")
+    if done.returncode != 0 or not done.stdout:
+        lines = [
+            line
+            for line in done.stderr.decode("utf-8", "replace").splitlines()
+            if line.strip() and not line.startswith("Fontconfig warning:")
+        ]
+        said = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+        message = "; ".join(said) or (lines[-1] if lines else f"exit {done.returncode}")
+        raise _Failed(f"pygraphviz failed: {message}")
+    return done.stdout
 
 
-def _bundled_fontconfig(module_file: str) -> bool:
-    libs = Path(module_file).resolve().parent.parent / "pygraphviz.libs"
-    return any(libs.glob("libfontconfig*"))
+_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import pygraphviz
+graph = pygraphviz.AGraph(string=sys.stdin.buffer.read().decode("utf-8"))
+sys.stdout.buffer.write(graph.draw(format=sys.argv[2], prog="dot"))
+"""
+"""What the child runs: DOT text on stdin, the image on stdout."""

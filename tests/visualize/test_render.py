@@ -109,6 +109,8 @@ NASTY = [
     "x" * 10_000,
     "",
     "lone surrogate \ud800 here",
+    "\nstarts with a line break",
+    "\n",
 ]
 
 
@@ -188,3 +190,30 @@ def test_importing_visualize_loads_no_graphviz() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+# A label that starts with a line break, beside another node with a label: the
+# Graphviz that pygraphviz 2.0.4's Linux wheels bundle segfaults laying it out.
+# planloop's own DOT never has one (see escape_label); hand-written DOT can.
+CRASHES_SOME_GRAPHVIZ = 'digraph { p [label="p"]; a [label="\\nx"]; }'
+
+
+def test_a_graphviz_crash_is_a_render_error_not_the_end_of_the_program() -> None:
+    try:
+        svg = render_dot(CRASHES_SOME_GRAPHVIZ, "svg").decode("utf-8")
+    except RenderError as exc:  # the Graphviz here has that bug: it crashed in a child
+        assert "crashed (SIGSEGV) drawing this graph" in str(exc)
+    else:  # a Graphviz without it
+        assert is_svg(svg)
+    assert is_svg(render_dot("digraph { a -> b }", "svg").decode("utf-8"))  # still drawing
+
+
+def test_escape_label_never_starts_a_label_with_a_line_break() -> None:
+    assert escape_label("\nx") == '" \\nx"'
+    assert escape_label("x\n") == '"x\\n"'
+
+
+def test_drawing_has_a_time_limit() -> None:
+    big = "digraph {" + " ".join(f"n{i} -> n{i + 1};" for i in range(2000)) + "}"
+    with pytest.raises(RenderError, match="longer than 0.001 s"):
+        render_dot(big, "svg", timeout=0.001)
