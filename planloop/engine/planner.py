@@ -13,7 +13,7 @@ from planloop.engine.plan import Plan
 from planloop.engine.states import StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.tooling import ToolLike
-from planloop.engine.trace import ModelCalled, Usage
+from planloop.engine.trace import ModelCalled, StepLog, Usage
 
 if TYPE_CHECKING:
     from planloop.engine.trace import Trace
@@ -123,6 +123,7 @@ class RunContext:
         self.tokens = 0
         self.state: dict[Any, Any] = {}
         self._start = start
+        self._log: StepLog | None = None  # over ``trace``, made on the first model call
 
     @property
     def all_steps(self) -> list[tuple[Action, Any]]:
@@ -238,26 +239,17 @@ class RunContext:
         else:
             usage = None
         if type(model) is str and type(messages) is int:  # the engine's own values: no validation
-            called = _new_model_called(
-                {
-                    "t": t0,
-                    "kind": "model_called",
-                    "model": model,
-                    "duration": duration,
-                    "messages": messages,
-                    "usage": usage,
-                    "error": None,
-                }
-            )
+            log, trace = self._log, self.trace
+            if log is None or log.trace is not trace:
+                log = self._log = trace.step_log()
+            log.model_called(t0, model, duration, messages, usage)
         else:
-            called = ModelCalled(
-                t=t0, model=model, duration=duration, messages=messages, usage=usage
+            self.trace.append(
+                ModelCalled(t=t0, model=model, duration=duration, messages=messages, usage=usage)
             )
-        self.trace.append(called)
         return value
 
 
-_new_model_called = trusted_maker(ModelCalled)
 _new_action = trusted_maker(Action)
 
 

@@ -249,10 +249,13 @@ class Trace(BaseModel):
             elif tag == _FINISHED:
                 add(make_finished(*rows[i + 1 : i + 5]))
                 i += 5
-            else:
+            elif tag == _TRANSITIONED:
                 t, source, target, name, of, dump, iteration = rows[i + 1 : i + 8]
                 add(make_transitioned(t, source, target, name, dump(of), iteration))
                 i += 8
+            else:
+                add(make_model_called(*rows[i + 1 : i + 6]))
+                i += 6
         # Back in its place among the fields: a dump writes them in the dict's order.
         d["events"] = events
         ordered = {name: d.pop(name) for name in type(self).model_fields if name in d}
@@ -483,15 +486,33 @@ class Trace(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
 
-_EVENT, _STARTED, _FINISHED, _TRANSITIONED = 0, 1, 2, 3
+_EVENT, _STARTED, _FINISHED, _TRANSITIONED, _CALLED = 0, 1, 2, 3, 4
 """Tags of a StepLog row: a record made already, a step's start, a step's end, a
-transition."""
-_ROW_LENGTH = (2, 8, 5, 8)
+transition, a model call that returned."""
+_ROW_LENGTH = (2, 8, 5, 8, 6)
 """Each row's length, its tag included, by tag."""
 
 _new_started = trusted_maker(StepStarted)
 _new_finished = trusted_maker(StepFinished)
 _new_transitioned = trusted_maker(Transitioned)
+_new_model_called = trusted_maker(ModelCalled)
+
+
+def make_model_called(
+    t: float, model: str, duration: float, messages: int, usage: Usage | None
+) -> ModelCalled:
+    """A :class:`ModelCalled` of a call that returned, from values the engine made."""
+    return _new_model_called(
+        {
+            "t": t,
+            "kind": "model_called",
+            "model": model,
+            "duration": duration,
+            "messages": messages,
+            "usage": usage,
+            "error": None,
+        }
+    )
 
 
 def make_transitioned(
@@ -543,22 +564,25 @@ def make_finished(t: float, act: int, result: StepResult, deps: tuple[str, ...])
 
 
 class StepLog:
-    """Records step events and transitions for the engine, as rows while nobody listens.
+    """Records step events, transitions and model calls for the engine, as rows while
+    nobody listens.
 
     Over a trace (:meth:`Trace.step_log`): while the trace has no listeners (a
-    store, a progress display, ``on_event``), a step's start or end, or a
-    transition, is kept as a row of the values it is made from, and the records
+    store, a progress display, ``on_event``), a step's start or end, a transition
+    or a model call is kept as a row of the values it is made from, and the records
     are built when the trace is first read (``Trace._settle``), equal to the ones
     :meth:`Trace.append` would have been given; with a listener, each record is
     appended as it happens. Over a plain ``record(event)`` callable
     (``StepLog(record=...)``), always so.
     """
 
-    __slots__ = ("_dict", "_private", "_record")
+    __slots__ = ("_dict", "_private", "_record", "trace")
 
     def __init__(
         self, trace: Trace | None = None, *, record: Callable[[Any], None] | None = None
     ) -> None:
+        self.trace = trace
+        """The trace this logs into (``None`` over a ``record`` callable)."""
         if trace is not None:
             self._record: Callable[[Any], None] = trace.append
             self._dict: dict[str, Any] | None = trace.__dict__
@@ -625,6 +649,16 @@ class StepLog:
             self._record(make_transitioned(t, source, target, event, dump(of), iteration))
         else:
             rows.extend((_TRANSITIONED, t, source, target, event, of, dump, iteration))
+
+    def model_called(
+        self, t: float, model: str, duration: float, messages: int, usage: Usage | None
+    ) -> None:
+        """Record a :class:`ModelCalled` of a call that returned, with these fields."""
+        rows = self._rows()
+        if rows is None:
+            self._record(make_model_called(t, model, duration, messages, usage))
+        else:
+            rows.extend((_CALLED, t, model, duration, messages, usage))
 
 
 def _state(name: str) -> str:

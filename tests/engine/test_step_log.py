@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import planloop
-from planloop.engine.trace import StepFinished, StepStarted, Trace, Transitioned
+from planloop.engine.trace import ModelCalled, StepFinished, StepStarted, Trace, Transitioned
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
 
@@ -177,6 +177,12 @@ def test_an_agents_transitions_are_rows_that_build_the_records_an_eager_trace_ge
     assert rows.count(Transitioned) == 0  # rows hold values, not records
     assert [e.kind for e in lazy.events] == [e.kind for e in eager.events]
     assert _transitions(lazy) == _transitions(eager)
+    calls = [e for e in lazy.events if isinstance(e, ModelCalled)]
+    assert [(c.model, c.messages, c.usage, c.error) for c in calls] == [
+        (c.model, c.messages, c.usage, c.error) for c in eager.events if isinstance(c, ModelCalled)
+    ]
+    assert len(calls) == 4 and all(c.duration >= 0 and c.usage is not None for c in calls)
+    assert calls == sorted(calls, key=lambda c: c.t)
     assert [t.event for t in lazy.transitions] == ["Planned", "Acted", "Continued"] * 3 + [
         "Answered"
     ]
@@ -201,6 +207,4 @@ def test_a_plan_whose_dump_raises_is_recorded_as_what_went_wrong(listened: bool)
     assert result.status == planloop.RunStatus.finished
     planned = result.trace.transitions[0]
     assert planned.event == "Planned" and planned.payload["plan"] is None
-    assert planned.payload["error"] == (
-        "the plan could not be dumped: RuntimeError: no repr"
-    )
+    assert planned.payload["error"] == ("the plan could not be dumped: RuntimeError: no repr")
