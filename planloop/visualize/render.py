@@ -93,19 +93,34 @@ class _Failed(Exception):
     """One renderer did not work; the message says why."""
 
 
-def _run_dot(exe: str, dot_text: str, fmt: str, timeout: float) -> bytes:
+def _draw_in_child(
+    command: list[str], dot_text: str, timeout: float, who: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``command`` with ``dot_text`` on its stdin; its output, or :class:`_Failed`
+    if it takes longer than ``timeout``, cannot start or crashes."""
     try:
         done = subprocess.run(
-            [exe, f"-T{fmt}"],
+            command,
             input=dot_text.encode("utf-8"),
             capture_output=True,
             timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise _Failed(f"`{exe}` took longer than {timeout:g} s") from None
+        raise _Failed(f"{who} took longer than {timeout:g} s") from None
     except OSError as exc:
-        raise _Failed(f"`{exe}` could not be started ({exc})") from None
+        raise _Failed(f"{who} could not be started ({exc})") from None
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        raise _Failed(f"{who} crashed ({name}) drawing this graph")
+    return done
+
+
+def _run_dot(exe: str, dot_text: str, fmt: str, timeout: float) -> bytes:
+    done = _draw_in_child([exe, f"-T{fmt}"], dot_text, timeout, f"`{exe}`")
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
         raise _Failed(f"`{exe} -T{fmt}` failed: {message}")
@@ -127,24 +142,9 @@ def _draw_with_pygraphviz(dot_text: str, fmt: str, timeout: float) -> bytes:
     if not sys.executable:
         raise _Failed("pygraphviz is installed, but there is no Python program to draw in")
     where = str(Path(next(iter(spec.submodule_search_locations))).parent)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHILD, where, fmt],
-            input=dot_text.encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise _Failed(f"pygraphviz took longer than {timeout:g} s") from None
-    except OSError as exc:
-        raise _Failed(f"pygraphviz could not be started ({exc})") from None
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        raise _Failed(f"pygraphviz's Graphviz crashed ({name}) drawing this graph")
+    done = _draw_in_child(
+        [sys.executable, "-c", _CHILD, where, fmt], dot_text, timeout, "pygraphviz"
+    )
     if done.returncode != 0 or not done.stdout:
         lines = [
             line
