@@ -139,8 +139,11 @@ def _draw_with_pygraphviz(dot_text: str, fmt: str, timeout: float) -> bytes:
     spec = importlib.util.find_spec("pygraphviz")
     if spec is None or not spec.submodule_search_locations:
         raise _Failed("pygraphviz is not installed")
-    if not sys.executable:
-        raise _Failed("pygraphviz is installed, but there is no Python program to draw in")
+    if not sys.executable or getattr(sys, "frozen", False):  # a frozen app's executable is the app
+        raise _Failed(
+            "pygraphviz draws in a child Python process, and this program has no Python "
+            "executable to start one with; install Graphviz's `dot` program instead"
+        )
     where = str(Path(next(iter(spec.submodule_search_locations))).parent)
     done = _draw_in_child(
         [sys.executable, "-c", _CHILD, where, fmt], dot_text, timeout, "pygraphviz"

@@ -220,3 +220,27 @@ def test_drawing_has_a_time_limit() -> None:
     big = "digraph {" + " ".join(f"n{i} -> n{i + 1};" for i in range(2000)) + "}"
     with pytest.raises(RenderError, match=r"longer than 0\.001 s"):
         render_dot(big, "svg", timeout=0.001)
+
+
+def test_a_frozen_program_does_not_start_itself_to_draw(tmp_path: Path) -> None:
+    # In a frozen app sys.executable is the app: running it with -c would start the app.
+    code = """
+import sys
+sys.frozen = True
+from planloop.visualize import RenderError, render_dot
+try:
+    render_dot("digraph { a }", "svg")
+except RenderError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no Python executable to start one with" in done.stdout
+    assert "install Graphviz's `dot` program instead" in done.stdout
