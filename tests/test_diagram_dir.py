@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from planloop import (
 )
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
+from tests._child import run_without_dot
 
 ENV = "PLANLOOP_DIAGRAM_DIR"
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -376,14 +375,7 @@ print(result.output, result.status.value)
 for w in caught:
     print(w.category.__name__, w.message)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"PATH": str(tmp_path)},
-    )
+    done = run_without_dot(code, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0] == "hello finished"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from planloop import MachineSpec, Plan, RunResult, Step
 from planloop.engine import _display
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
+from tests._child import run_without_dot
 
 SVG = "image/svg+xml"
 TEXT = "text/plain"
@@ -108,14 +107,7 @@ for obj in (result, result.trace, plan, planloop.MachineSpec.default()):
     assert bundle == {"text/plain": repr(obj)}, bundle
     print(type(obj).__name__, sorted(bundle))
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"PATH": str(tmp_path)},
-    )
+    done = run_without_dot(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:4] == [
         "RunResult ['text/plain']",

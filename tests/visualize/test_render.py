@@ -23,6 +23,7 @@ from planloop.visualize import (
     to_dot,
     to_svg,
 )
+from tests._child import run_without_dot
 
 
 @planloop.tool
@@ -158,14 +159,7 @@ try:
 except RenderError as exc:
     print(exc)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"PATH": str(tmp_path)},
-    )
+    done = run_without_dot(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
         "cannot render svg: no `dot` program on PATH; pygraphviz is not installed; "
@@ -233,14 +227,7 @@ try:
 except RenderError as exc:
     print(exc)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"PATH": str(tmp_path)},
-    )
+    done = run_without_dot(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "no Python executable to start one with" in done.stdout
     assert "install Graphviz's `dot` program instead" in done.stdout
