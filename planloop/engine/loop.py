@@ -895,24 +895,21 @@ def _output_payload(event: Answered | ReturnedDirect) -> dict[str, Any]:
     return event.model_dump(mode="json", fallback=repr)
 
 
-_PAYLOAD_OF: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
-    Acted: _acted_payload,
-    Planned: _planned_payload,
-    Continued: _continued_payload,
-    Answered: _output_payload,
-    ReturnedDirect: _output_payload,
-}
-"""The payload of the events of every iteration (and of the answer), by exact class
-(subclasses are dumped)."""
-
 _DEFERRED: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
     Acted: _acted_payload,
     Planned: _planned_payload,
     Continued: _continued_payload,
 }
-"""The events whose payload a transition's row may make when the trace is read (see
+"""The payload of the events of every iteration, by exact class (subclasses are
+dumped), which a transition's row may make when the trace is read (see
 :class:`StepLog`): frozen, made by the engine, holding only values that do not
 change (an Acted's results, a Planned's plan), with dumps that do not raise."""
+
+_PAYLOAD_OF: dict[type[Event], Callable[[Any], dict[str, Any]]] = {
+    Answered: _output_payload,
+    ReturnedDirect: _output_payload,
+}
+"""The payload of the answer's events, made at once (their output is the user's)."""
 
 _NAMES: dict[str, str] = {}
 """State names as plain strings (a LoopState member's ``str()`` is a new string each time)."""

@@ -157,10 +157,10 @@ def test_the_direct_event_payloads_are_pydantics_dump(output: Any) -> None:
         assert [type(v) for v in direct.values()] == [type(v) for v in dumped.values()]
     for status in StepStatus:
         acted = Acted(results=(planloop.StepResult(step_id="a", status=status),))
-        assert loop._PAYLOAD_OF[Acted](acted) == loop._payload(acted)
+        assert loop._DEFERRED[Acted](acted) == loop._payload(acted)
         assert loop._payload(acted) == {"steps": 1, status.value: 1}
-        assert all(type(k) is str for k in loop._PAYLOAD_OF[Acted](acted))
-    assert loop._PAYLOAD_OF[Continued](Continued()) == Continued().model_dump(mode="json")
+        assert all(type(k) is str for k in loop._DEFERRED[Acted](acted))
+    assert loop._DEFERRED[Continued](Continued()) == Continued().model_dump(mode="json")
 
 
 # --- a finished run is freed without the cyclic garbage collector ---------------
