@@ -20,8 +20,11 @@ Design:
   *processes* (or separate store objects on one file) the database is in WAL
   mode, so readers never block the writer, and ``busy_timeout`` makes a writer
   wait for the file lock instead of failing. Every write runs in a
-  ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so two
-  writers can never deadlock upgrading a read lock (which no timeout resolves).
+  ``BEGIN IMMEDIATE`` transaction, or is one INSERT or UPDATE statement, which
+  SQLite runs as such a transaction by itself: it takes the write lock up front,
+  so two writers can never deadlock upgrading a read lock (which no timeout
+  resolves). A run's usual write, a few events and a checkpoint, is one
+  multi-row INSERT.
   A process forked with an open store opens its own connection on first use
   (SQLite connections must not cross ``fork``).
 * **Durability.** ``synchronous=NORMAL`` in WAL mode: a committed event or
@@ -370,9 +373,26 @@ _COPY_CHECKPOINTS = (
 
 _INSERT_EVENTS = "INSERT INTO events (pos, run_id, seq, kind, body) VALUES (?, ?, ?, ?, ?)"
 _INSERT_CHECKPOINT = (
-    "INSERT OR REPLACE INTO events (pos, run_id, seq, kind, body)"
-    f" VALUES (?, ?, ?, '{_CHECKPOINT_KIND}', ?)"
+    "INSERT OR REPLACE INTO events (pos, run_id, seq, kind, body) VALUES (?, ?, ?, ?, ?)"
 )
+
+_MAX_ROWS_PER_INSERT = 64
+"""Rows of a :meth:`SQLiteStore.save` written by one multi-row INSERT (5 values each,
+well under SQLite's oldest limit of 999 bound values); more take ``executemany``."""
+
+_INSERT_ROWS: dict[int, str] = {}
+
+
+def _insert_rows(n: int) -> str:
+    """``INSERT INTO events`` of ``n`` rows, one statement (made once per ``n``)."""
+    sql = _INSERT_ROWS.get(n)
+    if sql is None:
+        sql = _INSERT_ROWS[n] = (
+            "INSERT INTO events (pos, run_id, seq, kind, body) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * n)
+        )
+    return sql
+
 
 _INSERT_CHILD = "INSERT OR REPLACE INTO children (run_id, name, body) VALUES (?, ?, ?)"
 
@@ -805,48 +825,68 @@ class SQLiteStore:
         if self._safe_for is not redactor:  # verdicts depend on the redactor's patterns
             self._safe_for, self._safe, self._clean = redactor, {}, {}
         safe = self._safe
-        texts, scan = [], []
+        # The rows, flat (five values each), as one multi-row INSERT binds them.
+        values: list[Any] = []
+        scan: list[bool] = []
+        seq = first_seq
+        pos = base + 2 * seq + 1  # an event's: after the checkpoint of its seq
         for event in events:
             verdict = safe.get(type(event))  # only event classes are there
             if verdict is None:
                 if not isinstance(event, BaseModel):
                     raise TypeError(f"not a trace event: {event!r}")
                 verdict = self._keys_are_safe(type(event))
-            # What ``event.model_dump_json(fallback=repr)`` returns, without its
-            # keyword handling (a few microseconds per write at several events each).
-            texts.append(event.__pydantic_serializer__.to_json(event, fallback=repr).decode())
+            # The body is what ``event.model_dump_json(fallback=repr)`` returns,
+            # without its keyword handling (a few microseconds per write).
+            values += (
+                pos,
+                run_id,
+                seq,
+                str(getattr(event, "kind", "")),
+                event.__pydantic_serializer__.to_json(event, fallback=repr).decode(),
+            )
             # Events whose every key is known, none secret, need no scan for keys.
             scan.append(not verdict)
-        bodies = redactor.redact_json_many(texts, scan) if texts else texts
-        seqs = range(first_seq, first_seq + len(texts))
-        rows = [
-            (base + 2 * seq + 1, run_id, seq, str(getattr(event, "kind", "")), body)
-            for seq, event, body in zip(seqs, events, bodies, strict=True)
-        ]
-        saved = None
+            seq += 1
+            pos += 2
+        if scan:
+            values[4::5] = redactor.redact_json_many(values[4::5], scan)
         if checkpoint is not None:
-            seq = first_seq + len(rows)
-            saved = (base + 2 * seq, run_id, seq, self._checkpoint_body(checkpoint))
+            values += (pos - 1, run_id, seq, _CHECKPOINT_KIND, self._checkpoint_body(checkpoint))
         kids = None
         if children:
             kids = [
                 (run_id, str(name), redactor.redact_json(child.to_json()))
                 for name, child in children.items()
             ]
-        if not rows and saved is None and not kids:
+        if not values and not kids:
             return
-        # The one write of a run's iteration, twice per iteration: the statements of
-        # ``_transaction`` without its generality.
+        # The one write of a run's iteration, twice per iteration. Its usual form, a
+        # few events and a checkpoint, is one INSERT of all the rows: a lone statement
+        # is atomic by itself and takes the write lock as BEGIN IMMEDIATE does, without
+        # the BEGIN and COMMIT round trips. Where a row is already there, that INSERT
+        # writes nothing and the transaction below says which event it was, or
+        # replaces the checkpoint.
+        n = len(values) // 5
         with self._lock:
             conn = self._connection
             cursor = self._cursor
             try:
+                if not kids and n <= _MAX_ROWS_PER_INSERT:
+                    try:
+                        cursor.execute(_insert_rows(n) if scan else _INSERT_CHECKPOINT, values)
+                        return
+                    except sqlite3.IntegrityError:
+                        pass
                 cursor.execute("BEGIN IMMEDIATE")
                 try:
-                    if rows:
-                        cursor.executemany(_INSERT_EVENTS, rows)
-                    if saved is not None:
-                        cursor.execute(_INSERT_CHECKPOINT, saved)
+                    if scan:
+                        cursor.executemany(
+                            _INSERT_EVENTS,
+                            [values[i : i + 5] for i in range(0, 5 * len(scan), 5)],
+                        )
+                    if checkpoint is not None:
+                        cursor.execute(_INSERT_CHECKPOINT, values[-5:])
                     if kids:
                         cursor.executemany(_INSERT_CHILD, kids)
                     cursor.execute("COMMIT")
@@ -855,7 +895,7 @@ class SQLiteStore:
                         conn.execute("ROLLBACK")
                     raise
             except sqlite3.IntegrityError as exc:
-                raise self._integrity(run_id, exc, first_seq, max(len(rows), 1)) from None
+                raise self._integrity(run_id, exc, first_seq, max(len(scan), 1)) from None
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
 
@@ -960,7 +1000,8 @@ class SQLiteStore:
         base = self._base(run_id)
         try:
             self._write(
-                _INSERT_CHECKPOINT, (base + 2 * seq, run_id, seq, self._checkpoint_body(state))
+                _INSERT_CHECKPOINT,
+                (base + 2 * seq, run_id, seq, _CHECKPOINT_KIND, self._checkpoint_body(state)),
             )
         except sqlite3.IntegrityError as exc:
             raise self._integrity(run_id, exc, seq, 1) from None

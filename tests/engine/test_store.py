@@ -160,6 +160,32 @@ def test_checkpoints_share_the_events_table_and_stay_out_of_traces(tmp_path: Pat
     assert order[5:] == [(seq, e.kind) for seq, e in enumerate(events) if seq >= 3]
 
 
+def test_a_save_over_rows_already_there_replaces_the_checkpoint_or_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    events = sample().events
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        store.create_run("r", name="n", started_at=T0)
+        store.save_checkpoint("r", 3, {"state": "early"})  # where the save's will go
+        store.save("r", events[:3], first_seq=0, checkpoint={"state": "plan"})
+        assert store.load_checkpoint("r") == Checkpoint(run_id="r", seq=3, state={"state": "plan"})
+        # An event already stored: the whole save is refused, its checkpoint too.
+        with pytest.raises(StoreError, match=r"'r'.*seqs 2\.\.4 is already stored"):
+            store.save("r", events[2:5], first_seq=2, checkpoint={"state": "act"})
+        assert store.load_checkpoint("r") == Checkpoint(run_id="r", seq=3, state={"state": "plan"})
+        assert store.load_trace("r").events == events[:3]
+        # A batch larger than one INSERT takes: the same rows, in order.
+        many = [events[i % len(events)] for i in range(150)]
+        store.create_run("big", name="n", started_at=T0)
+        store.save("big", many, first_seq=0, checkpoint={"state": "act"})
+        assert store.load_trace("big").events == many
+        assert store.load_checkpoint("big") == Checkpoint(
+            run_id="big", seq=150, state={"state": "act"}
+        )
+    assert raw_count(path, "events") == {"r": 3, "big": 150}
+
+
 @pytest.mark.parametrize("garbage", ["[1, 2]", '{"state": "pl', "\x00\x01"])
 def test_a_corrupt_checkpoint_names_run_and_seq_and_the_trace_stays_readable(
     tmp_path: Path, garbage: str
