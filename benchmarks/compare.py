@@ -95,6 +95,18 @@ ROWS = [
 GRAPHS = {"fan": run.fan_out_graph, "layered": run.layered_graph}
 
 
+def warm_up(fn: Callable[[], object], budget: float = 0.5, most: int = 20) -> None:
+    """Call ``fn`` untimed until ``budget`` seconds are spent (at least once, at most
+    ``most`` times). The first runs in a process are slower (the heap grows, caches
+    fill): for a run of tens of microseconds, the first ten or so cost 1.5-3x the
+    rest, which would move the median of a short series."""
+    start = time.perf_counter()
+    for _ in range(most):
+        fn()
+        if time.perf_counter() - start >= budget:
+            return
+
+
 def measure(fn: Callable[[], float], repeats: int, budget: float = 15.0) -> float:
     """Median of ``repeats`` calls, fewer (at least 3) once ``budget`` seconds are spent."""
     values: list[float] = []
@@ -172,7 +184,7 @@ def cell(module: str, key: str, repeats: int) -> Cell:
     if key == "render":
         return measure(run.render_long_run, repeats) if module == "planloop_impl" else "—"
     if key == "s1_flat":
-        impl.s1(2)
+        warm_up(lambda: impl.s1(10))
         # Rounds are cheap where runs are fast: five per repeat, the budget caps slow ones.
         return flatness(impl.s1, repeats * 5)
     k, checkpoint, times = {
@@ -184,6 +196,8 @@ def cell(module: str, key: str, repeats: int) -> Cell:
     if checkpoint and module == "floor":
         return "—"
     impl.s1(2, checkpoint=checkpoint)
+    if k <= 10:  # short runs, where the first ones of a process would move the median
+        warm_up(lambda: impl.s1(k, checkpoint=checkpoint))
     return measure(lambda: impl.s1(k, checkpoint=checkpoint), times) / max(k, 1)
 
 
