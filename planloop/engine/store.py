@@ -71,6 +71,7 @@ Design:
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import os
 import sqlite3
@@ -380,18 +381,13 @@ _MAX_ROWS_PER_INSERT = 64
 """Rows of a :meth:`SQLiteStore.save` written by one multi-row INSERT (5 values each,
 well under SQLite's oldest limit of 999 bound values); more take ``executemany``."""
 
-_INSERT_ROWS: dict[int, str] = {}
 
-
+@functools.cache
 def _insert_rows(n: int) -> str:
     """``INSERT INTO events`` of ``n`` rows, one statement (made once per ``n``)."""
-    sql = _INSERT_ROWS.get(n)
-    if sql is None:
-        sql = _INSERT_ROWS[n] = (
-            "INSERT INTO events (pos, run_id, seq, kind, body) VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?)"] * n)
-        )
-    return sql
+    return "INSERT INTO events (pos, run_id, seq, kind, body) VALUES " + ", ".join(
+        ["(?, ?, ?, ?, ?)"] * n
+    )
 
 
 _INSERT_CHILD = "INSERT OR REPLACE INTO children (run_id, name, body) VALUES (?, ?, ?)"
