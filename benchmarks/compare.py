@@ -116,18 +116,26 @@ def measure(fn: Callable[[], float], repeats: int, budget: float = 15.0) -> floa
     return statistics.median(values)
 
 
-def flatness(s1: Callable[[int], float], rounds: int, budget: float = 30.0) -> float:
+def flatness(
+    s1: Callable[[int], float], rounds: int, budget: float = 30.0, shorts: int = 10
+) -> float:
     """Median per-iteration time of a K = 10 run over that of a K = 1,000 run, both
-    measured in one process, in alternating rounds (one K = 1,000 run, then three
+    measured in one process, in alternating rounds (one K = 1,000 run, then ``shorts``
     K = 10 runs), so a change in the machine's speed falls on both alike; fewer rounds
     (at least 3) once ``budget`` seconds are spent. Each time is one whole run over K,
-    so the K = 10 side carries a tenth of the run's fixed cost."""
+    so the K = 10 side carries a tenth of the run's fixed cost.
+
+    Ten short runs to a round, not fewer: the first one or two after a K = 1,000 run
+    start on CPU caches that run's teardown (freeing its whole trace) left cold, and
+    cost 1.3-1.5x the later ones (as after writing 16 MB of memory; no page faults or
+    collections happen in them). With ten, the median is a K = 10 run's steady
+    state, as the K = 1,000 side's is its own iterations'."""
     short: list[float] = []
     long: list[float] = []
     start = time.perf_counter()
     while len(long) < rounds and (len(long) < 3 or time.perf_counter() - start < budget):
         long.append(s1(1000) / 1000)
-        short.extend(s1(10) / 10 for _ in range(3))
+        short.extend(s1(10) / 10 for _ in range(shorts))
     return statistics.median(short) / statistics.median(long)
 
 

@@ -117,4 +117,6 @@ def test_flatness_is_the_per_iteration_ratio_of_runs_measured_in_alternation() -
 
     ratio = compare.flatness(s1, rounds=4)
     assert ratio == pytest.approx((20 / 10) / (1010 / 1000))
-    assert calls == [1000, 10, 10, 10] * 4
+    assert calls == [1000, *[10] * 10] * 4
+    compare.flatness(s1, rounds=3, shorts=2)
+    assert calls[-9:] == [1000, 10, 10] * 3
