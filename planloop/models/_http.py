@@ -1,5 +1,6 @@
-"""The HTTP side of the OpenAI-compatible client: one JSON POST with retries, and what
-each failure means for the person reading the error.
+"""The HTTP side of the OpenAI-compatible client: the connections (one
+``httpx.AsyncClient`` per event loop, kept open between calls), one JSON POST with
+retries, and what each failure means for the person reading the error.
 
 Retried: 408, 429 and 5xx answers, timeouts and transport failures (refused or dropped
 connections), with exponential backoff and jitter, or the server's ``Retry-After``
@@ -12,8 +13,10 @@ import asyncio
 import email.utils
 import json
 import math
+import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -23,7 +26,7 @@ import httpx
 from planloop.engine.retry import RetryPolicy
 from planloop.errors import ModelAuthError, ModelError, ModelNotFound
 
-__all__ = ["Endpoint", "post_json", "retry_after", "server_message"]
+__all__ = ["Endpoint", "LoopClients", "new_client", "post_json", "retry_after", "server_message"]
 
 _SNIPPET = 300
 
@@ -72,8 +75,85 @@ class Endpoint:
         )
 
 
-async def post_json(endpoint: Endpoint, path: str, body: Mapping[str, Any]) -> Any:
-    """POST ``body`` to ``base_url + path``; the decoded JSON answer, or :class:`ModelError`."""
+def new_client(endpoint: Endpoint) -> httpx.AsyncClient:
+    """A client that sends ``endpoint``'s headers (and Content-Type) with its timeout."""
+    headers = {**endpoint.headers(), "Content-Type": "application/json"}
+    return httpx.AsyncClient(timeout=endpoint.timeout, headers=headers)
+
+
+class LoopClients:
+    """One :func:`new_client` per running event loop, opened on first use in that loop
+    and reused by every later call in it, so its connections are kept alive.
+
+    An ``httpx.AsyncClient`` belongs to the loop it first ran in, so each loop (each
+    thread running one, each ``asyncio.run``) gets its own. When the loop shuts down the
+    way ``asyncio.run`` shuts one down (``loop.shutdown_asyncgens()``), its client is
+    closed: a suspended async generator holds it, and closing the generator runs
+    ``await client.aclose()``. :meth:`aclose` closes the running loop's client now; the
+    next :meth:`get` in that loop opens a new one.
+
+    A loop that is closed without ``shutdown_asyncgens()`` cannot close its client any
+    more; its entry is dropped at the next :meth:`get` (from any loop), and the open
+    sockets are left to the garbage collector (with its ``ResourceWarning``).
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._lock = threading.Lock()
+        # loop -> (its client, the suspended generator that closes it). The generator
+        # refers to its loop (the loop's finalizer hook), so an entry is removed by hand
+        # when its client closes or its loop is found closed, not only by the weak key.
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop,
+            tuple[httpx.AsyncClient, AsyncGenerator[None, None]],
+        ] = weakref.WeakKeyDictionary()
+
+    async def get(self) -> httpx.AsyncClient:
+        """The running loop's client, opened now if it has none (or its one is closed)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for other in [k for k in self._by_loop if k.is_closed()]:
+                del self._by_loop[other]
+            held = self._by_loop.get(loop)
+            if held is not None and not held[0].is_closed:
+                return held[0]
+            client = new_client(self._endpoint)
+            closer = self._close_at_shutdown(client)
+            self._by_loop[loop] = (client, closer)
+        # The first step registers the generator with the running loop (its asyncgen
+        # hooks), so the loop's shutdown_asyncgens() closes it; it runs to the ``yield``
+        # without suspending, so no other task of this loop sees the entry half made.
+        await anext(closer)
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's client, if it has one; other loops keep theirs."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            held = self._by_loop.pop(loop, None)
+        if held is not None:
+            await held[1].aclose()
+
+    async def _close_at_shutdown(self, client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                for loop, held in list(self._by_loop.items()):
+                    if held[0] is client:
+                        del self._by_loop[loop]
+            await client.aclose()
+
+
+async def post_json(
+    client: httpx.AsyncClient, endpoint: Endpoint, path: str, body: Mapping[str, Any]
+) -> Any:
+    """POST ``body`` to ``base_url + path`` with ``client`` (made by :func:`new_client`
+    for ``endpoint``); the decoded JSON answer, or :class:`ModelError`.
+
+    The client is the caller's: it stays open, and a retry goes out on it too (over a
+    connection it keeps alive, or a new one when the last one failed or timed out).
+    """
     url = endpoint.base_url.rstrip("/") + path
     policy = RetryPolicy(
         attempts=endpoint.max_retries + 1,
@@ -82,36 +162,31 @@ async def post_json(endpoint: Endpoint, path: str, body: Mapping[str, Any]) -> A
         jitter=0.25,
     )
     content = json.dumps(body, ensure_ascii=False, default=str).encode()
-    headers = {**endpoint.headers(), "Content-Type": "application/json"}
-    # A client per call: an httpx.AsyncClient belongs to one event loop, and the sync
-    # path (run_sync) gives every call a fresh loop. Against a model's latency a new
-    # connection per call costs nothing worth the lifetime rules of a shared pool.
-    async with httpx.AsyncClient(timeout=endpoint.timeout, headers=headers) as client:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await client.post(url, content=content)
-            except httpx.TimeoutException as exc:
-                failure = _timeout(endpoint, attempt)
-                failure.__cause__ = exc
-                wait = policy.wait(attempt)
-            except httpx.TransportError as exc:
-                failure = _transport(endpoint, exc, attempt)
-                failure.__cause__ = exc
-                wait = policy.wait(attempt)
-            else:
-                status = response.status_code
-                if status < 400:
-                    return _decode(endpoint, response)
-                failure = _status_error(endpoint, response, attempt)
-                if not _retried(status):
-                    raise failure
-                after = retry_after(response.headers)
-                wait = policy.wait(attempt) if after is None else after
-            if attempt > endpoint.max_retries:
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = await client.post(url, content=content)
+        except httpx.TimeoutException as exc:
+            failure = _timeout(endpoint, attempt)
+            failure.__cause__ = exc
+            wait = policy.wait(attempt)
+        except httpx.TransportError as exc:
+            failure = _transport(endpoint, exc, attempt)
+            failure.__cause__ = exc
+            wait = policy.wait(attempt)
+        else:
+            status = response.status_code
+            if status < 400:
+                return _decode(endpoint, response)
+            failure = _status_error(endpoint, response, attempt)
+            if not _retried(status):
                 raise failure
-            await asyncio.sleep(min(wait, endpoint.max_wait))
+            after = retry_after(response.headers)
+            wait = policy.wait(attempt) if after is None else after
+        if attempt > endpoint.max_retries:
+            raise failure
+        await asyncio.sleep(min(wait, endpoint.max_wait))
 
 
 def _retried(status: int) -> bool:

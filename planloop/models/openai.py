@@ -2,6 +2,8 @@
 
 Only this module (and :mod:`planloop.models._http`) imports httpx;
 ``planloop.models`` loads it on first use of :class:`OpenAIChat` or :func:`from_env`.
+An :class:`OpenAIChat` keeps one ``httpx.AsyncClient`` per event loop, so the calls of a
+run share their connections (one TCP and TLS handshake, not one per call).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from planloop.engine._sync import run_sync
@@ -17,7 +20,7 @@ from planloop.engine.redact import register_secret
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import DefinitionError, ModelError, OutputParserError
-from planloop.models._http import Endpoint, post_json
+from planloop.models._http import Endpoint, LoopClients, post_json
 from planloop.models.messages import ChatMessage, ModelResponse, ToolCall
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIChat", "from_env"]
@@ -67,6 +70,15 @@ class OpenAIChat:
 
     Raises:
         DefinitionError: an option is invalid (every problem is listed).
+
+    Connections: each event loop the model is called in gets one ``httpx.AsyncClient``,
+    opened by the first call in that loop and kept (with its connections alive) for the
+    later ones, so an agent's calls in one run reuse one connection. It is closed when
+    the loop shuts down as ``asyncio.run`` shuts it down (which every ``run_sync`` and
+    :meth:`chat_sync` does), or at once by :meth:`aclose` or the end of
+    ``async with OpenAIChat(...) as model:``. A call after that opens a new one.
+    Each :meth:`chat_sync` from sync code runs on a loop of its own, so on a connection of
+    its own; ``Agent.run_sync`` runs the whole run on one loop.
 
     Failures raise :class:`~planloop.ModelError` (:class:`~planloop.ModelAuthError` for
     401/403, :class:`~planloop.ModelNotFound` for 404), after the retries where they
@@ -128,6 +140,7 @@ class OpenAIChat:
         )
         self.temperature = temperature
         self.extra_body: dict[str, Any] = dict(extra_body or {})
+        self._clients = LoopClients(self._endpoint)
 
     @classmethod
     def from_env(cls, *, model: str | None = None, base_url: str | None = None) -> OpenAIChat:
@@ -172,6 +185,26 @@ class OpenAIChat:
         key = ", api_key='[redacted]'" if self._endpoint.api_key else ""
         return f"OpenAIChat(model={self.model!r}, base_url={self.base_url!r}{key})"
 
+    async def aclose(self) -> None:
+        """Close the connections of the running event loop's client.
+
+        The next call in this loop opens a new client; calling this again, or with no
+        client open, does nothing. Clients of other loops (other threads) are closed by
+        their own loop's shutdown, or by :meth:`aclose` called in that loop.
+        """
+        await self._clients.aclose()
+
+    async def __aenter__(self) -> OpenAIChat:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
     async def chat(
         self,
         messages: Sequence[ChatMessage],
@@ -180,7 +213,8 @@ class OpenAIChat:
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
-        """One chat completion: ``POST {base_url}/chat/completions``.
+        """One chat completion: ``POST {base_url}/chat/completions``, with this loop's
+        client (its kept-alive connection).
 
         Raises:
             ModelError: the server failed (after retries), refused the request, or
@@ -188,7 +222,8 @@ class OpenAIChat:
             OutputParserError: a tool call's arguments are not a JSON object.
         """
         body = self._body(messages, tools, response_schema, stop)
-        data = await post_json(self._endpoint, "/chat/completions", body)
+        client = await self._clients.get()
+        data = await post_json(client, self._endpoint, "/chat/completions", body)
         return self._response(data)
 
     def chat_sync(
@@ -199,7 +234,11 @@ class OpenAIChat:
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
-        """:meth:`chat` from sync code, also where an event loop is already running."""
+        """:meth:`chat` from sync code, also where an event loop is already running.
+
+        Each call runs on a new event loop (see :func:`~planloop.engine._sync.run_sync`),
+        so it opens a connection, and closes it as that loop shuts down.
+        """
         return run_sync(
             self.chat(messages, tools=tools, response_schema=response_schema, stop=stop)
         )

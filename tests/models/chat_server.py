@@ -2,11 +2,15 @@
 
 It answers each request with the next :class:`Reply` of its script (a 500 saying so
 when the script is used up) and records every request it received, with the time it
-arrived by its own clock, so tests can check waits without timing the client.
+arrived by its own clock, so tests can check waits without timing the client, and the
+client's address and port, so tests can tell which connection it came over. It speaks
+HTTP/1.1 and keeps connections open until the client closes them (as hosted servers
+do); it records each connection it saw closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -35,12 +39,14 @@ class Reply:
 
 @dataclass
 class Seen:
-    """A request as the server received it."""
+    """A request as the server received it; ``peer`` is the client's (host, port),
+    the same for every request over one connection."""
 
     t: float
     path: str
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int]
 
 
 def _completion(message: dict[str, Any], usage: tuple[int, int] | None) -> dict[str, Any]:
@@ -100,7 +106,10 @@ class ChatServer:
     def __init__(self, replies: Iterable[Reply]) -> None:
         self.replies = list(replies)
         self.requests: list[Seen] = []
+        self.opened: list[tuple[str, int]] = []
+        self.closed: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -114,6 +123,21 @@ class ChatServer:
     @property
     def bodies(self) -> list[Any]:
         return [r.body for r in self.requests]
+
+    @property
+    def peers(self) -> list[tuple[str, int]]:
+        """The connection each request came over, in order."""
+        return [r.peer for r in self.requests]
+
+    def wait_closed(self, *peers: tuple[str, int], timeout: float = 5.0) -> bool:
+        """Whether the connections from ``peers`` are all closed within ``timeout`` s
+        (by the client: this server closes one only when told to drop it)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.closed.issuperset(peers), timeout)
+
+    def open_connections(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return [peer for peer in self.opened if peer not in self.closed]
 
     def __enter__(self) -> ChatServer:
         self._thread.start()
@@ -140,6 +164,26 @@ class ChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: one connection, many requests
+
+            def setup(self) -> None:
+                super().setup()
+                with server._changed:
+                    server.opened.append(self.client_address)
+
+            def handle(self) -> None:
+                # the client may go away mid-request (a timeout test)
+                with contextlib.suppress(ConnectionError):
+                    super().handle()
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with server._changed:
+                        server.closed.add(self.client_address)
+                        server._changed.notify_all()
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 try:
@@ -151,6 +195,7 @@ class ChatServer:
                     path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    peer=self.client_address,
                 )
                 reply = server._next(seen)
                 if reply.delay:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import socket
+import threading
+import warnings
+import weakref
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +287,140 @@ def test_a_refused_connection_names_the_url_and_what_to_check() -> None:
     assert message.endswith(
         "is the server running, and is the base URL right? set OPENAI_BASE_URL or pass base_url="
     )
+
+
+# --- connections -------------------------------------------------------------------------
+
+
+@contextmanager
+def no_unclosed_warnings() -> Iterator[None]:
+    """Fails if a socket, transport or event loop is left for the collector to close."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def asks(name: str) -> list[ChatMessage]:
+    return [ChatMessage(role="user", content=name)]
+
+
+def test_calls_in_one_loop_share_a_connection_that_the_loops_shutdown_closes() -> None:
+    with no_unclosed_warnings(), ChatServer([answer(str(i)) for i in range(5)]) as server:
+        model = client(server)
+
+        async def ask(n: int) -> list[str]:
+            return [(await model.chat(HI)).message.content for _ in range(n)]
+
+        assert asyncio.run(ask(3)) == ["0", "1", "2"]
+        first = server.peers[0]
+        assert server.peers == [first] * 3
+        assert server.wait_closed(first)  # closed by the client as asyncio.run ended
+        assert asyncio.run(ask(2)) == ["3", "4"]
+        second = server.peers[3]
+        assert server.peers[3:] == [second] * 2
+        assert second != first
+        assert server.wait_closed(second)
+        assert server.opened == [first, second]
+
+
+def test_chat_sync_from_sync_code_several_times_closes_each_connection() -> None:
+    with no_unclosed_warnings(), ChatServer([answer("a"), answer("b"), answer("c")]) as server:
+        model = client(server)
+        assert [model.chat_sync(HI).message.content for _ in range(3)] == ["a", "b", "c"]
+        assert len(set(server.peers)) == 3  # each on a loop of its own (run_sync)
+        assert server.wait_closed(*server.peers)
+
+
+async def test_chat_sync_inside_a_running_loop_closes_its_helper_loops_connection() -> None:
+    with ChatServer([answer("a"), answer("b")]) as server:
+        model = client(server)
+        assert model.chat_sync(HI).message.content == "a"  # on a helper thread's loop
+        assert model.chat_sync(HI).message.content == "b"
+        assert len(set(server.peers)) == 2
+        assert server.wait_closed(*server.peers)
+
+
+def test_an_agent_run_makes_all_its_model_calls_over_one_connection() -> None:
+    script = [calls(("population", {"city": "Oslo"}, "c1")), answer("709000")]
+    with no_unclosed_warnings(), ChatServer(script) as server:
+        result = Agent(client(server), [population]).run_sync("How many live in Oslo?")
+        assert result.output == "709000"
+        [peer] = set(server.peers)
+        assert server.wait_closed(peer)
+
+
+async def test_async_with_and_aclose_close_the_client_and_a_later_call_opens_a_new_one() -> None:
+    with ChatServer([answer(str(i)) for i in range(4)]) as server:
+        async with client(server) as model:
+            await model.chat(HI)
+            await model.chat(HI)
+            [peer] = set(server.peers)
+            assert server.open_connections() == [peer]
+        assert await asyncio.to_thread(server.wait_closed, peer)
+        assert (await model.chat(HI)).message.content == "2"
+        later = server.peers[-1]
+        assert later != peer
+        assert server.open_connections() == [later]
+        await model.aclose()
+        assert await asyncio.to_thread(server.wait_closed, later)
+        await model.aclose()  # nothing open: nothing to do
+        assert (await model.chat(HI)).message.content == "3"  # and it still works after
+        await model.aclose()
+        assert await asyncio.to_thread(server.wait_closed, *server.peers)
+
+
+def test_two_threads_with_their_own_loops_each_get_their_own_connection() -> None:
+    both_connected = threading.Barrier(2, timeout=10)
+    with no_unclosed_warnings(), ChatServer([answer("x")] * 4) as server:
+        model = client(server)
+
+        async def twice(name: str) -> None:
+            await model.chat(asks(name))
+            await asyncio.to_thread(both_connected.wait)  # both loops hold a client now
+            await model.chat(asks(name))
+
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(asyncio.run, twice(name)) for name in ("a", "b")]:
+                done.result()
+        by_thread: dict[str, set[tuple[str, int]]] = {}
+        for seen in server.requests:
+            by_thread.setdefault(seen.body["messages"][0]["content"], set()).add(seen.peer)
+        [a], [b] = by_thread["a"], by_thread["b"]
+        assert a != b
+        assert server.wait_closed(a, b)
+
+
+def test_a_loop_closed_without_shutting_down_is_not_kept_alive_by_the_model() -> None:
+    with ChatServer([answer("a"), answer("b")]) as server:
+        model = client(server)
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(model.chat(HI))
+        loop.close()  # no shutdown_asyncgens(): this loop's client can no longer be closed
+        gone = weakref.ref(loop)
+        del loop
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)  # the abandoned socket's
+            assert asyncio.run(model.chat(HI)).message.content == "b"
+            gc.collect()
+        assert gone() is None
+        assert server.wait_closed(*server.peers)
+
+
+def test_a_retry_goes_over_the_kept_connection_unless_it_was_dropped() -> None:
+    script = [error(503, "busy"), answer("one"), Reply(drop=True), answer("two")]
+    with no_unclosed_warnings(), ChatServer(script) as server:
+        model = client(server)
+
+        async def ask() -> list[str]:
+            return [(await model.chat(HI)).message.content for _ in range(2)]
+
+        assert asyncio.run(ask()) == ["one", "two"]
+        kept, _, _, fresh = server.peers
+        assert server.peers[:3] == [kept] * 3  # the 503, its retry and the next call
+        assert fresh != kept  # the retry after the drop
+        assert server.wait_closed(kept, fresh)
 
 
 # --- errors that are not retried ---------------------------------------------------------
