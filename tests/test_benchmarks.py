@@ -120,3 +120,35 @@ def test_flatness_is_the_per_iteration_ratio_of_runs_measured_in_alternation() -
     assert calls == [1000, *[10] * 10] * 4
     compare.flatness(s1, rounds=3, shorts=2)
     assert calls[-9:] == [1000, 10, 10] * 3
+
+
+def test_ab_alternates_the_two_checkouts_and_takes_each_sides_median() -> None:
+    import ab
+
+    calls: list[tuple[str, str, int]] = []
+    values = {"base": iter([1.0, 3.0, 2.0]), "new": iter([10.0, 30.0, 20.0])}
+
+    def fake(checkout: Path, row: str, repeats: int) -> float:
+        calls.append((checkout.name, row, repeats))
+        return next(values[checkout.name])
+
+    medians = ab.ab("s3", Path("base"), Path("new"), pairs=3, repeats=2, run=fake)
+    assert medians == (2.0, 20.0)
+    assert [c[0] for c in calls] == ["base", "new", "new", "base", "base", "new"]
+    assert {c[1:] for c in calls} == {("s3", 2)}
+    with pytest.raises(ValueError, match="unknown row 'S3'"):
+        ab.ab("S3", Path("base"), Path("new"), pairs=1, repeats=1, run=fake)
+
+
+def test_ab_measures_a_row_in_a_fresh_process_of_each_checkout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import ab
+
+    here = BENCHMARKS.parent
+    ab.main(["s1_10", str(here), str(here), "--pairs", "1", "--repeats", "1"])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("s1_10: base ") and " changed/base " in line
+    assert float(line.rsplit(" ", 1)[1]) > 0
+    with pytest.raises(SystemExit):
+        ab.main(["s1_10", str(here / "benchmarks")])  # not a checkout: refused
