@@ -20,11 +20,7 @@ there above 1 does.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,29 +32,10 @@ HERE = Path(__file__).resolve().parent.parent
 
 def measure(checkout: Path, row: str, repeats: int) -> float:
     """One ``compare.py --cell`` of planloop in ``checkout``, in a fresh process."""
-    env = dict(os.environ, PYTHONPATH=str(checkout))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "compare.py",
-            "--cell",
-            "planloop_impl",
-            row,
-            "--repeats",
-            str(repeats),
-        ],
-        cwd=checkout / "benchmarks",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode:
-        lines = out.stderr.strip().splitlines() or ["no output"]
-        raise SystemExit(f"{row} in {checkout} failed: {lines[-1]}")
-    value = json.loads(out.stdout.strip().splitlines()[-1])
-    if not isinstance(value, int | float):
+    value = compare.fresh_cell("planloop_impl", row, repeats, checkout=checkout)
+    if not isinstance(value, float):
         raise SystemExit(f"{row} in {checkout} gave {value!r}, not a number")
-    return float(value)
+    return value
 
 
 def ab(

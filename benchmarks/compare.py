@@ -209,19 +209,24 @@ def cell(module: str, key: str, repeats: int) -> Cell:
     return measure(lambda: impl.s1(k, checkpoint=checkpoint), times) / max(k, 1)
 
 
-def fresh_cell(module: str, key: str, repeats: int) -> Cell:
+def fresh_cell(module: str, key: str, repeats: int, checkout: Path | None = None) -> Cell:
     """:func:`cell` in a fresh process, so no implementation's imports, heap or threads
-    weigh on another's numbers; a failure becomes the cell's text."""
+    weigh on another's numbers; a failure becomes the cell's text. With ``checkout``
+    (a planloop checkout), that checkout's ``compare.py`` measures it with that
+    checkout's planloop (``ab.py`` compares two this way)."""
     if key == "import":
         statement = peers.load(module).IMPORT
         return import_time(statement) if statement else "—"
     if key == "rss":
         return "—" if module == "floor" else peak_rss(module)
+    where = BENCHMARKS if checkout is None else checkout / "benchmarks"
+    env = None if checkout is None else dict(os.environ, PYTHONPATH=str(checkout))
     out = subprocess.run(
-        [sys.executable, __file__, "--cell", module, key, "--repeats", str(repeats)],
+        [sys.executable, "compare.py", "--cell", module, key, "--repeats", str(repeats)],
         capture_output=True,
         text=True,
-        cwd=BENCHMARKS,
+        cwd=where,
+        env=env,
     )
     if out.returncode:
         lines = out.stderr.strip().splitlines() or ["no output"]
