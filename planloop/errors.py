@@ -15,6 +15,11 @@ PlanloopError
 ├── ModelError (RuntimeError)            a chat model's server failed, refused or answered garbage
 │   ├── ModelAuthError                   the server refused the API key (401) or access (403)
 │   └── ModelNotFound                    the server has no such model or endpoint (404)
+├── TraceError (ValueError)              a trace file or JSON text is not a valid trace
+├── ReplayError (ValueError)             a trace cannot be replayed (incomplete, inconsistent)
+├── RenderError (RuntimeError)           Graphviz is missing or could not draw a diagram
+├── InvalidFormat (ValueError)           an image format planloop cannot write
+├── InvariantViolation (AssertionError)  a trace broke a loop invariant (planloop.testing)
 └── RunError (RuntimeError)              a run ended ``stopped`` with reason ``error``
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
@@ -23,39 +28,57 @@ PlanloopError
 DiagramWarning (UserWarning)             a run's picture (``diagram_dir``) could not be written
 ```
 
+Two signals live here too. They are not errors: each steers a run and is caught
+by the loop, so no caller of a run ever sees one. They derive from
+:class:`Exception`, not from :class:`PlanloopError`, so that ``except
+PlanloopError`` around planloop code never swallows one by accident.
+
+```
+StopRun (Exception)                      a planner or state handler stops the run, with a reason
+PauseForApproval (Exception)             an approval step is ready; the run pauses (internal)
+```
+
 Every :class:`RunError` carries the partial :class:`~planloop.RunResult` of the
 run as ``.result`` (trace included), so nothing that was recorded is lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planloop.engine.result import RunResult
+    from planloop.engine.states import StopReason
     from planloop.engine.trace import Usage
 
 __all__ = [
     "CannotResume",
     "DefinitionError",
     "DiagramWarning",
+    "InvalidFormat",
     "InvalidPlan",
     "InvalidSpec",
     "InvalidTool",
     "InvalidTransition",
+    "InvariantViolation",
     "ModelAuthError",
     "ModelError",
     "ModelNotFound",
     "OutputParserError",
     "ParsingFailed",
+    "PauseForApproval",
     "PlanloopError",
     "PlannerFailed",
+    "RenderError",
+    "ReplayError",
     "RunError",
     "ScriptExhausted",
     "StepFailed",
+    "StopRun",
     "StoreError",
     "ToolArgumentsError",
+    "TraceError",
 ]
 
 
@@ -487,6 +510,138 @@ class PlannerFailed(RunError):
         ...     print(err, "|", repr(err.__cause__), "|", err.result.stop_reason)
         the planner raised KeyError: 'Bergen' | KeyError('Bergen') | error
     """
+
+
+class TraceError(PlanloopError, ValueError):
+    """A trace file or JSON text is not a valid planloop trace.
+
+    Example:
+        >>> from planloop import Trace
+        >>> try:
+        ...     Trace.from_json('{"events": 3}')
+        ... except TraceError as err:
+        ...     print(err)
+        not a valid planloop trace:
+          - at run_id: Field required
+          - at events: Input should be a valid array
+    """
+
+
+class ReplayError(PlanloopError, ValueError):
+    """A trace cannot be replayed: it is incomplete, inconsistent, or of a kind replay
+    does not reproduce (see :mod:`planloop.engine.replay`). ``run_id`` names the run.
+
+    Example:
+        >>> from planloop import ReplayError, Trace
+        >>> try:
+        ...     Trace(run_id="empty").replay()
+        ... except ReplayError as err:
+        ...     print(err.run_id, "-", str(err).split(";")[0])
+        empty - trace 'empty' does not start with a run_started event
+    """
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class RenderError(PlanloopError, RuntimeError):
+    """Graphviz is missing or could not draw the diagram (the message says how to install it).
+
+    Example:
+        >>> from planloop.visualize import render_dot
+        >>> try:
+        ...     render_dot("digraph { a -> }", "svg")
+        ... except RenderError as err:
+        ...     print(type(err).__name__)
+        RenderError
+    """
+
+
+class InvalidFormat(PlanloopError, ValueError):
+    """An image format (or file suffix) planloop cannot write.
+
+    Example:
+        >>> from planloop import Plan, Step
+        >>> from planloop.visualize import render
+        >>> try:
+        ...     render(Plan([Step(id="a", tool="t")]), "plan.bmp")
+        ... except InvalidFormat as err:
+        ...     print(str(err).split(";")[0])
+        cannot tell the image format of 'plan.bmp' from '.bmp'
+    """
+
+
+class InvariantViolation(PlanloopError, AssertionError):
+    """A trace broke a loop invariant (raised by :func:`planloop.testing.check_trace`).
+
+    An :class:`AssertionError` too, so test runners report it as a failed check.
+
+    Attributes:
+        invariant: its number in :data:`planloop.testing.INVARIANTS`.
+        detail: what was wrong, in one line.
+        events: the positions in ``trace.events`` of the offending events.
+        run_id: the run whose trace it is.
+
+    Example:
+        >>> from planloop import Trace
+        >>> from planloop.testing import check_trace
+        >>> try:
+        ...     check_trace(Trace(run_id="empty"))
+        ... except InvariantViolation as err:
+        ...     print(err.invariant, err.detail)
+        5 the trace has no events; a run's trace starts with run_started
+    """
+
+    def __init__(
+        self, message: str, *, invariant: int, detail: str, run_id: str, events: Sequence[int] = ()
+    ) -> None:
+        super().__init__(message)
+        self.invariant = invariant
+        self.detail = detail
+        self.events = tuple(events)
+        self.run_id = run_id
+
+
+class StopRun(Exception):
+    """Raised by a planner or a state handler to stop the run now, with a reason.
+
+    The run ends ``stopped`` with ``stop_reason=reason`` (a :class:`StopReason`
+    or its value) and ``output``; without an output it gets the one the loop
+    gives a run stopped for that reason: for ``max_iterations`` and
+    ``max_execution_time`` that follows ``early_stopping_method`` (``"force"``:
+    the fixed message; ``"generate"``: the planner is asked once more). Nothing
+    is raised to the caller, even for reason ``error``: to fail the run, raise
+    another exception. A handler can also return a :class:`~planloop.Stopped`
+    event, which ends the run the same way.
+
+    Example:
+        >>> from planloop import Agent, FunctionPlanner, StopReason
+        >>> def plan(ctx):
+        ...     raise StopRun(StopReason.budget, output="out of credits")
+        >>> result = Agent(None, [], planner=FunctionPlanner(plan)).run_sync("hi")
+        >>> result.status, result.stop_reason, result.output
+        (<RunStatus.stopped: 'stopped'>, <StopReason.budget: 'budget'>, 'out of credits')
+    """
+
+    def __init__(self, reason: StopReason | str, output: Any = None) -> None:
+        from planloop.engine.states import StopReason
+
+        self.reason = StopReason(reason)
+        self.output = output
+        super().__init__(f"the run was asked to stop ({self.reason.value})")
+
+
+class PauseForApproval(Exception):
+    """Signal: an approval step is ready, so the run pauses until a person decides.
+
+    Raised inside the engine and caught by the loop, which ends the run ``paused``;
+    never seen by a caller. ``questions`` maps each waiting step's id to its question.
+    """
+
+    def __init__(self, questions: Mapping[str, str]) -> None:
+        super().__init__(f"waiting for a decision on {', '.join(questions)}")
+        self.questions = questions
 
 
 class DiagramWarning(UserWarning):

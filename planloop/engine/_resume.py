@@ -30,12 +30,12 @@ from planloop.engine.scheduler import ActOutcome
 from planloop.engine.states import LoopState, StepStatus
 from planloop.engine.steps import StepResult
 from planloop.engine.trace import RunResumed, StepFinished, Transitioned
-from planloop.errors import CannotResume, InvalidPlan
+from planloop.errors import CannotResume, InvalidPlan, PauseForApproval
 
 if TYPE_CHECKING:
     from planloop.engine.loop import _Run
 
-__all__ = ["PauseForApproval", "act_in_rounds", "restore"]
+__all__ = ["act_in_rounds", "restore"]
 
 
 async def act_in_rounds(
@@ -386,7 +386,3 @@ def _bind_outputs(plan: Plan, value: Any, outputs: Mapping[str, Any]) -> Any:
         return type(value)(_bind_outputs(plan, v, outputs) for v in value)
     return value
 
-
-class PauseForApproval(Exception):
-    def __init__(self, questions: Mapping[str, str]) -> None:
-        self.questions = questions

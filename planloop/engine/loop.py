@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal
 
-from planloop.engine._resume import PauseForApproval, act_in_rounds, restore
+from planloop.engine._resume import act_in_rounds, restore
 from planloop.engine._trusted import trusted, trusted_maker
 from planloop.engine.approval import approval_ids
 from planloop.engine.durable import (
@@ -77,6 +77,7 @@ from planloop.errors import (
     InvalidPlan,
     OutputParserError,
     ParsingFailed,
+    PauseForApproval,
     PlannerFailed,
     RunError,
     StepFailed,

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict
 
 from planloop.engine._trusted import trusted_maker, trusted_many
 from planloop.engine.plan import Plan
-from planloop.engine.states import StepStatus, StopReason
+from planloop.engine.states import StepStatus
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.tooling import ToolLike
 from planloop.engine.trace import ModelCalled, StepLog, Usage
+from planloop.errors import StopRun
 
 if TYPE_CHECKING:
     from planloop.engine.trace import Trace
@@ -41,32 +42,6 @@ class Answer(BaseModel):
             data["output"] = output
         super().__init__(**data)
 
-
-class StopRun(Exception):
-    """Raised by a planner or a state handler to stop the run now, with a reason.
-
-    The run ends ``stopped`` with ``stop_reason=reason`` (a :class:`StopReason`
-    or its value) and ``output``; without an output it gets the one the loop
-    gives a run stopped for that reason: for ``max_iterations`` and
-    ``max_execution_time`` that follows ``early_stopping_method`` (``"force"``:
-    the fixed message; ``"generate"``: the planner is asked once more). Nothing
-    is raised to the caller, even for reason ``error``: to fail the run, raise
-    another exception. A handler can also return a :class:`~planloop.Stopped`
-    event, which ends the run the same way.
-
-    Example:
-        >>> from planloop import Agent, FunctionPlanner, StopReason
-        >>> def plan(ctx):
-        ...     raise StopRun(StopReason.budget, output="out of credits")
-        >>> result = Agent(None, [], planner=FunctionPlanner(plan)).run_sync("hi")
-        >>> result.status, result.stop_reason, result.output
-        (<RunStatus.stopped: 'stopped'>, <StopReason.budget: 'budget'>, 'out of credits')
-    """
-
-    def __init__(self, reason: StopReason | str, output: Any = None) -> None:
-        self.reason = StopReason(reason)
-        self.output = output
-        super().__init__(f"the run was asked to stop ({self.reason.value})")
 
 
 class RunContext:

@@ -77,7 +77,7 @@ from planloop.engine.trace import (
     Transitioned,
     Usage,
 )
-from planloop.errors import InvalidSpec, OutputParserError, PlanloopError, RunError
+from planloop.errors import InvalidSpec, OutputParserError, ReplayError, RunError
 
 __all__ = ["Replay", "ReplayError", "replay_trace"]
 
@@ -94,23 +94,6 @@ _BUILTIN_EXITS: dict[str, frozenset[str]] = {
 }
 _NOT_A_TOOL = re.compile(r" is not a valid tool, try one of \[(.*)\]\.\Z", re.DOTALL)
 
-
-class ReplayError(PlanloopError, ValueError):
-    """A trace cannot be replayed: it is incomplete, inconsistent, or of a kind replay
-    does not reproduce (see :mod:`planloop.engine.replay`). ``run_id`` names the run.
-
-    Example:
-        >>> from planloop import ReplayError, Trace
-        >>> try:
-        ...     Trace(run_id="empty").replay()
-        ... except ReplayError as err:
-        ...     print(err.run_id, "-", str(err).split(";")[0])
-        empty - trace 'empty' does not start with a run_started event
-    """
-
-    def __init__(self, message: str, *, run_id: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
 
 
 class Replay(BaseModel):

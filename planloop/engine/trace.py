@@ -24,7 +24,7 @@ from planloop.engine._trusted import trusted, trusted_maker
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
-from planloop.errors import PlanloopError
+from planloop.errors import TraceError
 
 if TYPE_CHECKING:
     from planloop.engine.replay import Replay
@@ -46,19 +46,6 @@ __all__ = [
     "Usage",
 ]
 
-
-class TraceError(PlanloopError, ValueError):
-    """A trace file or JSON text is not a valid planloop trace.
-
-    Example:
-        >>> try:
-        ...     Trace.from_json('{"events": 3}')
-        ... except TraceError as err:
-        ...     print(err)
-        not a valid planloop trace:
-          - at run_id: Field required
-          - at events: Input should be a valid array
-    """
 
 
 class _Record(BaseModel):

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from planloop.engine._sync import run_sync
 from planloop.engine.plan import Plan
-from planloop.engine.replay import ReplayError, replay_trace
+from planloop.engine.replay import replay_trace
 from planloop.engine.states import RunStatus, StepStatus, StopReason
 from planloop.engine.trace import (
     ModelCalled,
@@ -43,6 +43,7 @@ from planloop.engine.trace import (
     Trace,
     Transitioned,
 )
+from planloop.errors import InvariantViolation, ReplayError
 from planloop.testing.failures import in_final_example, note_failure
 
 __all__ = ["INVARIANTS", "InvariantViolation", "check_trace"]
@@ -68,37 +69,6 @@ _CONTEXT = 2  # events shown on either side of an offending one
 # fraction of a nanosecond off. Nothing more is allowed out of order.
 _CLOCK_SLACK = 1e-9
 _REPLAY_PATIENCE = 10.0  # seconds a replay may take beyond the recorded run's duration
-
-
-class InvariantViolation(AssertionError):
-    """A trace broke a loop invariant.
-
-    Attributes:
-        invariant: its number in :data:`INVARIANTS`.
-        detail: what was wrong, in one line.
-        events: the positions in ``trace.events`` of the offending events.
-        run_id: the run whose trace it is.
-
-    Example:
-        >>> from planloop import Trace
-        >>> try:
-        ...     check_trace(Trace(run_id="empty"))
-        ... except InvariantViolation as err:
-        ...     print(err.invariant, err.detail)
-        5 the trace has no events; a run's trace starts with run_started
-    """
-
-    def __init__(
-        self, invariant: int, detail: str, *, trace: Trace, events: Iterable[int] = ()
-    ) -> None:
-        self.invariant = invariant
-        self.detail = detail
-        self.events = tuple(sorted(set(events)))
-        self.run_id = trace.run_id
-        message = f"invariant {invariant} ({INVARIANTS[invariant]}) broken in run "
-        message += f"{trace.run_id!r}: {detail}"
-        excerpt = _excerpt(trace, self.events)
-        super().__init__(f"{message}\n{excerpt}" if excerpt else message)
 
 
 def check_trace(trace: Trace, *, time_slack: float = 0.5, replay: bool = True) -> None:
@@ -145,7 +115,16 @@ def check_trace(trace: Trace, *, time_slack: float = 0.5, replay: bool = True) -
 
 
 def _fail(number: int, detail: str, trace: Trace, *events: int) -> InvariantViolation:
-    return InvariantViolation(number, detail, trace=trace, events=events)
+    positions = tuple(sorted(set(events)))
+    message = f"invariant {number} ({INVARIANTS[number]}) broken in run {trace.run_id!r}: {detail}"
+    excerpt = _excerpt(trace, positions)
+    return InvariantViolation(
+        f"{message}\n{excerpt}" if excerpt else message,
+        invariant=number,
+        detail=detail,
+        run_id=trace.run_id,
+        events=positions,
+    )
 
 
 def _isolated(trace: Trace) -> None:

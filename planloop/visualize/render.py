@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from planloop.errors import PlanloopError
+from planloop.errors import InvalidFormat, RenderError
 
 __all__ = ["FORMATS", "InvalidFormat", "RenderError", "render_dot"]
 
@@ -25,31 +25,6 @@ FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
 _INSTALL_HINT = "install Graphviz with `pip install pygraphviz` or `apt-get install graphviz`"
 
 
-class RenderError(PlanloopError, RuntimeError):
-    """Graphviz is missing or could not draw the diagram (the message says how to install it).
-
-    Example:
-        >>> from planloop.visualize import render_dot
-        >>> try:
-        ...     render_dot("digraph { a -> }", "svg")
-        ... except RenderError as err:
-        ...     print(type(err).__name__)
-        RenderError
-    """
-
-
-class InvalidFormat(PlanloopError, ValueError):
-    """An image format (or file suffix) planloop cannot write.
-
-    Example:
-        >>> from planloop import Plan, Step
-        >>> from planloop.visualize import render
-        >>> try:
-        ...     render(Plan([Step(id="a", tool="t")]), "plan.bmp")
-        ... except InvalidFormat as err:
-        ...     print(str(err).split(";")[0])
-        cannot tell the image format of 'plan.bmp' from '.bmp'
-    """
 
 
 def render_dot(dot_text: str, fmt: str = "svg", *, timeout: float = 60.0) -> bytes:
