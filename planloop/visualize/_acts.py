@@ -1,0 +1,163 @@
+"""Drawing a run's timeline: a cluster per act, a note per rejected output or folded stretch.
+
+Acts run down the page in the order they happened. A sub-agent's run is
+drawn the same way, as a cluster nested in the act of the step that ran it,
+its node ids prefixed with that step's node id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from planloop.engine.trace import Trace
+from planloop.visualize._run_nodes import folded_node, rejection_node, run_summary, step_node
+from planloop.visualize._timeline import Act, Folded, Rejection, ordered_steps, timeline
+from planloop.visualize.extract import duration_text, preview
+from planloop.visualize.ir import Cluster, Edge, Node, Style
+
+__all__ = ["Body", "Item", "draw_timeline"]
+
+
+@dataclass
+class Body:
+    """What the timeline of a run (or a sub-agent's run) adds to the picture."""
+
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of the timeline as drawn: an act's cluster, a note."""
+
+    id: str
+    sources: tuple[str, ...]
+    sinks: tuple[str, ...]
+
+
+def draw_timeline(trace: Trace, prefix: str, timings: bool, st: Style, body: Body) -> list[Item]:
+    """Draw the acts and rejections of ``trace`` into ``body``, folded if long.
+
+    Returns the items in order; empty for a run that never acted nor had an
+    output rejected.
+    """
+    entries = timeline(trace)
+    keep: list[Act | Rejection | Folded] = list(entries)
+    fold = st.fold
+    if fold is not None and len(entries) > 2 * fold + 1:
+        keep = [*entries[:fold], Folded(entries[fold:-fold]), *entries[-fold:]]
+    items: list[Item] = []
+    for entry in keep:
+        if isinstance(entry, Act):
+            items.append(_draw_act(trace, entry, prefix, timings, st, body))
+            continue
+        if isinstance(entry, Rejection):
+            note = rejection_node(entry, prefix, st)
+        else:
+            note = folded_node(entry, prefix, st)
+        body.nodes.append(note)
+        items.append(Item(note.id, (note.id,), (note.id,)))
+    body.edges.extend(_chain(items, st))
+    return items
+
+
+def _draw_act(trace: Trace, act: Act, prefix: str, timings: bool, st: Style, body: Body) -> Item:
+    steps = ordered_steps(act)
+    base = f"{prefix}a{act.number}"
+    ids = {s.step_id: f"{base}_{i}" for i, s in reversed(list(enumerate(steps)))}
+    children = trace.children
+    nodes: list[Node] = []
+    inner: list[Edge] = []
+    nested: list[Cluster] = []
+    for i, step in enumerate(steps):
+        node_id = f"{base}_{i}"
+        child = children.get(step.step_id)
+        if child is not None and ids[step.step_id] != node_id:
+            child = None  # a repeated id: the sub-agent belongs to the first one
+        nodes.append(step_node(node_id, step, child, timings, st))
+        for dep in step.depends_on:
+            if dep in ids:
+                inner.append(Edge(ids[dep], node_id, color=st.ink))
+        if child is not None and st.sub_agents:
+            nested.append(_draw_child(child, node_id, step.step_id, timings, st, body))
+    label = f"act {act.number}"
+    if timings and act.first_t is not None and act.last_t is not None:
+        label += f" · {duration_text(act.last_t - act.first_t)}"
+    body.clusters.append(
+        Cluster(
+            f"{prefix}act{act.number}",
+            label,
+            nodes=tuple(n.id for n in nodes),
+            clusters=tuple(nested),
+            fill=st.cluster_fill,
+            color=st.cluster_color,
+            font_color=st.ink,
+        )
+    )
+    body.nodes.extend(nodes)
+    body.edges.extend(inner)
+    has_in = {e.target for e in inner}
+    has_out = {e.source for e in inner}
+    return Item(
+        f"{prefix}act{act.number}",
+        tuple(n.id for n in nodes if n.id not in has_in),
+        tuple(n.id for n in nodes if n.id not in has_out),
+    )
+
+
+def _draw_child(
+    child: Trace, step_node_id: str, step_id: str, timings: bool, st: Style, body: Body
+) -> Cluster:
+    """A sub-agent's run as a cluster of its own acts, hung below the step that ran it."""
+    prefix = f"{step_node_id}_"
+    inner = Body()
+    items = draw_timeline(child, prefix, timings, st, inner)
+    clustered = {n for c in inner.clusters for inside in c.walk() for n in inside.nodes}
+    own = [n.id for n in inner.nodes if n.id not in clustered]
+    if not items:  # the sub-agent answered without acting: one note says so
+        ended = child.ended
+        text = preview(ended.output, st.preview_chars) if ended is not None else "not ended"
+        note = Node(
+            f"{prefix}answer",
+            f"answered directly\n= {text}",
+            shape="note",
+            fill=st.note_fill,
+            color=st.note_color,
+            font_color=st.ink,
+        )
+        inner.nodes.append(note)
+        own.append(note.id)
+        items = [Item(note.id, (note.id,), (note.id,))]
+    body.nodes.extend(inner.nodes)
+    body.edges.extend(inner.edges)
+    body.edges.append(
+        Edge(step_node_id, items[0].sources[0], style=("dashed",), color=st.faint, penwidth=1.0)
+    )
+    return Cluster(
+        f"{prefix}sub",
+        f"sub-agent of {step_id} · {run_summary(child, timings)}",
+        nodes=tuple(own),
+        clusters=tuple(inner.clusters),
+        style=("rounded", "dashed"),
+        color=st.cluster_color,
+        font_color=st.ink,
+    )
+
+
+def _chain(drawn: Sequence[Item], st: Style) -> list[Edge]:
+    # Acts and rejections run down the page in the order they happened: a faint
+    # arrow from each to the next, and invisible edges from every last step to
+    # every first step so a wide act never overlaps the next one.
+    edges: list[Edge] = []
+    for before, after in pairwise(drawn):
+        edges.append(Edge(before.id, after.id, color=st.faint, penwidth=1.0))
+        edges.extend(
+            Edge(sink, source, style=("invis",))
+            for sink in before.sinks
+            for source in after.sources
+            if (sink, source) != (before.id, after.id)
+        )
+    return edges
