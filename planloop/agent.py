@@ -123,35 +123,16 @@ class Agent(Runnable):
     ) -> None:
         problems: list[str] = self._set_durability(store, interrupt_before)
         self.tools: list[Tool] = [as_tool(t) for t in tools]
-        seen: set[str] = set()
-        for t in self.tools:
-            if t.name in seen:
-                problems.append(f"two tools are named {t.name!r}; give one of them another name")
-            seen.add(t.name)
-        for label, value in (
-            ("max_iterations", max_iterations),
-            ("max_model_calls", max_model_calls),
-            ("max_tokens", max_tokens),
-        ):
-            if value is not None and (not isinstance(value, int) or value < 0):
-                problems.append(f"{label}={value!r}; use a whole number >= 0 or None")
-        if max_execution_time is not None and not max_execution_time >= 0:
-            problems.append(f"max_execution_time={max_execution_time!r}; use seconds >= 0 or None")
-        if max_concurrency is not None and (
-            not isinstance(max_concurrency, int) or max_concurrency < 1
-        ):
-            problems.append(f"max_concurrency={max_concurrency!r}; use a whole number >= 1 or None")
-        for state in sorted(set(handlers or ()) & _BUILTIN_STATES):
-            problems.append(
-                f"handlers names the built-in state {state!r}, which runs the planner, the "
-                "plan or the observation and checks the limits; pass planner=... to change "
-                "how plans are made, or add a state of your own to the spec "
-                "(MachineSpec.with_transitions) and give the handler to that"
-            )
-        if isinstance(trim_intermediate_steps, int) and trim_intermediate_steps == 0:
-            problems.append(
-                "trim_intermediate_steps=0 would hide every step; use N > 0, -1 (all) or a function"
-            )
+        problems += _option_problems(
+            self.tools,
+            max_iterations=max_iterations,
+            max_execution_time=max_execution_time,
+            max_model_calls=max_model_calls,
+            max_tokens=max_tokens,
+            max_concurrency=max_concurrency,
+            handlers=handlers,
+            trim_intermediate_steps=trim_intermediate_steps,
+        )
         try:
             self.diagram_dir = check_dir(diagram_dir)
         except DefinitionError as exc:
@@ -223,6 +204,51 @@ def chat_model(model: ChatModel | BaseChatModel | None) -> ChatModel | None:
 
 
 _BUILTIN_STATES = frozenset({LoopState.plan, LoopState.act, LoopState.observe})
+
+
+def _option_problems(
+    tools: list[Tool],
+    *,
+    max_iterations: int | None,
+    max_execution_time: float | None,
+    max_model_calls: int | None,
+    max_tokens: int | None,
+    max_concurrency: int | None,
+    handlers: Mapping[str, StateHandler] | None,
+    trim_intermediate_steps: TrimSteps,
+) -> list[str]:
+    """Every problem with an :class:`Agent`'s tools, limits and handlers, in one list."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for t in tools:
+        if t.name in seen:
+            problems.append(f"two tools are named {t.name!r}; give one of them another name")
+        seen.add(t.name)
+    for label, value in (
+        ("max_iterations", max_iterations),
+        ("max_model_calls", max_model_calls),
+        ("max_tokens", max_tokens),
+    ):
+        if value is not None and (not isinstance(value, int) or value < 0):
+            problems.append(f"{label}={value!r}; use a whole number >= 0 or None")
+    if max_execution_time is not None and not max_execution_time >= 0:
+        problems.append(f"max_execution_time={max_execution_time!r}; use seconds >= 0 or None")
+    if max_concurrency is not None and (
+        not isinstance(max_concurrency, int) or max_concurrency < 1
+    ):
+        problems.append(f"max_concurrency={max_concurrency!r}; use a whole number >= 1 or None")
+    for state in sorted(set(handlers or ()) & _BUILTIN_STATES):
+        problems.append(
+            f"handlers names the built-in state {state!r}, which runs the planner, the "
+            "plan or the observation and checks the limits; pass planner=... to change "
+            "how plans are made, or add a state of your own to the spec "
+            "(MachineSpec.with_transitions) and give the handler to that"
+        )
+    if isinstance(trim_intermediate_steps, int) and trim_intermediate_steps == 0:
+        problems.append(
+            "trim_intermediate_steps=0 would hide every step; use N > 0, -1 (all) or a function"
+        )
+    return problems
 
 
 def _tool_error_default(planner: Planner) -> Literal["stop", "observe"]:
