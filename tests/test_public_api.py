@@ -116,19 +116,26 @@ def test_import_planloop_does_not_load_heavy_modules() -> None:
 
 
 def test_every_public_exception_is_defined_in_errors() -> None:
-    # One tree (issue 17): an exception class a caller can meet lives in errors.py.
+    # One tree (issue 17): an exception class a caller can meet lives in the
+    # planloop.errors package and is importable from planloop.errors itself.
     # Private ones (``_Name``) carry control flow inside one module and never escape it.
     import builtins
 
+    import planloop.errors
+
     bases = {name for name, obj in vars(builtins).items() if isinstance(obj, type)}
     bases = {b for b in bases if issubclass(getattr(builtins, b), BaseException)}
+    tree_dir = PACKAGE / "errors"
     elsewhere = []
+    not_exported = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name == "errors.py" and path.parent == PACKAGE:
-            continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                continue
+            if path.parent == tree_dir:
+                if node.name not in planloop.errors.__all__:
+                    not_exported.append(f"{path.relative_to(PACKAGE)}: {node.name}")
                 continue
             names = {
                 b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
@@ -136,3 +143,4 @@ def test_every_public_exception_is_defined_in_errors() -> None:
             if names & bases or any(n.endswith(("Error", "Exception")) for n in names):
                 elsewhere.append(f"{path.relative_to(PACKAGE)}: {node.name}")
     assert elsewhere == []
+    assert not_exported == []
