@@ -101,11 +101,11 @@ class Tool:
             and not schema.__private_attributes__
             and not schema.__pydantic_computed_fields__
         )
-        # The JSON schema is built here, once, rather than on first use: the first
-        # run of an agent would otherwise pay for it (~200 µs a tool, most of such
-        # a run). A schema pydantic cannot express (an arbitrary type) is left to
-        # ``spec``, which raises only if a model is ever offered the tool. A subclass
-        # with its own ``spec`` builds it its own way.
+        # The JSON schema is built here, once, so that the first run of an agent does
+        # not pay for it (its cost is in benchmarks/README.md). A schema pydantic
+        # cannot express (an arbitrary type) is left to ``spec``, which raises only
+        # if a model is ever offered the tool. A subclass with its own ``spec``
+        # builds it its own way.
         if type(self).spec is Tool.spec:
             with contextlib.suppress(Exception):  # raised again by ``spec`` when it is used
                 self.__dict__["spec"] = self._make_spec()
@@ -269,10 +269,10 @@ def _schema_for(fn: Callable[..., Any], name: str, docs: Mapping[str, str]) -> t
     """:func:`_schema_from_signature`, made once per function, name, docs and signature.
 
     An app that builds its tools for each request (or a test, for each case) would
-    otherwise make a pydantic model class per tool each time: ~0.3 ms, and a class is
-    a cycle of objects that only the cyclic garbage collector frees, in some later
-    run's time. Only plain functions are remembered (by identity, weakly: a closure
-    made per request is forgotten with it).
+    otherwise make a pydantic model class per tool each time (its cost is in
+    benchmarks/README.md), and a class is a cycle of objects that only the cyclic
+    garbage collector frees, in some later run's time. Only plain functions are
+    remembered (by identity, weakly: a closure made per request is forgotten with it).
     """
     if type(fn) is not FunctionType:
         return _schema_from_signature(fn, name, docs)
