@@ -13,7 +13,6 @@ from types import FunctionType
 from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic_core import SchemaValidator
 
 from planloop.engine._sync import run_sync
 from planloop.engine.tooling import ToolSpec
@@ -23,7 +22,6 @@ __all__ = ["Tool", "tool"]
 
 ErrorHandler = bool | str | Callable[[Exception], Any]
 
-_MODEL_VALIDATE = BaseModel.model_validate.__func__  # type: ignore[attr-defined]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 
@@ -87,20 +85,6 @@ class Tool:
             type(fn).__call__
         )
         self._fields = tuple(self.args_schema.model_fields)
-        schema = self.args_schema
-        self._validate: Callable[[dict[str, Any]], BaseModel] = schema.model_validate
-        validator = schema.__pydantic_validator__
-        if isinstance(validator, SchemaValidator) and (
-            getattr(schema.model_validate, "__func__", None) is _MODEL_VALIDATE
-        ):
-            self._validate = validator.validate_python
-        # A schema without extras, private attributes or computed values keeps exactly
-        # its fields in the instance dict.
-        self._plain = (
-            schema.model_config.get("extra") != "allow"
-            and not schema.__private_attributes__
-            and not schema.__pydantic_computed_fields__
-        )
         # The JSON schema is built here, once, so that the first run of an agent does
         # not pay for it (its cost is in benchmarks/README.md). A schema pydantic
         # cannot express (an arbitrary type) is left to ``spec``, which raises only
@@ -149,8 +133,7 @@ class Tool:
                 )
             args = dict(args)
         try:
-            # The schema's validator itself: ``model_validate`` is a Python layer over it.
-            model = self._validate(args)
+            model = self.args_schema.model_validate(args)
         except ValidationError as exc:
             errors = [
                 _describe(err)
@@ -160,8 +143,6 @@ class Tool:
             if errors:
                 raise ToolArgumentsError(self._name, errors) from None
             return dict(args)
-        if self._plain:  # the instance's dict holds exactly the fields, by name
-            return model.__dict__.copy()
         return {name: getattr(model, name) for name in self._fields}
 
     def call(self, kwargs: dict[str, Any]) -> Any:
