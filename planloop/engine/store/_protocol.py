@@ -72,9 +72,29 @@ class Store(Protocol):
 
     :class:`~planloop.SQLiteStore` is the default; give an ``Agent``, ``Workflow``
     or ``PlanAndExecute`` any object with these methods as ``store=``. A new
-    backend (another database) need not implement all of this:
+    database need not implement all of this:
     :class:`~planloop.engine.store.BaseStore` does, over the few methods of a
     :class:`~planloop.engine.store.Backend`.
+
+    What every store promises (the conformance tests hold each backend to it):
+
+    * A run is a record (:class:`RunRecord`), its events numbered from 0 and
+      never changed once stored, a checkpoint after a number of events (the one
+      with the highest number is the run's), and the traces of its sub-agent
+      runs by step id.
+    * Every write is atomic: all it was given is stored, or nothing is. Once it
+      returns, what it wrote survives the process being killed.
+    * Nothing is written before it is redacted by the store's
+      :class:`~planloop.engine.redact.Redactor`: values under keys that look
+      secret, and registered secret values, never reach the database.
+    * A paused run (waiting for an approval) is one whose status is
+      ``"paused"`` and whose latest checkpoint says what it waits for;
+      :meth:`reopen_run` marks it running again when it is resumed.
+    * Stores on the same database (other threads, other processes) see each
+      other's writes; of two writing the same event numbers or creating the
+      same run, exactly one succeeds.
+    * Failures raise :class:`~planloop.errors.StoreError` with a message that
+      names the run and the database; numbers out of range raise ``ValueError``.
 
     Example:
         >>> import pathlib, tempfile
@@ -101,13 +121,19 @@ class Store(Protocol):
         definition: str | None = None,
         definition_hash: str | None = None,
     ) -> None:
-        """Record a new run, status ``"running"``. A run id already stored is an error."""
+        """Record a new run: status ``"running"``, no stop reason, 0 iterations, no end.
+
+        Raises:
+            StoreError: a run with this id is already stored.
+        """
         ...
 
     def append_events(self, run_id: str, events: Sequence[TraceEvent], *, first_seq: int) -> None:
         """Append ``events`` as numbers ``first_seq, first_seq + 1, ...``; all or none.
 
-        Events are append-only: a number already stored is an error.
+        Raises:
+            StoreError: the run is unknown, or a number is already stored
+                (events are append-only; nothing was written).
         """
         ...
 
@@ -122,15 +148,35 @@ class Store(Protocol):
     ) -> None:
         """Append ``events``, save ``checkpoint`` (if given) after them and store
         ``children`` (sub-agent traces by step id, replacing any of the same id),
-        atomically. Runs pass ``children`` only when they have some."""
+        in one transaction.
+
+        This is the write a run makes before each state whose handler may have
+        effects, so it is the one whose cost a run pays per transition. Runs
+        pass ``children`` only when they have some.
+
+        Raises:
+            StoreError: the run is unknown, or an event number is already
+                stored (nothing was written).
+        """
         ...
 
     def save_checkpoint(self, run_id: str, seq: int, state: Mapping[str, Any]) -> None:
-        """Save ``state`` as the checkpoint after the run's first ``seq`` events."""
+        """Save ``state`` as the checkpoint after the run's first ``seq`` events,
+        replacing one saved at the same ``seq``.
+
+        ``state`` is stored as JSON values (values that are not JSON become text).
+
+        Raises:
+            StoreError: the run is unknown.
+        """
         ...
 
     def load_checkpoint(self, run_id: str) -> Checkpoint | None:
-        """The checkpoint with the highest ``seq``, or ``None`` if there is none."""
+        """The checkpoint with the highest ``seq``, or ``None`` if there is none.
+
+        Raises:
+            StoreError: the run is unknown, or its checkpoint is corrupt.
+        """
         ...
 
     def finish_run(
@@ -142,25 +188,45 @@ class Store(Protocol):
         iterations: int,
         ended_at: datetime,
     ) -> None:
-        """Record how the run ended."""
+        """Record how the run ended, or that it paused (``status="paused"``).
+
+        Raises:
+            StoreError: the run is unknown.
+        """
         ...
 
     def reopen_run(self, run_id: str) -> None:
-        """Mark a paused or interrupted run ``"running"`` again (it is being resumed)."""
+        """Mark a paused or interrupted run ``"running"`` again, with no end time
+        (it is being resumed); its stop reason and iterations stay.
+
+        Raises:
+            StoreError: the run is unknown.
+        """
         ...
 
     def get_run(self, run_id: str) -> RunRecord:
-        """The run ``run_id``; an unknown id is an error."""
+        """The run ``run_id``.
+
+        Raises:
+            StoreError: the run is unknown (the message names it).
+        """
         ...
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
-        """The ``limit`` most recently started runs, newest first."""
+        """The ``limit`` most recently started runs, newest first (of runs started
+        at the same time, the one created last first)."""
         ...
 
     def load_trace(self, run_id: str) -> Trace:
-        """The run's trace, rebuilt from its events, with its child traces."""
+        """The run's trace, rebuilt from its events, with its child traces.
+
+        Raises:
+            StoreError: the run is unknown, or an event or child trace is missing
+                or corrupt (the message names the run and the event or step).
+        """
         ...
 
     def close(self) -> None:
-        """Release the store's resources; using it afterwards is an error."""
+        """Release the store's resources (idempotent); using it afterwards raises
+        :class:`~planloop.errors.StoreError`."""
         ...

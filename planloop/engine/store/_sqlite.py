@@ -222,11 +222,9 @@ class SQLiteBackend:
         checkpoint: str | None,
         children: Sequence[ChildRow],
     ) -> Refusal | None:
-        base = self._bases.get(run_id)
+        base = self._base(run_id)
         if base is None:
-            base = self._base(run_id)
-            if base is None:
-                return Refusal.unknown_run
+            return Refusal.unknown_run
         # The rows, flat (five values each), as one multi-row INSERT binds them.
         values: list[Any] = []
         seq = first_seq
