@@ -13,8 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from planloop.engine.store import Refusal, RunRecord, TraceRows
-from planloop.engine.store._backend import ChildRow, EventRow, RunRow, store_closed
+from planloop.engine.store import (
+    ChildRow,
+    EventRow,
+    Refusal,
+    RunRecord,
+    RunRow,
+    TraceRows,
+    store_closed,
+)
 
 
 @dataclass

@@ -17,12 +17,26 @@ Three layers:
 * a :class:`Backend`, how one database does it, over rows already encoded and
   redacted: :class:`SQLiteBackend` (one file, the default;
   :class:`SQLiteStore` is a :class:`BaseStore` over it). A new database is a
-  new backend, held to the same behaviour by the conformance tests.
+  new backend, held to the same behaviour by the conformance tests
+  (``tests/engine/test_store_conformance.py``); what it needs is exported
+  here: the row types, :class:`Refusal`, :class:`TraceRows` and the errors of
+  :func:`cannot_read`, :func:`cannot_write` and :func:`store_closed`.
 """
 
 from __future__ import annotations
 
-from planloop.engine.store._backend import Backend, Refusal, TraceRows
+from planloop.engine.store._backend import (
+    SEQ_LIMIT,
+    Backend,
+    ChildRow,
+    EventRow,
+    Refusal,
+    RunRow,
+    TraceRows,
+    cannot_read,
+    cannot_write,
+    store_closed,
+)
 from planloop.engine.store._base import BaseStore
 from planloop.engine.store._protocol import Checkpoint, RunRecord, Store
 from planloop.engine.store._schema import SCHEMA_VERSION
@@ -30,14 +44,21 @@ from planloop.engine.store._sqlite import SQLiteBackend, SQLiteStore, default_st
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SEQ_LIMIT",
     "Backend",
     "BaseStore",
     "Checkpoint",
+    "ChildRow",
+    "EventRow",
     "Refusal",
     "RunRecord",
+    "RunRow",
     "SQLiteBackend",
     "SQLiteStore",
     "Store",
     "TraceRows",
+    "cannot_read",
+    "cannot_write",
     "default_store_path",
+    "store_closed",
 ]
