@@ -60,6 +60,11 @@ class Harness(Protocol):
         """A new store on the database (another connection, as another process would)."""
         ...
 
+    def store_option(self) -> str | None:
+        """What another process passes as ``store=`` to reach the database, or
+        ``None`` when no other process can (a database inside this one)."""
+        ...
+
     def counts(self) -> dict[str, tuple[int, int]]:
         """The events and checkpoints stored for each run that has any."""
         ...
@@ -92,6 +97,9 @@ class SQLiteHarness:
 
     def open(self, *, redactor: Redactor | None = None) -> BaseStore:
         return SQLiteStore(self.path, redactor=redactor)
+
+    def store_option(self) -> str:
+        return str(self.path)
 
     def _change(self, sql: str, *params: object) -> None:
         conn = sqlite3.connect(self.path)
@@ -133,6 +141,9 @@ class MemoryHarness:
 
     def open(self, *, redactor: Redactor | None = None) -> BaseStore:
         return BaseStore(MemoryBackend(self.db), redactor=redactor)
+
+    def store_option(self) -> None:
+        return None
 
     def counts(self) -> dict[str, tuple[int, int]]:
         db = self.db

@@ -1,8 +1,9 @@
 """What every store means, whatever its database: each test runs against every backend.
 
 The backends are the harnesses of ``_store_harness.HARNESSES`` (SQLite, and an
-in-memory reference backend); what only SQLite does (its file, its layout, its
-locking between processes) is tested in ``test_store.py``.
+in-memory reference backend); runs through the engine on every backend are in
+``test_store_conformance_runs.py``; what only SQLite does (its file, its
+layout, its locking between processes) is tested in ``test_store.py``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from datetime import timedelta
 
 import pytest
 
-import planloop
-from planloop import Agent, Approve, Trace
+from planloop import Agent, Trace
 from planloop.engine import Checkpoint, Redactor, RunRecord, Store, StoreError
 from planloop.models import ToolCall
-from planloop.testing import ScriptedModel, check_trace
-from tests.engine._store_harness import HARNESSES, T0, Harness, add, record, sample
+from planloop.testing import ScriptedModel
+from tests.engine._store_harness import HARNESSES, T0, Harness, record, sample
 
 
 @pytest.fixture(params=sorted(HARNESSES))
@@ -534,79 +534,3 @@ def test_a_closed_store_says_so(db: Harness) -> None:
             call()
         assert str(err.value) == closed
 
-
-# -- runs through the engine ------------------------------------------------
-
-
-def release(log: list[str], store: Store) -> planloop.Workflow:
-    """A workflow that waits for a person twice; ``log`` says which steps ran."""
-
-    def step(name: str):  # type: ignore[no-untyped-def]
-        def run(**inputs: object) -> str:
-            log.append(name)
-            return name
-
-        run.__name__ = name
-        return run
-
-    wf = planloop.Workflow("release", store=store)
-    built = wf.step(step("build"), id="build")
-    ok = wf.approval("Ship it?", id="ok", depends_on=[built])
-    shipped = wf.step(step("ship"), id="ship", depends_on=[ok])
-    again = wf.approval("Announce it?", id="ok2", depends_on=[shipped])
-    wf.step(step("announce"), id="announce", depends_on=[again])
-    return wf
-
-
-def test_a_run_paused_for_approval_is_decided_through_another_store(db: Harness) -> None:
-    log: list[str] = []
-    with db.open() as store:
-        first = release(log, store).run_sync(run_id="rel-1")
-        assert first.status == "paused"
-        assert store.get_run("rel-1").status == "paused"
-        checkpoint = store.load_checkpoint("rel-1")
-        assert checkpoint is not None
-        assert checkpoint.state["paused"]["approval"] == {"ok": "Ship it?"}
-    # Each decision through a store of its own on the same database, as another process.
-    for expected, pending in (("paused", {"ok2": "Announce it?"}), ("finished", None)):
-        with db.open() as store:
-            result = release(log, store).resume_sync("rel-1", Approve())
-            assert result.status == expected
-            record = store.get_run("rel-1")
-            assert record.status == expected
-            checkpoint = store.load_checkpoint("rel-1")
-            assert checkpoint is not None
-            assert checkpoint.state.get("paused", {}).get("approval") == pending
-    assert log == ["build", "ship", "announce"]  # each step once, across three runs
-    with db.open() as store:
-        stored = store.load_trace("rel-1")
-    assert stored == result.trace
-    check_trace(stored)
-
-
-def test_a_run_interrupted_before_each_act_keeps_a_checkpoint_per_transition(
-    db: Harness,
-) -> None:
-    model = ScriptedModel([ToolCall("add", {"a": 1, "b": 2}), "3"])
-    with db.open() as store:
-        agent = Agent(model, [add], store=store, interrupt_before=["act"])
-        paused = agent.run_sync("1+2", run_id="a-1")
-        assert paused.status == "paused"
-        checkpoint = store.load_checkpoint("a-1")
-    assert checkpoint is not None
-    assert (checkpoint.seq, checkpoint.state["state"]) == (len(paused.trace.events), "plan")
-    assert checkpoint.state["paused"]["event"] == "Planned"
-    with db.open() as store:
-        agent = Agent(model, [add], store=store, interrupt_before=["act"])
-        done = agent.resume_sync("a-1", Approve())
-        assert (done.status, done.output) == ("finished", "3")
-        trace = store.load_trace("a-1")
-        checkpoint = store.load_checkpoint("a-1")
-        run = store.get_run("a-1")
-    assert trace == done.trace
-    assert (run.status, run.iterations) == ("finished", done.trace.iterations)
-    assert checkpoint is not None
-    assert (checkpoint.seq, checkpoint.state["state"]) == (len(trace.events), "finish")
-    events, checkpoints = db.counts()["a-1"]
-    assert events == len(trace.events)
-    assert checkpoints > len(trace.transitions)  # one per transition, and the pause's
