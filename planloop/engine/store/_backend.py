@@ -4,8 +4,15 @@ A backend moves rows that are already encoded and redacted (JSON text) in and
 out of one database. Everything else a store means — argument checks, turning
 events and checkpoints into JSON and back, redaction, the error messages — is
 :class:`~planloop.engine.store.BaseStore`'s, written once for every backend.
-The conformance tests (``tests/engine/test_store_conformance.py``) hold every
-backend to the same behaviour.
+The conformance tests (``tests/engine/test_store_conformance.py`` and
+``test_store_conformance_runs.py``) hold every backend to the same behaviour.
+
+A new database takes three things: a class with the methods of :class:`Backend`
+(its own schema, connections and SQL, and nothing else), a store that is a
+:class:`~planloop.engine.store.BaseStore` over it (as
+:class:`~planloop.engine.store.SQLiteStore` is over
+:class:`~planloop.engine.store.SQLiteBackend`), and a harness in
+``tests/engine/_store_harness.py`` that opens it for the conformance tests.
 """
 
 from __future__ import annotations
