@@ -144,6 +144,25 @@ def test_a_file_that_is_not_a_planloop_database_is_refused_and_untouched(
     assert path.read_bytes() == before
 
 
+def test_a_corrupt_run_row_names_the_run_and_other_runs_stay_readable(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        store.create_run("broken", name="n", started_at=T0)
+        store.create_run("fine", name="n", started_at=T0)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE runs SET started_at = 'yesterday' WHERE run_id = 'broken'")
+    conn.close()
+    with SQLiteStore(path) as store:
+        with pytest.raises(StoreError) as err:
+            store.get_run("broken")
+        assert str(err.value) == (
+            "run 'broken': its row in the runs table is corrupt:"
+            " Invalid isoformat string: 'yesterday'"
+        )
+        assert store.get_run("fine").started_at == T0
+
+
 # -- concurrency ------------------------------------------------------------
 
 RUNS_PER_WORKER = 5

@@ -533,4 +533,3 @@ def test_a_closed_store_says_so(db: Harness) -> None:
         with pytest.raises(StoreError) as err:
             call()
         assert str(err.value) == closed
-
