@@ -12,7 +12,8 @@ from planloop.engine.durable import Recorder
 from planloop.engine.redact import Redactor
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
-from planloop.engine.store import SQLiteStore, _static_keys
+from planloop.engine.store import SQLiteStore
+from planloop.engine.store._codec import _static_keys
 from planloop.engine.trace import (
     ModelCalled,
     StepFinished,

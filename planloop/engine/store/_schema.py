@@ -1,0 +1,215 @@
+"""The SQLite store's database layout, and opening a file as one (created when empty).
+
+The ``meta`` table names the application and holds :data:`SCHEMA_VERSION`. A
+run's events and checkpoints are rows of one table, ``events``: a checkpoint is
+a row of kind ``_checkpoint`` (never part of a trace) whose ``seq`` is the
+number of events before it. Rows are keyed by one integer, ``pos``: the run's
+number (``runs.num``) times :data:`SPAN`, plus ``2 * seq + 1`` for event
+``seq`` and ``2 * seq`` for the checkpoint after the first ``seq`` events (so it
+sorts after them and before the next). A run's rows are then one range of a
+rowid table, in the order they happened, and a write appends a few rows to the
+end of it: about one page written per transaction, and no index beside the
+table to keep up to date, which matters at a write or two per iteration.
+
+A file of another version, or that is not a planloop database, raises
+:class:`~planloop.errors.StoreError` and is left untouched: the store reads and
+writes one layout, and never rewrites a file into it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from planloop.engine.store._backend import SEQ_LIMIT
+from planloop.errors import StoreError
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CHECKPOINT_KIND",
+    "RUN_LIMIT",
+    "SCHEMA_VERSION",
+    "SPAN",
+    "connect",
+    "immediate",
+]
+
+SCHEMA_VERSION = 4
+"""The version of the database layout this planloop reads and writes."""
+
+SPAN = 2 * SEQ_LIMIT
+"""The ``pos`` range of one run: its events and checkpoints, interleaved."""
+
+RUN_LIMIT = (1 << 63) // SPAN
+"""Run numbers are below this (``pos`` fits in SQLite's 64-bit integers)."""
+
+CHECKPOINT_KIND = "_checkpoint"
+"""The ``kind`` of a checkpoint's row in ``events`` (no trace event has it)."""
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a writer waits for another process's write lock before failing."""
+
+_RUNS = """
+CREATE TABLE runs (
+    num             INTEGER PRIMARY KEY,
+    run_id          TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    stop_reason     TEXT,
+    iterations      INTEGER NOT NULL DEFAULT 0,
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    definition      TEXT,
+    definition_hash TEXT
+)
+"""
+
+_RUNS_BY_START = "CREATE INDEX runs_by_start ON runs (started_at)"
+
+_EVENTS = """
+CREATE TABLE events (
+    pos    INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq    INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    body   TEXT NOT NULL
+)
+"""
+
+# The traces of a run's sub-agent runs, by step id. With a rowid: it keeps the
+# order in which they were stored.
+_CHILDREN = """
+CREATE TABLE children (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    name   TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+)
+"""
+
+_META = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+"""
+
+_SCHEMA = (_META, _RUNS, _RUNS_BY_START, _EVENTS, _CHILDREN)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the store at ``path``, its schema created if the file is empty.
+
+    It is in autocommit mode (transactions are explicit), usable from any thread
+    (the caller serializes its use), in WAL mode with ``synchronous=NORMAL``,
+    with foreign keys enforced and a busy timeout of :data:`BUSY_TIMEOUT_MS`.
+
+    Raises:
+        StoreError: the file cannot be opened, is not a planloop database, or has
+            another schema version (the file is not modified).
+    """
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not _check(conn, path):
+            _create(conn, path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot open the store {path}: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A ``BEGIN IMMEDIATE`` transaction: committed at the end of the block, rolled
+    back if it raises. Taking the write lock up front means two writers can never
+    deadlock upgrading a read lock, which no timeout resolves."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _create(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in the empty database of ``conn``, unless another process
+    just did (checked again under the write lock)."""
+    try:
+        with immediate(conn):
+            if _check(conn, path):
+                return
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?),"
+                " ('application', 'planloop')",
+                (str(SCHEMA_VERSION),),
+            )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot create the store {path}: {exc}") from None
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> bool:
+    """``True`` if ``conn`` holds a planloop database of our version, ``False`` if it
+    holds nothing.
+
+    Raises:
+        StoreError: it holds something else.
+    """
+    try:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    except sqlite3.DatabaseError as exc:
+        raise _foreign(path, str(exc)) from None
+    if not tables:
+        return False
+    if "meta" not in tables:
+        raise _foreign(path, "it has no planloop 'meta' table")
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise _foreign(path, f"its 'meta' table cannot be read: {exc}") from None
+    if meta.get("application") != "planloop" or "schema_version" not in meta:
+        raise _foreign(path, "its 'meta' table does not identify a planloop store")
+    found = str(meta["schema_version"])
+    if found != str(SCHEMA_VERSION):
+        raise _other_version(path, found)
+    return True
+
+
+def _other_version(path: Path, found: str) -> StoreError:
+    try:
+        newer = int(found) > SCHEMA_VERSION
+    except ValueError:
+        newer = False
+    who = "a newer" if newer else "an older" if found.isdigit() else "another"
+    return StoreError(
+        f"the store {path} has schema version {found}, but this planloop reads version"
+        f" {SCHEMA_VERSION}: it was written by {who} version of planloop. Open it with that"
+        " version, or move the file away to start a new store here (or set PLANLOOP_HOME or"
+        " pass another path). The file was not modified."
+    )
+
+
+def _foreign(path: Path, reason: str) -> StoreError:
+    return StoreError(
+        f"{path} is not a planloop database ({reason}). Point the store at another"
+        " file (set PLANLOOP_HOME or pass another path). The file was not modified."
+    )
