@@ -27,8 +27,6 @@ KNOWN: dict[str, int] = {
     "engine/replay.py": 740,
     "engine/scheduler.py": 694,
     "engine/scheduler.py::execute_plan": 292,
-    "engine/store.py": 1149,
-    "engine/store.py::SQLiteStore.save": 104,
     "engine/trace.py": 655,
 }
 
