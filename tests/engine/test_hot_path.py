@@ -488,7 +488,7 @@ def test_a_workflow_dumps_each_step_when_it_is_added() -> None:
     wf = planloop.Workflow("dumped", store=False)
     first = wf.step(lambda: 1, id="first")
     wf.step(lambda n: n + 1, id="second", n=first)
-    kept = [step.__dict__["_json"] for step in wf.plan.steps]
+    kept = [step.__dict__["_plain_json"] for step in wf.plan.steps]
     assert [d["id"] for d in kept] == ["first", "second"]
     assert all(d is k for d, k in zip(plan_json(wf.plan)["steps"], kept, strict=True))
     result = wf.run_sync()
