@@ -255,7 +255,7 @@ class Plan(BaseModel):
 
     @cached_property
     def _structure_problems(self) -> tuple[str, ...]:
-        # Kept: a workflow's plan is checked when it is built and on every run.
+        # Cached: a workflow's plan is checked when it is built and again on every run.
         problems: list[str] = []
         index = self.index
         # With unique ids, a dependency or reference that became an edge of the
