@@ -57,10 +57,13 @@ def _forget_computed(copied: BaseModel) -> None:
 
     ``model_copy`` copies the instance dict, computed values included; with a
     field changed they could be wrong. Everything in the dict that is not a
-    field is such a value (pydantic lets a cached property be deleted).
+    field is such a value. They are removed from the dict itself, which works
+    with every pydantic 2 release planloop supports (``delattr`` on a frozen
+    model raises in some).
     """
-    for name in [n for n in vars(copied) if n not in type(copied).model_fields]:
-        delattr(copied, name)
+    computed = vars(copied)
+    for name in [n for n in computed if n not in type(copied).model_fields]:
+        del computed[name]
 
 
 class Step(BaseModel):
