@@ -10,7 +10,6 @@ from typing import Any
 
 from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
-from planloop.engine._trusted import share_fields_set
 from planloop.engine.approval import Approval
 from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
@@ -168,7 +167,6 @@ class Workflow(Runnable):
         # first look at its plan (a step is immutable, so these never change).
         _ = step.tool_name, step.references
         step_json(step)  # and its dump, which each run's trace records
-        share_fields_set(step)  # every field was given: one set for all of them
         self._steps.append(step)
         self._ids.add(step_id)
         self._plan = None

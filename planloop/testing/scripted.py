@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import is_
 from typing import Any
 
-from planloop.engine._trusted import trusted_maker
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import ScriptExhausted
@@ -101,16 +100,11 @@ class ScriptedModel:
         self._name = name
         self._next = 0
         self._last_tools: tuple[ToolSpec, ...] = ()
-        # Each entry's message, made here once per distinct entry (a script is
-        # often one ToolCall repeated) rather than on every call; with the entry
-        # it was made from, so an entry replaced in ``responses`` is made anew.
-        made: dict[int, ChatMessage | None] = {}
-        self._made: list[tuple[ScriptedResponse, ChatMessage | None]] = []
-        for response in self.responses:
-            key = id(response)
-            if key not in made:
-                made[key] = _fixed_message(response)
-            self._made.append((response, made[key]))
+        # Each entry's message, made here once rather than on every call; with the
+        # entry it was made from, so an entry replaced in ``responses`` is made anew.
+        self._made: list[tuple[ScriptedResponse, ChatMessage | None]] = [
+            (response, _fixed_message(response)) for response in self.responses
+        ]
 
     @property
     def name(self) -> str:
@@ -156,19 +150,8 @@ class ScriptedModel:
             message = _message(response, stop)
         # A rough, cheap count (4 characters a token) of the newest message only.
         last = len(messages[-1].content) if messages else 0
-        # Both made from values checked already: not validated a second time.
-        return _new_response(
-            {
-                "message": message,
-                "usage": _new_usage(
-                    {"input_tokens": last // 4 + 1, "output_tokens": len(message.content) // 4 + 1}
-                ),
-            }
-        )
-
-
-_new_response = trusted_maker(ModelResponse)
-_new_usage = trusted_maker(Usage)
+        usage = Usage(input_tokens=last // 4 + 1, output_tokens=len(message.content) // 4 + 1)
+        return ModelResponse(message=message, usage=usage)
 
 
 def _fixed_message(response: ScriptedResponse) -> ChatMessage | None:

@@ -85,6 +85,15 @@ def test_a_copied_step_with_changes_does_not_keep_the_originals_cached_values() 
     assert copied.model_copy() == copied
 
 
+def test_a_copied_plan_with_changes_does_not_keep_the_originals_index_or_problems() -> None:
+    plan = Plan([Step(id="a", tool="t"), Step(id="b", tool="t", depends_on=("a",))])
+    assert plan.problems() == [] and plan.by_id.keys() == {"a", "b"}
+    copied = plan.model_copy(update={"steps": (Step(id="b", tool="t", depends_on=("b",)),)})
+    assert copied.by_id.keys() == {"b"}
+    assert copied.problems() == ["step 'b' depends on itself; drop that dependency"]
+    assert plan.problems() == []
+
+
 @st.composite
 def _rough_plans(draw: st.DrawFn) -> Plan:
     ids = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "v1.0"]), min_size=1, max_size=6))

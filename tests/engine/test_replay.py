@@ -222,6 +222,41 @@ def test_a_paused_and_resumed_run_replays_as_one_run(decision: Any, tmp_path: Pa
     assert not any(e.kind == "run_resumed" for e in trace.replay().trace.events)
 
 
+def _edited(trace: Trace, kind: str, change: dict[str, Any], nth: int = 0) -> Trace:
+    """``trace`` with the ``nth`` event of ``kind`` changed by ``change``."""
+    events = trace.model_dump(mode="json")["events"]
+    at = [i for i, e in enumerate(events) if e["kind"] == kind][nth]
+    events[at] = {**events[at], **change}
+    return Trace.model_validate({**trace.model_dump(mode="json"), "events": events})
+
+
+def test_a_corrupt_cancelled_or_timing_bound_trace_is_refused_with_the_reason() -> None:
+    trace = recorded(Agent(ScriptedModel([ToolCall("add", {"a": 1, "b": 2}), "3"]), TOOLS), "go")
+    assert trace.replay().matches
+    run = trace.run_id
+    cases = [
+        (
+            _edited(trace, "transitioned", {"source": "observe"}, nth=1),
+            f"run {run!r}: transition #1 leaves 'observe', but the run was in 'act'; "
+            "the trace is corrupt",
+        ),
+        (
+            _edited(trace, "run_ended", {"status": "stopped", "stop_reason": "cancelled"}),
+            f"run {run!r} was cancelled; a cancelled run cannot be replayed",
+        ),
+        (
+            _edited(trace, "run_ended", {"status": "stopped", "stop_reason": "max_execution_time"}),
+            f"run {run!r} stopped at its time limit in state 'plan', which a replay cannot "
+            "reproduce (it depends on how long the run took there)",
+        ),
+    ]
+    for edited, message in cases:
+        with pytest.raises(ReplayError) as err:
+            edited.replay()
+        assert str(err.value) == message
+        assert err.value.run_id == run
+
+
 def test_traces_that_cannot_be_replayed_say_why() -> None:
     trace = recorded(Agent(ScriptedModel(["hi"]), [], store=False), "go")
     data = trace.model_dump(mode="json")

@@ -1,4 +1,4 @@
-"""The planners' messages, calls and plans, built without validation, equal validated ones."""
+"""The planners' messages, calls and plans equal the same records validated from their dumps."""
 
 from __future__ import annotations
 

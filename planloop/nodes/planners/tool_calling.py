@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from planloop.engine._trusted import trusted_maker
 from planloop.engine.plan import Plan
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.tooling import ToolLike, ToolSpec
@@ -55,13 +53,13 @@ class ToolCallingPlanner:
         # iteration as a short one. Trimming rebuilds it from the visible steps.
         steps = ctx.intermediate_steps
         whole = steps is ctx.all_steps
-        key = ("tool_calling.messages", id(self))
+        key = ("tool_calling.messages", self)
         cached = ctx.state.get(key) if whole else None
         if cached is None:
             messages: list[ChatMessage] = []
             if self.system_prompt:
                 messages.append(ChatMessage(role="system", content=self.system_prompt))
-            messages.append(_new_message(_text("user", str(ctx.input))))
+            messages.append(ChatMessage(role="user", content=str(ctx.input)))
             done = 0
         else:
             done, messages = cached
@@ -81,24 +79,16 @@ class ToolCallingPlanner:
         if message.tool_calls:
             return plan_from_calls(message.tool_calls, log=message.content)
         content = message.content
-        return _new_answer({"output": content, "log": content})
+        return Answer(content, log=content)
 
     async def final_answer(self, ctx: RunContext) -> Answer:
         model = _need(self.model)
         messages = [*self._messages(ctx), ChatMessage(role="user", content=FINAL_ANSWER_PROMPT)]
-        ctx.state.pop(("tool_calling.messages", id(self)), None)
+        ctx.state.pop(("tool_calling.messages", self), None)
         response = await ctx.record_model_call(
             model.name, model.chat(messages), messages=len(messages)
         )
         return Answer(response.message.content, log=response.message.content)
-
-
-_new_message = trusted_maker(ChatMessage)
-_new_answer = trusted_maker(Answer)
-
-
-def _text(role: str, content: str) -> dict[str, Any]:
-    return {"role": role, "content": content, "tool_calls": (), "tool_call_id": None, "name": None}
 
 
 def _specs(tools: Mapping[str, ToolLike]) -> list[ToolSpec] | None:
