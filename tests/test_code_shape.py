@@ -23,8 +23,6 @@ MAX_FUNCTION_LINES = 80
 KNOWN: dict[str, int] = {
     "engine/_resume.py::restore": 82,
     "engine/loop.py": 929,
-    "engine/plan.py": 606,
-    "engine/replay.py": 740,
     "engine/scheduler.py": 694,
     "engine/scheduler.py::execute_plan": 292,
     "engine/trace.py": 655,
