@@ -31,9 +31,17 @@ from planloop.engine.planner import RunContext, StopRun
 from planloop.engine.recorder import TraceRecorder, payload_of
 from planloop.engine.result import RunResult
 from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
+from planloop.engine.spec import MachineSpec
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
-from planloop.engine.trace import RunEnded, RunPaused, RunStarted, Trace, TraceEvent
+from planloop.engine.trace import (
+    Limits,
+    RunPaused,
+    RunStarted,
+    Trace,
+    TraceEvent,
+    make_run_ended,
+)
 from planloop.errors import PlannerFailed, RunError, StepFailed
 
 __all__ = ["Run"]
@@ -59,7 +67,7 @@ class Run:
         self.start = time.perf_counter()
         if trace is not None:
             self.start -= trace.events[-1].t if trace.events else 0.0
-        self.recorder = TraceRecorder(trace if trace is not None else Trace(run_id=run_id))
+        self.recorder = TraceRecorder(run_id, trace=trace)
         self.store: Recorder | None = None
         """Writes the run's events and checkpoints, when it has a store."""
         if on_event is not None:
@@ -79,7 +87,8 @@ class Run:
         self.deadline = None if limit is None else self.start + limit
         self.paused: dict[str, Any] | None = None
         self.resumed_done: dict[str, StepResult] | None = None
-        self.ended: RunEnded | None = None
+        self.ended: tuple[RunStatus, StopReason | None, Any, int] | None = None
+        """How the run ended: status, stop reason, output, iterations."""
         self.driving = False
 
     @property
@@ -204,26 +213,18 @@ class Run:
     def begin(self) -> None:
         """Record the start of a new run (in the store too, if there is one)."""
         cfg = self.cfg
-        started = RunStarted(
-            t=0.0,
-            kind="run_started",
-            run_id=self.run_id,
-            name=cfg.name,
-            input=self.ctx.input,
-            started_at=datetime.now(UTC),
-            limits=cfg.limits,
-            machine=cfg.spec.summary,
-        )
+        started_at = datetime.now(UTC)
         if cfg.store is not None:
             cfg.store.create_run(
                 self.run_id,
                 name=cfg.name,
-                started_at=started.started_at,
+                started_at=started_at,
                 definition=cfg.definition,
                 definition_hash=definition_hash(cfg),
             )
             self.attach_store(seq=0)
-        self.recorder.append(started)
+        values = (self.run_id, cfg.name, self.ctx.input, started_at, cfg.limits, cfg.spec)
+        self.recorder.later(make_run_started, *values)
         self.checkpoint()
 
     def attach_store(self, *, seq: int) -> None:
@@ -350,29 +351,22 @@ class Run:
     def _end(
         self, status: RunStatus, reason: StopReason | None, output: Any, error: str | None
     ) -> None:
-        self.ended = RunEnded(
-            t=self.clock(),
-            kind="run_ended",
-            status=status,
-            stop_reason=reason,
-            output=output,
-            iterations=self.ctx.iteration,
-            error=error,
-        )
-        self.recorder.append(self.ended)
+        iterations = self.ctx.iteration
+        self.ended = (status, reason, output, iterations)
+        t = self.clock()
+        self.recorder.later(make_run_ended, t, status, reason, output, iterations, error)
 
     def result(self) -> RunResult:
         """The run's result (a finished run's end is recorded here)."""
         if self.paused is not None:
             return self._result(None, RunStatus.paused, None, self.ctx.iteration)
-        ended = self.ended
-        if ended is None:
+        if self.ended is None:
             event = self.last_event
             output = event.output if isinstance(event, Answered | ReturnedDirect) else None
             self._end(RunStatus.finished, None, output, None)
-            ended = self.ended
-            assert ended is not None
-        return self._result(ended.output, ended.status, ended.stop_reason, ended.iterations)
+        assert self.ended is not None
+        status, reason, output, iterations = self.ended
+        return self._result(output, status, reason, iterations)
 
     def _result(
         self, output: Any, status: RunStatus, reason: StopReason | None, iterations: int
@@ -397,6 +391,22 @@ class Run:
         # Acts nobody read (a workflow's): made from the run's context, which the run
         # no longer changes once it has a result.
         return lambda: list(ctx.all_steps)
+
+
+def make_run_started(
+    run_id: str, name: str, input: Any, started_at: datetime, limits: Limits, spec: MachineSpec
+) -> RunStarted:
+    """The :class:`RunStarted` record of a new run."""
+    return RunStarted(
+        t=0.0,
+        kind="run_started",
+        run_id=run_id,
+        name=name,
+        input=input,
+        started_at=started_at,
+        limits=limits,
+        machine=spec.summary,
+    )
 
 
 def note_callable_steps(record: dict[str, Any], plan: Plan) -> None:

@@ -92,6 +92,10 @@ class LoopConfig:
                     f"state {state!r} does not accept Stopped, so a limit or an error "
                     f"could not end the run there; add Stopped: {{{state!r}: 'stopped'}}"
                 )
+        if not isinstance(self.name, str):
+            problems.append(f"name={self.name!r}; the name must be a string")
+        if not isinstance(self.limits, Limits):
+            problems.append(f"limits={self.limits!r}; pass a planloop Limits")
         if self.on_tool_error not in ("stop", "observe"):
             problems.append(f"on_tool_error={self.on_tool_error!r}; use 'stop' or 'observe'")
         unknown = sorted(s for s in self.interrupt_before if s not in self.spec.states_by_name)

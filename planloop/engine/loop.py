@@ -52,6 +52,8 @@ async def run_loop(
     on_event: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Run the loop once on ``input`` and return its result."""
+    if run_id is not None and not isinstance(run_id, str):
+        raise TypeError(f"run_id={run_id!r}; a run id is a string")
     run = Run(config, input, run_id or uuid.uuid4().hex, on_event)
     run.begin()
     return await drive_to_end(run)

@@ -48,7 +48,7 @@ class TraceRecorder(StepLog):
 
     Example:
         >>> from planloop.engine.trace import ModelCalled
-        >>> recorder = TraceRecorder(Trace(run_id="r"))
+        >>> recorder = TraceRecorder("r")
         >>> recorder.model_called(0.5, "m", 0.1, 2, None)
         >>> seen = []
         >>> recorder.subscribe(seen.append)
@@ -57,26 +57,27 @@ class TraceRecorder(StepLog):
         ([0.5, 0.7], [0.7])
     """
 
-    __slots__ = ("_rows", "_sink")
+    __slots__ = ("_rows", "_sink", "run_id")
 
-    def __init__(self, trace: Trace) -> None:
-        """``trace``: where the records go (a resumed run's holds what it recorded before)."""
+    def __init__(self, run_id: str, *, trace: Trace | None = None) -> None:
+        """``trace``: what a resumed run recorded before (made when first read otherwise)."""
+        self.run_id = run_id
         self._sink = _Sink(trace)
-        self._rows: list[tuple[Any, ...]] | None = []
-        """Rows waiting to be made, or ``None`` once the recorder is live."""
+        self._rows: list[Any] | None = []
+        """Rows waiting to be made, one after another in one flat list (see :func:`_make`),
+        or ``None`` once the recorder is live."""
         super().__init__(record=self._sink)
-
-    @property
-    def run_id(self) -> str:
-        return self._sink.trace.run_id
 
     def trace(self) -> Trace:
         """The trace, with every event recorded so far; it is kept complete from now on."""
+        sink = self._sink
+        if sink.trace is None:
+            sink.trace = Trace(run_id=self.run_id)
         rows = self._rows
         if rows is not None:
             self._rows = None
-            self._sink.trace.events.extend([row[0](*row[1:]) for row in rows])
-        return self._sink.trace
+            sink.trace.events.extend(_make(rows))
+        return sink.trace
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(record)`` for every event recorded from now on."""
@@ -89,7 +90,7 @@ class TraceRecorder(StepLog):
         if rows is None:
             self._sink(event)
         else:
-            rows.append((_made, event))
+            rows.extend((_made, 1, event))
 
     def started(
         self,
@@ -106,7 +107,7 @@ class TraceRecorder(StepLog):
         if rows is None:
             self._sink(make_started(t, act, step_id, tool, args, attempt, deps))
         else:
-            rows.append((make_started, t, act, step_id, tool, args, attempt, deps))
+            rows.extend((make_started, 7, t, act, step_id, tool, args, attempt, deps))
 
     def finished(self, t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> None:
         """Record a :class:`~planloop.engine.trace.StepFinished` with these fields."""
@@ -114,7 +115,7 @@ class TraceRecorder(StepLog):
         if rows is None:
             self._sink(make_finished(t, act, result, deps))
         else:
-            rows.append((make_finished, t, act, result, deps))
+            rows.extend((make_finished, 4, t, act, result, deps))
 
     def transitioned(
         self, t: float, source: str, target: str, event: Event, iteration: int
@@ -122,14 +123,24 @@ class TraceRecorder(StepLog):
         """Record a :class:`~planloop.engine.trace.Transitioned` fired by ``event``."""
         rows = self._rows
         if rows is not None and type(event) in _LATER:
-            rows.append((_transitioned, t, source, target, event, iteration))
+            rows.extend((_transitioned, 5, t, source, target, event, iteration))
             return
-        name = type(event).__name__
-        record = (make_transitioned, t, source, target, name, payload_of(event), iteration)
+        name, payload = type(event).__name__, payload_of(event)
         if rows is None:
-            self._sink(record[0](*record[1:]))
+            self._sink(make_transitioned(t, source, target, name, payload, iteration))
         else:
-            rows.append(record)
+            rows.extend((make_transitioned, 6, t, source, target, name, payload, iteration))
+
+    def later(self, make: Callable[..., Any], *args: Any) -> None:
+        """Record ``make(*args)``: at once when live, when the trace is read otherwise.
+
+        ``make`` must not raise for ``args`` (values made or checked already).
+        """
+        rows = self._rows
+        if rows is None:
+            self._sink(make(*args))
+        else:
+            rows.extend((make, len(args), *args))
 
     def model_called(
         self, t: float, model: str, duration: float, messages: int, usage: Usage | None
@@ -139,7 +150,7 @@ class TraceRecorder(StepLog):
         if rows is None:
             self._sink(make_model_called(t, model, duration, messages, usage))
         else:
-            rows.append((make_model_called, t, model, duration, messages, usage))
+            rows.extend((make_model_called, 5, t, model, duration, messages, usage))
 
 
 class _Sink:
@@ -152,14 +163,30 @@ class _Sink:
 
     __slots__ = ("listeners", "trace")
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace | None) -> None:
         self.trace = trace
+        """Made before the first record comes here (see :meth:`TraceRecorder.trace`)."""
         self.listeners: list[Listener] = []
 
     def __call__(self, event: Any) -> None:
+        assert self.trace is not None
         self.trace.events.append(event)
         for listener in self.listeners:
             listener(event)
+
+
+def _make(rows: list[Any]) -> list[Any]:
+    """The records of ``rows``: each row is a function, how many values it takes, and
+    the values. One flat list rather than a tuple per row: the rows of a long run are
+    then not objects the cyclic garbage collector visits on each pass while it goes."""
+    records = []
+    i, end = 0, len(rows)
+    while i < end:
+        make, count = rows[i], rows[i + 1]
+        i += 2
+        records.append(make(*rows[i : i + count]))
+        i += count
+    return records
 
 
 def _made(event: Any) -> Any:

@@ -65,36 +65,35 @@ class RunResult(BaseModel):
     # read them, and a 10,000-step run would make 20,000 trace records and 20,000
     # pairs for them. They are still given to the constructor, compared, copied,
     # pickled and dumped like fields.
-    _trace: _Later[Trace] = PrivateAttr()
-    _pairs: _Later[list[tuple[Action, Any]]] = PrivateAttr()
+    _lazy: tuple[_Later[Trace], _Later[list[tuple[Action, Any]]]] = PrivateAttr()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def trace(self) -> Trace:
         """The full typed record of the run."""
-        return self._trace.get()
+        return self._lazy[0].get()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def intermediate_steps(self) -> list[tuple[Action, Any]]:
         """``(action, observation)`` pairs in execution order."""
-        return self._pairs.get()
+        return self._lazy[1].get()
 
     @model_validator(mode="wrap")
     @classmethod
     def _take_made(cls, data: Any, handler: ModelWrapValidatorHandler[RunResult]) -> RunResult:
-        if isinstance(data, RunResult):
+        if not isinstance(data, dict):
             return handler(data)
-        pairs: Any = []
-        trace: dict[str, Any] = {}
-        if isinstance(data, dict):
-            data = dict(data)
-            pairs = data.pop("intermediate_steps", [])
-            if "trace" in data:
-                trace["trace"] = data.pop("trace")
+        data = dict(data)
+        pairs = data.pop("intermediate_steps", [])
+        trace = data.pop("trace", _MISSING)
         result = handler(data)
-        result._trace = _Later(None, _TraceField.model_validate(trace).trace)
-        result._pairs = _Later(None, _PAIRS.validate_python(pairs))
+        if not isinstance(trace, _Later):
+            given = {} if trace is _MISSING else {"trace": trace}
+            trace = _Later(None, _TraceField.model_validate(given).trace)
+        if not isinstance(pairs, _Later):
+            pairs = _Later(None, _PAIRS.validate_python(pairs))
+        result._lazy = (trace, pairs)
         return result
 
     @classmethod
@@ -104,12 +103,10 @@ class RunResult(BaseModel):
         pairs: Callable[[], list[tuple[Action, Any]]],
         **fields: Any,
     ) -> RunResult:
-        """A result from values the engine made (not validated again), its trace and
-        pairs made by ``trace`` and ``pairs`` when first read."""
-        result = cls.model_construct(**fields)
-        result._trace = _Later(trace, None)
-        result._pairs = _Later(pairs, None)
-        return result
+        """A result whose trace and pairs ``trace`` and ``pairs`` make when first read."""
+        fields["trace"] = _Later(trace, None)
+        fields["intermediate_steps"] = _Later(pairs, None)
+        return cls.model_validate(fields)
 
     def __repr__(self) -> str:
         output = repr(self.output)
@@ -168,6 +165,9 @@ class _Later(Generic[T]):
         from copy import deepcopy
 
         return _Later(None, deepcopy(self.get(), memo))
+
+
+_MISSING: Any = object()
 
 
 class _TraceField(BaseModel):

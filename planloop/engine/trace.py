@@ -317,6 +317,26 @@ class Trace(BaseModel):
         return mimebundle_of(self, repr(self), include, exclude)
 
 
+def make_run_ended(
+    t: float,
+    status: RunStatus,
+    reason: StopReason | None,
+    output: Any,
+    iterations: int,
+    error: str | None,
+) -> RunEnded:
+    """A :class:`RunEnded` with every field given."""
+    return RunEnded(
+        t=t,
+        kind="run_ended",
+        status=status,
+        stop_reason=reason,
+        output=output,
+        iterations=iterations,
+        error=error,
+    )
+
+
 def make_model_called(
     t: float, model: str, duration: float, messages: int, usage: Usage | None
 ) -> ModelCalled:

@@ -505,9 +505,9 @@ def test_a_results_pairs_are_made_when_read_and_behave_as_a_field() -> None:
         wf.run_sync()
     lazy = info.value.result
     assert lazy is not None
-    assert lazy._pairs._value is None  # not made yet
+    assert lazy._lazy[1]._value is None  # not made yet
     eager = RunResult.model_validate(lazy.model_dump())
-    assert lazy._pairs._value is not None  # made by the dump
+    assert lazy._lazy[1]._value is not None  # made by the dump
     pairs = lazy.intermediate_steps
     assert pairs is lazy.intermediate_steps  # made once
     assert [a.step_id for a, _ in pairs] == ["a", "b", "bad", "after_bad", "flaky", "alone"]
@@ -520,7 +520,7 @@ def test_a_results_pairs_are_made_when_read_and_behave_as_a_field() -> None:
     first = again.step(lambda: 1, id="first")
     again.step(lambda x: x + 1, x=first, id="second")
     unread = again.run_sync()
-    assert unread._pairs._value is None
+    assert unread._lazy[1]._value is None
     for made in (
         pickle.loads(pickle.dumps(unread)),
         copy.deepcopy(unread),

@@ -85,7 +85,7 @@ def test_a_child_trace_is_written_with_the_step_that_made_it_and_again_if_replac
     saves = _Saves()
     trace = Trace(run_id="r")
     recorder = Recorder(saves, "r", trace=trace)  # type: ignore[arg-type]
-    run = TraceRecorder(trace)
+    run = TraceRecorder("r", trace=trace)
     run.subscribe(recorder)
     run.append(_started("step_1"))
     child = Trace(run_id="sub-1")

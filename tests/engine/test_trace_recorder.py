@@ -38,7 +38,7 @@ def _workflow(name: str = "rows") -> planloop.Workflow:
 
 def _deferred() -> RunResult:
     result = _workflow().run_sync()
-    assert result._trace._value is None  # nothing read the trace: no record made from rows
+    assert result._lazy[0]._value is None  # nothing read the trace: no record made from rows
     return result
 
 
@@ -105,7 +105,7 @@ def test_a_result_dumped_with_its_trace_holds_every_event() -> None:
 
 
 def test_a_listener_that_subscribes_after_rows_sees_records_from_then_on() -> None:
-    recorder = TraceRecorder(Trace(run_id="r"))
+    recorder = TraceRecorder("r")
     recorder.started(0.5, 1, "a", "t", {"x": 1}, 1, ())
     seen: list[Any] = []
     recorder.subscribe(seen.append)  # makes the rows first
@@ -115,7 +115,7 @@ def test_a_listener_that_subscribes_after_rows_sees_records_from_then_on() -> No
 
 
 def test_appends_and_rows_keep_their_order_and_a_trace_handed_out_stays_complete() -> None:
-    recorder = TraceRecorder(Trace(run_id="r"))
+    recorder = TraceRecorder("r")
     recorder.started(0.5, 1, "a", "t", {"x": 1}, 1, ())
     recorder.append(ModelCalled(t=0.6, model="m"))
     result = planloop.StepResult(step_id="a", status="succeeded", output=2, ended_at=0.7)
@@ -165,7 +165,7 @@ def _transitions(trace: Trace) -> list[tuple[Any, ...]]:
 def test_an_agents_transitions_are_rows_that_build_the_records_an_eager_trace_gets() -> None:
     eager = _agent(3).run_sync("go", on_event=lambda e: None).trace
     quiet = _agent(3).run_sync("go")
-    assert quiet._trace._value is None
+    assert quiet._lazy[0]._value is None
     lazy = quiet.trace
     assert [e.kind for e in lazy.events] == [e.kind for e in eager.events]
     assert _transitions(lazy) == _transitions(eager)
