@@ -73,9 +73,7 @@ async def act_state(run: Run, ctx: RunContext) -> Event:
     assert plan is not None
     run.acts += 1
     outcome = run.outcome = ActOutcome()
-    steps = plan.steps
-    # A plan of tools named by string (every plan a model makes) has no approval step.
-    gates = approval_ids(steps) if len(steps) != 1 or type(steps[0].tool) is not str else {}
+    gates = approval_ids(plan.steps)
     resumed, run.resumed_done = run.resumed_done, None
     kept = 0
     if resumed is None and not gates:

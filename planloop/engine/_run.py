@@ -112,8 +112,7 @@ class Run:
         machine = self.machine
         source = machine.state
         target = machine.fire(event)
-        t = time.perf_counter() - self.start
-        self.recorder.transitioned(t, source, target, event, self.ctx.iteration)
+        self.recorder.transitioned(self.clock(), source, target, event, self.ctx.iteration)
         self.last_event = event
         if self.store is not None:
             self.checkpoint()

@@ -185,13 +185,13 @@ class RunContext:
             raise
         duration = time.perf_counter() - start - t0
         usage = getattr(value, "usage", None)
-        if type(usage) is Usage:  # its total, without the property call
-            self.tokens += usage.input_tokens + usage.output_tokens
-        elif isinstance(usage, Usage):
+        if isinstance(usage, Usage):
             self.tokens += usage.total_tokens
         else:
             usage = None
-        if type(model) is str and type(messages) is int:  # valid as they are: may wait as a row
+        if type(model) is str and type(messages) is int:
+            # Valid as they are, so the record may be made later; other values are
+            # checked now, where the caller sees what was wrong.
             self._recorder.model_called(t0, model, duration, messages, usage)
         else:
             self._recorder.append(
