@@ -128,7 +128,8 @@ def test_an_agent_runs_records_equal_the_same_records_validated(how: str) -> Non
 def test_a_new_run_id_is_a_uuid4_hex() -> None:
     import uuid
 
-    agent = planloop.Agent(None, planner=planloop.FunctionPlanner(lambda ctx: planloop.Answer(1)))
+    answer = planloop.FunctionPlanner(lambda ctx: planloop.Answer(1))
+    agent = planloop.Agent(None, planner=answer, store=False)
     ids = {agent.run_sync("x").run_id for _ in range(5)}
     assert len(ids) == 5
     for run_id in ids:
