@@ -1,125 +1,161 @@
 """Resuming a stored run: rebuilding it from its events, deciding what it paused at,
 and finishing an act that was cut short.
 
-A resumed run is a fresh ``_Run`` of :mod:`planloop.engine.loop` given the stored
-trace; :func:`restore` replays the trace into it (steps, observations, the plan
-in progress, which of its steps ended) and applies the decision, if any. The act
-then goes on through :func:`act_in_rounds`, which also runs plans with approval
-steps.
+A resumed run is a fresh :class:`~planloop.engine._run.Run` given the stored
+trace; :func:`restore` reads the trace back into it (steps, observations, the
+plan in progress, which of its steps ended) and applies the decision, if any.
+The act then goes on through :func:`act_in_rounds`, which also runs plans with
+approval steps. Both see the run only through :class:`Resumable`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from planloop.engine.durable import (
-    CHECKPOINT_VERSION,
-    Approve,
-    Decision,
-    DurablePlanner,
-    Edit,
-    Recorder,
-)
+from planloop.engine.durable import CHECKPOINT_VERSION, Approve, Decision, DurablePlanner, Edit
 from planloop.engine.events import Acted, Continued, Event, Planned, Rejected
-from planloop.engine.machine import Machine
 from planloop.engine.plan import Plan, Step, resolve_refs
+from planloop.engine.planner import RunContext
 from planloop.engine.scheduler import ActOutcome
 from planloop.engine.states import LoopState, StepStatus
 from planloop.engine.steps import StepResult
-from planloop.engine.trace import RunResumed, StepFinished, Transitioned
+from planloop.engine.trace import RunResumed, StepFinished, TraceEvent, Transitioned
 from planloop.errors import CannotResume, InvalidPlan, PauseForApproval
 
 if TYPE_CHECKING:
-    from planloop.engine.loop import _Run
+    from planloop.engine.config import LoopConfig
 
-__all__ = ["act_in_rounds", "restore"]
+__all__ = ["Resumable", "act_in_rounds", "restore"]
+
+
+class Resumable(Protocol):
+    """What resuming a run and finishing its act need of it.
+
+    :class:`planloop.engine._run.Run` is one.
+    """
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def cfg(self) -> LoopConfig: ...
+
+    @property
+    def ctx(self) -> RunContext: ...
+
+    @property
+    def acts(self) -> int:
+        """Acts entered so far (the number of the act in progress)."""
+
+    def clock(self) -> float:
+        """Seconds since the run started."""
+
+    def recorded(self) -> list[TraceEvent]:
+        """Every event recorded so far."""
+
+    def record(self, event: TraceEvent) -> None:
+        """Add ``event`` to the trace."""
+
+    def absorb_recorded(self, event: Event, plan: Plan | None, iteration: int) -> None:
+        """Turn ``event`` (which entered ``observe``) into observations again."""
+
+    def continue_at(
+        self,
+        state: str,
+        *,
+        acts: int,
+        plan: Plan | None,
+        steps: Sequence[StepResult],
+        last_event: Event | None,
+        done: dict[str, StepResult] | None,
+    ) -> None:
+        """Go on from ``state``; ``done``: the steps of the act in progress that ended."""
+
+    def attach_store(self, *, seq: int) -> None:
+        """Write every event from now on to the store, numbered from ``seq``."""
+
+    def checkpoint(self) -> None:
+        """Note (or write) the run's state."""
+
+    def fire(self, event: Event) -> None:
+        """Move the machine by ``event``."""
+
+    async def execute(self, plan: Plan) -> None:
+        """Run ``plan``'s steps into the act's outcome."""
 
 
 async def act_in_rounds(
-    run: _Run, plan: Plan, gates: Mapping[str, str], ended: dict[str, StepResult]
-) -> int:
+    run: Resumable,
+    plan: Plan,
+    gates: Mapping[str, str],
+    ended: dict[str, StepResult],
+    outcome: ActOutcome,
+) -> None:
     """An act with steps that ended earlier (a resumed run) or approval steps.
 
     Each round runs what does not wait for an undecided approval step; when an
     approval step is reached, the run pauses (:class:`PauseForApproval`).
-    Returns how many results at the start of the outcome were recorded before.
     """
-    outcome = run.outcome
-    assert outcome is not None
     outcome.results.extend(ended.values())
-    kept = len(ended)
     deps_of = dict(zip((s.id for s in plan.steps), plan.index.deps, strict=True))
     while True:
         waiting = {g for g in gates if g not in ended}
         rest = rest_of_act(run, plan, ended, outcome, hold=waiting)
         if rest.steps:
-            await run._execute(rest)
+            await run.execute(rest)
             ended.update((r.step_id, r) for r in outcome.results)
         waiting = {g for g in gates if g not in ended}
         if not waiting:
-            return kept
+            return
         ready = {
             g: gates[g]
             for g in waiting
             if all(d in ended and ended[d].status is StepStatus.succeeded for d in deps_of[g])
         }
         if ready:
-            run.steps.extend(outcome.results[kept:])
-            run.outcome = None
             raise PauseForApproval(ready)
         # Each approval step left waits behind a failure: the next round skips them.
         gates = {}
 
 
-def restore(run: _Run, checkpoint: Mapping[str, Any], decision: Decision | None) -> None:
+@dataclass
+class _ReadBack:
+    """What a run's recorded events say about where it was."""
+
+    plan: Plan | None = None
+    acts: int = 0
+    steps: list[StepResult] = field(default_factory=list)
+    by_act: dict[int, list[StepResult]] = field(default_factory=dict)
+    into_observe: Event | None = None
+    last_event: Event | None = None
+
+
+def restore(run: Resumable, checkpoint: Mapping[str, Any], decision: Decision | None) -> None:
     """Rebuild the run from its stored trace and checkpoint, then apply ``decision``."""
-    cfg, ctx = run.cfg, run.ctx
     if checkpoint.get("version") != CHECKPOINT_VERSION:
         raise CannotResume(
-            f"run {run.trace.run_id!r}: its checkpoint has version "
+            f"run {run.run_id!r}: its checkpoint has version "
             f"{checkpoint.get('version')!r}, this planloop reads {CHECKPOINT_VERSION}",
-            run_id=run.trace.run_id,
+            run_id=run.run_id,
         )
     state = str(checkpoint["state"])
-    plan: Plan | None = None
-    acts = 0
-    by_act: dict[int, list[StepResult]] = {}
-    into_observe: Event | None = None
-    durable = _durable(run)
-    for event in run.trace.events:
-        if isinstance(event, StepFinished):
-            result = event.result if durable is None else durable.restore_result(event.result)
-            run.steps.append(result)
-            by_act.setdefault(event.act, []).append(result)
-        elif isinstance(event, Transitioned):
-            if event.source == LoopState.observe and into_observe is not None:
-                run.plan, ctx.iteration = plan, event.iteration
-                run._absorb_recorded(ctx, into_observe)
-                into_observe = None
-            rebuilt = _rebuilt_event(event, plan, by_act.get(acts, ()))
-            if isinstance(rebuilt, Planned):
-                plan = rebuilt.plan
-            if event.target == LoopState.act:
-                acts += 1
-            if event.target == LoopState.observe:
-                into_observe = rebuilt
-            run.last_event = rebuilt
+    found = _read_back(run)
+    ctx = run.ctx
     ctx.iteration = int(checkpoint["iteration"])
     ctx.model_calls = int(checkpoint["model_calls"])
     ctx.tokens = int(checkpoint["tokens"])
-    ctx.last_results = tuple(by_act.get(acts, ()))
-    run.machine = Machine(cfg.spec, state=state)
-    run.acts = acts
-    run.plan = plan
+    ctx.last_results = tuple(found.by_act.get(found.acts, ()))
+    acts, plan, last_event, done = found.acts, found.plan, found.last_event, None
     if state == LoopState.act and plan is not None:
-        run.acts = acts - 1  # the act in progress is entered again
-        run.plan = runnable(run, plan, checkpoint.get("callable_steps", ()))
-        run.resumed_done = {r.step_id: r for r in by_act.get(acts, ())}
+        acts -= 1  # the act in progress is entered again
+        plan = runnable(run, plan, checkpoint.get("callable_steps", ()))
+        done = {r.step_id: r for r in found.by_act.get(found.acts, ())}
     elif state == LoopState.observe:
-        run.last_event = into_observe
+        last_event = found.into_observe
     pending = checkpoint.get("paused")
     # The decision is checked before anything is written: a bad one leaves the run paused.
     decided: Event | list[StepResult] | None = None
@@ -128,37 +164,70 @@ def restore(run: _Run, checkpoint: Mapping[str, Any], decision: Decision | None)
             decided = decide_approval(run, pending["approval"], decision)
         else:
             decided = decide(run, pending, decision)
-    store = cfg.store
+    approved = decided if isinstance(decided, list) else []
+    if done is not None:
+        done.update((result.step_id, result) for result in approved)
+    run.continue_at(
+        state,
+        acts=acts,
+        plan=decided.plan if isinstance(decided, Planned) else plan,
+        steps=[*found.steps, *approved],
+        last_event=last_event,
+        done=done,
+    )
+    _record_resumption(run, state, pending is not None, decision)
+    for result in approved:
+        stored = found.plan
+        deps = stored.dependencies(stored.by_id[result.step_id]) if stored else ()
+        run.record(StepFinished(t=run.clock(), act=found.acts, result=result, depends_on=deps))
+    if isinstance(decided, Event):
+        run.fire(decided)
+    else:
+        run.checkpoint()
+
+
+def _read_back(run: Resumable) -> _ReadBack:
+    """Steps, observations, plans and acts, from the run's recorded events."""
+    found = _ReadBack()
+    durable = _durable(run)
+    for event in run.recorded():
+        if isinstance(event, StepFinished):
+            result = event.result if durable is None else durable.restore_result(event.result)
+            found.steps.append(result)
+            found.by_act.setdefault(event.act, []).append(result)
+        elif isinstance(event, Transitioned):
+            if event.source == LoopState.observe and found.into_observe is not None:
+                run.absorb_recorded(found.into_observe, found.plan, event.iteration)
+                found.into_observe = None
+            rebuilt = _rebuilt_event(event, found.plan, found.by_act.get(found.acts, ()))
+            if isinstance(rebuilt, Planned):
+                found.plan = rebuilt.plan
+            if event.target == LoopState.act:
+                found.acts += 1
+            if event.target == LoopState.observe:
+                found.into_observe = rebuilt
+            found.last_event = rebuilt
+    return found
+
+
+def _record_resumption(
+    run: Resumable, state: str, paused: bool, decision: Decision | None
+) -> None:
+    store = run.cfg.store
     assert store is not None
-    run.recorder = Recorder(store, run.trace.run_id, seq=len(run.trace.events), trace=run.trace)
-    run.trace.subscribe(run.recorder)
-    store.reopen_run(run.trace.run_id)
-    run.trace.append(
+    run.attach_store(seq=len(run.recorded()))
+    store.reopen_run(run.run_id)
+    run.record(
         RunResumed(
             t=run.clock(),
             state=state,
-            after="pause" if pending is not None else "crash",
+            after="pause" if paused else "crash",
             decision=None if decision is None else _decision_json(decision),
         )
     )
-    if decided is None:
-        run._checkpoint()
-        return
-    if isinstance(decided, list):
-        assert run.resumed_done is not None
-        for result in decided:
-            run.resumed_done[result.step_id] = result
-            run.steps.append(result)
-            deps = plan.dependencies(plan.by_id[result.step_id]) if plan else ()
-            run.trace.append(StepFinished(t=run.clock(), act=acts, result=result, depends_on=deps))
-        run._checkpoint()
-        return
-    if isinstance(decided, Planned):
-        run.plan = decided.plan
-    run.fire(decided)
 
 
-def runnable(run: _Run, plan: Plan, callables: Sequence[str] = ()) -> Plan:
+def runnable(run: Resumable, plan: Plan, callables: Sequence[str] = ()) -> Plan:
     restore = run.cfg.restore_plan
     if restore is not None:
         return restore(plan)
@@ -169,23 +238,23 @@ def runnable(run: _Run, plan: Plan, callables: Sequence[str] = ()) -> Plan:
         # Steps that ran Python callables (a plan-and-execute sub-agent, say) were
         # stored by name only; running them by that name would fail every step.
         raise CannotResume(
-            f"run {run.trace.run_id!r} has an unfinished plan whose steps "
+            f"run {run.run_id!r} has an unfinished plan whose steps "
             f"{list(callables)} run Python callables, which {run.cfg.name!r} cannot "
             "rebuild from the store; start a new run instead",
-            run_id=run.trace.run_id,
+            run_id=run.run_id,
         )
     return plan
 
 
 def decide_approval(
-    run: _Run, questions: Mapping[str, str], decision: Decision
+    run: Resumable, questions: Mapping[str, str], decision: Decision
 ) -> list[StepResult]:
     """The results of the approval steps the run paused at, as ``decision`` says."""
     if isinstance(decision, Edit):
         raise CannotResume(
-            f"run {run.trace.run_id!r} is paused at approval steps {sorted(questions)}; "
+            f"run {run.run_id!r} is paused at approval steps {sorted(questions)}; "
             "decide them with Approve() or Reject(message=...), not Edit",
-            run_id=run.trace.run_id,
+            run_id=run.run_id,
         )
     now = run.clock()
     results = []
@@ -213,15 +282,15 @@ def decide_approval(
     return results
 
 
-def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
+def decide(run: Resumable, pending: Mapping[str, Any], decision: Decision) -> Event:
     """The event ``decision`` fires in place of the one the run paused before."""
     name, source = str(pending["event"]), str(pending["source"])
     event_type = next((t for t in run.cfg.spec.transitions if t.__name__ == name), None)
     if event_type is None:
         raise CannotResume(
-            f"run {run.trace.run_id!r} is paused before a {name} event, which this "
+            f"run {run.run_id!r} is paused before a {name} event, which this "
             "machine does not have",
-            run_id=run.trace.run_id,
+            run_id=run.run_id,
         )
     event: Event
     if isinstance(decision, Approve):
@@ -237,9 +306,9 @@ def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
     elif isinstance(decision, Edit):
         if event_type is not Planned:
             raise CannotResume(
-                f"run {run.trace.run_id!r} is paused before a {name} event, not a plan; "
+                f"run {run.run_id!r} is paused before a {name} event, not a plan; "
                 "an Edit decision replaces a plan. Use Approve() or Reject(message=...)",
-                run_id=run.trace.run_id,
+                run_id=run.run_id,
             )
         plan = _edited_plan(run, decision)
         problems = plan.problems(run.cfg.tools or None, max_steps=run.cfg.max_plan_steps)
@@ -249,28 +318,28 @@ def decide(run: _Run, pending: Mapping[str, Any], decision: Decision) -> Event:
     else:
         if "Rejected" not in run.cfg.spec.accepted(source):
             raise CannotResume(
-                f"run {run.trace.run_id!r} is paused in state {source!r}, which does not "
+                f"run {run.run_id!r} is paused in state {source!r}, which does not "
                 "accept Rejected; use Approve() or Edit(plan=...)",
-                run_id=run.trace.run_id,
+                run_id=run.run_id,
             )
         event = Rejected(error="rejected by a person", feedback=decision.message)
     return event
 
 
-def _durable(run: _Run) -> DurablePlanner | None:
+def _durable(run: Resumable) -> DurablePlanner | None:
     planner = run.cfg.planner
     return planner if isinstance(planner, DurablePlanner) else None
 
 
-def _edited_plan(run: _Run, decision: Edit) -> Plan:
+def _edited_plan(run: Resumable, decision: Edit) -> Plan:
     durable = _durable(run)
     if durable is not None:
         return durable.edited_plan(decision, run.ctx)
     if decision.plan is None:
         raise CannotResume(
-            f"run {run.trace.run_id!r} plans with tools, not step texts: Edit(steps=...) "
+            f"run {run.run_id!r} plans with tools, not step texts: Edit(steps=...) "
             "is for plan-and-execute runs; pass Edit(plan=Plan([...])) instead",
-            run_id=run.trace.run_id,
+            run_id=run.run_id,
         )
     return decision.plan
 
@@ -280,7 +349,7 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
 
 
 def rest_of_act(
-    run: _Run, plan: Plan, ended: dict[str, StepResult], outcome: ActOutcome, *, hold: set[str]
+    run: Resumable, plan: Plan, ended: dict[str, StepResult], outcome: ActOutcome, *, hold: set[str]
 ) -> Plan:
     """The steps that have not ended and do not wait for ``hold``, with the outputs
     of the steps in ``ended`` bound into their arguments.
@@ -311,9 +380,7 @@ def rest_of_act(
             )
             ended[step.id] = result
             outcome.results.append(result)
-            run.trace.append(
-                StepFinished(t=run.clock(), act=run.acts, result=result, depends_on=deps)
-            )
+            run.record(StepFinished(t=run.clock(), act=run.acts, result=result, depends_on=deps))
             continue
         rest.append(
             step.model_copy(

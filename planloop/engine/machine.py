@@ -4,13 +4,13 @@ This is the only module that imports ``transitions``; nothing else touches the
 machine it builds.
 
 A spec is compiled into a ``transitions.Machine`` once (specs are immutable)
-and every run's :class:`Machine` shares it. The spec attaches no callbacks,
-conditions or before/after hooks, so what ``transitions`` would do on a trigger
-is look up the transition for the current state and set the model's state; its
-generic trigger path (an ``EventData``, a ``partial``, eight logging calls and
-six callback sweeps, ~9 µs) would only add bookkeeping around that assignment,
-three times per iteration. So the compiled machine's transitions are read once
-into a table of ``(state, event type) -> state`` and a move is one lookup.
+and every run's :class:`Machine` of an equal spec shares it. The spec attaches
+no callbacks, conditions or before/after hooks, so what ``transitions`` does on
+a trigger is look up the transition for the current state and set the model's
+state; its generic trigger path (event data, logging, callback sweeps) adds
+only bookkeeping around that assignment, three times per iteration. So the
+compiled machine's transitions are read once into a table of
+``(state, event type) -> state`` and a move is one lookup.
 ``tests/engine/test_machine.py`` fires every event at every state through both
 and checks they agree.
 """
@@ -18,7 +18,6 @@ and checks they agree.
 from __future__ import annotations
 
 import weakref
-from functools import partial
 
 from transitions import Machine as _TransitionsMachine
 
@@ -57,30 +56,16 @@ class _Compiled:
         }
 
 
-# Equal specs have the same states and the same event classes, so they share one.
 _COMPILED: weakref.WeakKeyDictionary[MachineSpec, _Compiled] = weakref.WeakKeyDictionary()
-
-
-_BY_ID: dict[int, tuple[weakref.ref[MachineSpec], _Compiled]] = {}
-"""The same, by the identity of the spec object: every run of an agent starts with the
-same spec, and finding it by equality compares the whole spec (a microsecond a run).
-An entry leaves when its spec dies, before its id can be given to another object."""
+"""Compiled machines by spec. Equal specs have the same states and the same event
+classes, so they share one; an entry leaves with the last spec equal to its key."""
 
 
 def _compiled(spec: MachineSpec) -> _Compiled:
-    key = id(spec)
-    entry = _BY_ID.get(key)
-    if entry is not None and entry[0]() is spec:
-        return entry[1]
     found = _COMPILED.get(spec)
     if found is None:  # two threads may both compile a new spec: the same result
         found = _COMPILED[spec] = _Compiled(spec)
-    _BY_ID[key] = (weakref.ref(spec, partial(_forget, key)), found)
     return found
-
-
-def _forget(key: int, _: weakref.ref[MachineSpec]) -> None:
-    _BY_ID.pop(key, None)
 
 
 class Machine:

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from planloop.engine._trusted import trusted_maker, trusted_many
 from planloop.engine.plan import Plan
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.tooling import ToolLike
-from planloop.engine.trace import ModelCalled, StepLog, Usage
+from planloop.engine.trace import ModelCalled, Usage
 from planloop.errors import StopRun
 
 if TYPE_CHECKING:
+    from planloop.engine.recorder import TraceRecorder
     from planloop.engine.trace import Trace
 
 __all__ = ["Answer", "Planner", "RunContext", "StopRun"]
@@ -41,7 +41,6 @@ class Answer(BaseModel):
         if "output" not in data:
             data["output"] = output
         super().__init__(**data)
-
 
 
 class RunContext:
@@ -79,13 +78,13 @@ class RunContext:
         run_id: str,
         input: Any,
         tools: Mapping[str, ToolLike],
-        trace: Trace,
+        recorder: TraceRecorder,
         start: float,
     ) -> None:
         self.run_id = run_id
         self.input = input
         self.tools = tools
-        self.trace = trace
+        self._recorder = recorder
         self.iteration = 0
         self._visible: Sequence[tuple[Action, Any]] | None = None
         self._steps: list[tuple[Action, Any]] = []
@@ -98,7 +97,11 @@ class RunContext:
         self.tokens = 0
         self.state: dict[Any, Any] = {}
         self._start = start
-        self._log: StepLog | None = None  # over ``trace``, made on the first model call
+
+    @property
+    def trace(self) -> Trace:
+        """The run's trace so far, kept complete as the run goes on once read."""
+        return self._recorder.trace()
 
     @property
     def all_steps(self) -> list[tuple[Action, Any]]:
@@ -123,24 +126,7 @@ class RunContext:
 
     def _read_acts(self) -> None:
         succeeded = StepStatus.succeeded
-        unread = self._unread
-        if len(unread) == 1 and len(unread[0][1]) == 1 and len(unread[0][0].steps) == 1:
-            # One act of one step since the last read: a tool-calling agent's iteration.
-            plan, (res,), iteration = unread[0]
-            step = plan.steps[0]
-            action = _new_action(
-                {
-                    "tool": res.tool,
-                    "tool_input": res.args if res.started_at is not None else step.args,
-                    "log": plan.log,
-                    "step_id": step.id,
-                    "iteration": iteration,
-                }
-            )
-            self._steps.append((action, res.output if res.status is succeeded else res.observation))
-            unread.clear()
-            return
-        for plan, results, iteration in unread:
+        for plan, results, iteration in self._unread:
             steps = plan.steps
             if len(steps) == 1:
                 ordered: Sequence[StepResult] = results
@@ -148,26 +134,18 @@ class RunContext:
                 by_id = {r.step_id: r for r in results}
                 ordered = [by_id[step.id] for step in steps]
             log = plan.log
-            actions = trusted_many(
-                Action,
-                [
-                    {
-                        "tool": res.tool,
-                        "tool_input": res.args if res.started_at is not None else step.args,
-                        "log": log,
-                        "step_id": step.id,
-                        "iteration": iteration,
-                    }
-                    for step, res in zip(steps, ordered, strict=True)
-                ],
-            )
-            # ``observation``'s first case inline: a 10,000-step act is mostly successes.
             self._steps.extend(
-                zip(
-                    actions,
-                    [r.output if r.status is succeeded else r.observation for r in ordered],
-                    strict=True,
+                (
+                    Action(
+                        tool=res.tool,
+                        tool_input=res.args if res.started_at is not None else step.args,
+                        log=log,
+                        step_id=step.id,
+                        iteration=iteration,
+                    ),
+                    res.output if res.status is succeeded else res.observation,
                 )
+                for step, res in zip(steps, ordered, strict=True)
             )
         self._unread.clear()
 
@@ -194,7 +172,7 @@ class RunContext:
                 self.tokens += spent.total_tokens
             else:
                 spent = None
-            self.trace.append(
+            self._recorder.append(
                 ModelCalled(
                     t=t0,
                     model=model,
@@ -207,25 +185,19 @@ class RunContext:
             raise
         duration = time.perf_counter() - start - t0
         usage = getattr(value, "usage", None)
-        if type(usage) is Usage:  # its total, without the property call
-            self.tokens += usage.input_tokens + usage.output_tokens
-        elif isinstance(usage, Usage):
+        if isinstance(usage, Usage):
             self.tokens += usage.total_tokens
         else:
             usage = None
-        if type(model) is str and type(messages) is int:  # the engine's own values: no validation
-            log, trace = self._log, self.trace
-            if log is None or log.trace is not trace:
-                log = self._log = trace.step_log()
-            log.model_called(t0, model, duration, messages, usage)
+        if type(model) is str and type(messages) is int:
+            # Valid as they are, so the record may be made later; other values are
+            # checked now, where the caller sees what was wrong.
+            self._recorder.model_called(t0, model, duration, messages, usage)
         else:
-            self.trace.append(
+            self._recorder.append(
                 ModelCalled(t=t0, model=model, duration=duration, messages=messages, usage=usage)
             )
         return value
-
-
-_new_action = trusted_maker(Action)
 
 
 @runtime_checkable

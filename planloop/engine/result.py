@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -15,7 +15,6 @@ from pydantic import (
     model_validator,
 )
 
-from planloop.engine._trusted import trusted
 from planloop.engine.states import RunStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.trace import Trace
@@ -62,39 +61,52 @@ class RunResult(BaseModel):
     stop_reason: StopReason | None = None
     iterations: int = 0
     steps: list[StepResult]
-    trace: Trace
-    # ``intermediate_steps`` is made when first read: a workflow's run never reads its
-    # pairs, and a 10,000-step run would make 20,000 objects for them (an Action and a
-    # tuple per step), most of its run's time in the cyclic garbage collector. It is
-    # still given to the constructor, compared, copied, pickled and dumped like a field.
-    _pairs: _Pairs = PrivateAttr()
+    # ``trace`` and ``intermediate_steps`` are made when first read: most runs never
+    # read them, and a 10,000-step run would make 20,000 trace records and 20,000
+    # pairs for them. They are still given to the constructor, compared, copied,
+    # pickled and dumped like fields.
+    _lazy: tuple[_Later[Trace], _Later[list[tuple[Action, Any]]]] = PrivateAttr()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def trace(self) -> Trace:
+        """The full typed record of the run."""
+        return self._lazy[0].get()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def intermediate_steps(self) -> list[tuple[Action, Any]]:
         """``(action, observation)`` pairs in execution order."""
-        return self._pairs.get()
+        return self._lazy[1].get()
 
     @model_validator(mode="wrap")
     @classmethod
-    def _take_pairs(cls, data: Any, handler: ModelWrapValidatorHandler[RunResult]) -> RunResult:
-        if isinstance(data, RunResult):
+    def _take_made(cls, data: Any, handler: ModelWrapValidatorHandler[RunResult]) -> RunResult:
+        if not isinstance(data, dict):
             return handler(data)
-        pairs: Any = []
-        if isinstance(data, dict):
-            data = dict(data)
-            pairs = data.pop("intermediate_steps", [])
+        data = dict(data)
+        pairs = data.pop("intermediate_steps", [])
+        trace = data.pop("trace", _MISSING)
         result = handler(data)
-        result._pairs = _Pairs(None, _PAIRS.validate_python(pairs))
+        if not isinstance(trace, _Later):
+            given = {} if trace is _MISSING else {"trace": trace}
+            trace = _Later(None, _TraceField.model_validate(given).trace)
+        if not isinstance(pairs, _Later):
+            pairs = _Later(None, _PAIRS.validate_python(pairs))
+        result._lazy = (trace, pairs)
         return result
 
     @classmethod
-    def _lazy(cls, pairs: Callable[[], list[tuple[Action, Any]]], **fields: Any) -> RunResult:
-        """A result from values the engine made (not validated), its pairs made by
-        ``pairs`` when first read. ``fields`` names every field."""
-        # Every field is given, with its type: no need for ``model_construct``'s
-        # defaults and checks (it is a tenth of a short run's fixed cost).
-        return trusted(cls, fields, private={"_pairs": _Pairs(pairs, None)})
+    def _later(
+        cls,
+        trace: Callable[[], Trace],
+        pairs: Callable[[], list[tuple[Action, Any]]],
+        **fields: Any,
+    ) -> RunResult:
+        """A result whose trace and pairs ``trace`` and ``pairs`` make when first read."""
+        fields["trace"] = _Later(trace, None)
+        fields["intermediate_steps"] = _Later(pairs, None)
+        return cls.model_validate(fields)
 
     def __repr__(self) -> str:
         output = repr(self.output)
@@ -119,21 +131,19 @@ class RunResult(BaseModel):
         return mimebundle_of(self.trace, repr(self), include, exclude)
 
 
-class _Pairs:
-    """A run's ``(action, observation)`` pairs, made on first read; equal, copied and
-    pickled as the list they make."""
+T = TypeVar("T")
+
+
+class _Later(Generic[T]):
+    """A value made on first read; equal, copied and pickled as the value it makes."""
 
     __slots__ = ("_make", "_value")
 
-    def __init__(
-        self,
-        make: Callable[[], list[tuple[Action, Any]]] | None,
-        value: list[tuple[Action, Any]] | None,
-    ) -> None:
+    def __init__(self, make: Callable[[], T] | None, value: T | None) -> None:
         self._make = make
         self._value = value
 
-    def get(self) -> list[tuple[Action, Any]]:
+    def get(self) -> T:
         value = self._value
         if value is None:
             assert self._make is not None
@@ -142,19 +152,30 @@ class _Pairs:
         return value
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _Pairs):
+        if not isinstance(other, _Later):
             return NotImplemented
-        return self.get() == other.get()
+        return bool(self.get() == other.get())
 
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_Pairs, (None, self.get()))
+        return (_Later, (None, self.get()))
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Pairs:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Later[T]:
         from copy import deepcopy
 
-        return _Pairs(None, deepcopy(self.get(), memo))
+        return _Later(None, deepcopy(self.get(), memo))
+
+
+_MISSING: Any = object()
+
+
+class _TraceField(BaseModel):
+    """Validates a result's ``trace`` as the field it is to callers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace: Trace
 
 
 _PAIRS: TypeAdapter[list[tuple[Action, Any]]] = TypeAdapter(list[tuple[Action, Any]])

@@ -11,16 +11,8 @@ from collections.abc import Callable, Container, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planloop.engine._trusted import trusted, trusted_maker
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
@@ -45,7 +37,6 @@ __all__ = [
     "Transitioned",
     "Usage",
 ]
-
 
 
 class _Record(BaseModel):
@@ -172,9 +163,8 @@ TraceEvent = Annotated[
 class Trace(BaseModel):
     """Everything one run did, in order.
 
-    The step records of a run that nothing listened to (no store, no
-    ``on_event``) are built when the trace is first read; reading, dumping,
-    copying and comparing it all see every event.
+    A run records into a :class:`~planloop.engine.recorder.TraceRecorder`, which
+    makes this trace when it is read; ``events`` is a plain list of typed records.
 
     Example:
         >>> from planloop import Agent, FunctionPlanner, Answer
@@ -193,141 +183,18 @@ class Trace(BaseModel):
     children: dict[str, Trace] = Field(default_factory=dict)
     """Traces of sub-agent runs, by the id of the step that ran them."""
 
-    _listeners: list[Callable[[Any], None]] = []
-
-    # Step events a run recorded through a StepLog with nobody listening are kept as
-    # flat rows until the trace is read: then ``events`` is absent from the instance
-    # dict, the events before the rows are under "_base" and the rows under
-    # "_journal". Reading ``events`` (or dumping, copying, comparing, pickling the
-    # trace) builds the records in order and puts ``events`` back. A 10,000-step
-    # workflow that nobody asks for its trace never makes its 20,000 step records,
-    # and the cyclic garbage collector never visits them during the run.
-
-    if not TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> Any:
-            if name == "events":
-                return self._settle()
-            return super().__getattr__(name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "events":
-            self._settle()  # the rows belong to the list being replaced
-        super().__setattr__(name, value)
-
-    def _settle(self) -> list[Any]:
-        """``events``, with any rows a StepLog left built into records."""
-        d = self.__dict__
-        events: list[Any] | None = d.get("events")
-        if events is not None:
-            return events
-        events = d.pop("_base")
-        rows: list[Any] = d.pop("_journal")
-        add = events.append
-        i, n = 0, len(rows)
-        while i < n:
-            tag = rows[i]
-            if tag == _EVENT:
-                add(rows[i + 1])
-                i += 2
-            elif tag == _STARTED:
-                add(make_started(*rows[i + 1 : i + 8]))
-                i += 8
-            elif tag == _FINISHED:
-                add(make_finished(*rows[i + 1 : i + 5]))
-                i += 5
-            elif tag == _TRANSITIONED:
-                t, source, target, name, of, dump, iteration = rows[i + 1 : i + 8]
-                add(make_transitioned(t, source, target, name, dump(of), iteration))
-                i += 8
-            else:
-                add(make_model_called(*rows[i + 1 : i + 6]))
-                i += 6
-        # Back in its place among the fields: a dump writes them in the dict's order.
-        d["events"] = events
-        ordered = {name: d.pop(name) for name in type(self).model_fields if name in d}
-        d.update(ordered)
-        return events
-
-    @model_serializer(mode="wrap")
-    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
-        self._settle()  # also when the trace is dumped as a field of a RunResult
-        return handler(self)
-
-    def __copy__(self) -> Trace:
-        self._settle()
-        return super().__copy__()
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Trace:
-        self._settle()
-        return super().__deepcopy__(memo)
-
-    def __getstate__(self) -> dict[Any, Any]:
-        self._settle()
-        return super().__getstate__()
-
-    def __iter__(self) -> Any:
-        self._settle()
-        return super().__iter__()
-
-    def __repr_args__(self) -> Any:
-        self._settle()
-        return super().__repr_args__()
-
-    @classmethod
-    def _new(cls, run_id: str) -> Trace:
-        """``Trace(run_id=run_id)``, not validated (a run starts with one)."""
-        if type(run_id) is not str:
-            return cls(run_id=run_id)
-        return trusted(
-            cls,
-            {"run_id": run_id, "events": [], "children": {}},
-            private={"_listeners": []},
-            fields_set={"run_id"},
-        )
-
     def append(self, event: Any) -> None:
-        """Record ``event`` (runs only append; nothing is ever rewritten)."""
-        d = self.__dict__
-        events = d.get("events")
-        if events is not None:
-            events.append(event)
-        else:  # after a StepLog's rows, in order
-            d["_journal"].extend((_EVENT, event))
-        # Read through the private dict: pydantic's attribute hook costs a microsecond.
-        private = self.__pydantic_private__
-        if private:
-            for listener in private["_listeners"]:
-                listener(event)
-
-    def step_log(self) -> StepLog:
-        """What the scheduler records step events through (see :class:`StepLog`)."""
-        return StepLog(self)
-
-    def subscribe(self, listener: Callable[[Any], None]) -> None:
-        """Call ``listener(event)`` for every event appended from now on."""
-        self._settle()  # a listener is given records as they are made, never rows
-        self._listeners = [*self._listeners, listener]
-
-    def unsubscribe(self, listener: Callable[[Any], None]) -> None:
-        """Stop calling ``listener`` (a listener not subscribed is ignored)."""
-        self._listeners = [x for x in self._listeners if x is not listener]
+        """Add ``event`` at the end."""
+        self.events.append(event)
 
     @property
     def started(self) -> RunStarted | None:
-        d = self.__dict__
-        events = d.get("events")
-        if events is None:  # rows wait to be built; the first event is not one of them
-            events = d["_base"] or d["_journal"][1:2]
-        first = events[0] if events else None
+        first = self.events[0] if self.events else None
         return first if isinstance(first, RunStarted) else None
 
     @property
     def ended(self) -> RunEnded | None:
-        # Read where it is without building rows: a run reads it to make its result.
-        d = self.__dict__
-        events = d.get("events")
-        last = (events[-1] if events else None) if events is not None else d["_journal"][-1]
+        last = self.events[-1] if self.events else None
         return last if isinstance(last, RunEnded) else None
 
     @property
@@ -435,19 +302,7 @@ class Trace(BaseModel):
         # out of asyncio.run, and a full dump of a long trace takes seconds.
         ended = self.ended
         end = f", status={ended.status.value!r}" if ended else ""
-        return f"Trace(run_id={self.run_id!r}, events={self._count()}{end})"
-
-    def _count(self) -> int:
-        """How many events, without building any row."""
-        d = self.__dict__
-        events = d.get("events")
-        if events is not None:
-            return len(events)
-        rows, n, i = d["_journal"], len(d["_base"]), 0
-        while i < len(rows):
-            n += 1
-            i += _ROW_LENGTH[rows[i]]
-        return n
+        return f"Trace(run_id={self.run_id!r}, events={len(self.events)}{end})"
 
     def _repr_svg_(self) -> str | None:
         from planloop.engine._display import svg_of
@@ -461,61 +316,54 @@ class Trace(BaseModel):
 
         return mimebundle_of(self, repr(self), include, exclude)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Trace):
-            return NotImplemented
-        return (
-            self.run_id == other.run_id
-            and self.events == other.events
-            and self.children == other.children
-        )
 
-    __hash__ = None  # type: ignore[assignment]
-
-
-_EVENT, _STARTED, _FINISHED, _TRANSITIONED, _CALLED = 0, 1, 2, 3, 4
-"""Tags of a StepLog row: a record made already, a step's start, a step's end, a
-transition, a model call that returned."""
-_ROW_LENGTH = (2, 8, 5, 8, 6)
-"""Each row's length, its tag included, by tag."""
-
-_new_started = trusted_maker(StepStarted)
-_new_finished = trusted_maker(StepFinished)
-_new_transitioned = trusted_maker(Transitioned)
-_new_model_called = trusted_maker(ModelCalled)
+def make_run_ended(
+    t: float,
+    status: RunStatus,
+    reason: StopReason | None,
+    output: Any,
+    iterations: int,
+    error: str | None,
+) -> RunEnded:
+    """A :class:`RunEnded` with every field given."""
+    return RunEnded(
+        t=t,
+        kind="run_ended",
+        status=status,
+        stop_reason=reason,
+        output=output,
+        iterations=iterations,
+        error=error,
+    )
 
 
 def make_model_called(
     t: float, model: str, duration: float, messages: int, usage: Usage | None
 ) -> ModelCalled:
-    """A :class:`ModelCalled` of a call that returned, from values the engine made."""
-    return _new_model_called(
-        {
-            "t": t,
-            "kind": "model_called",
-            "model": model,
-            "duration": duration,
-            "messages": messages,
-            "usage": usage,
-            "error": None,
-        }
+    """A :class:`ModelCalled` of a call that returned."""
+    return ModelCalled(
+        t=t,
+        kind="model_called",
+        model=model,
+        duration=duration,
+        messages=messages,
+        usage=usage,
+        error=None,
     )
 
 
 def make_transitioned(
     t: float, source: str, target: str, event: str, payload: dict[str, Any], iteration: int
 ) -> Transitioned:
-    """A :class:`Transitioned` from values the engine made (not validated again)."""
-    return _new_transitioned(
-        {
-            "t": t,
-            "kind": "transitioned",
-            "source": source,
-            "target": target,
-            "event": event,
-            "payload": payload,
-            "iteration": iteration,
-        }
+    """A :class:`Transitioned` with every field given."""
+    return Transitioned(
+        t=t,
+        kind="transitioned",
+        source=source,
+        target=target,
+        event=event,
+        payload=payload,
+        iteration=iteration,
     )
 
 
@@ -528,67 +376,36 @@ def make_started(
     attempt: int,
     deps: tuple[str, ...],
 ) -> StepStarted:
-    """A :class:`StepStarted` from values the scheduler made (not validated again)."""
-    return _new_started(
-        {
-            "t": t,
-            "kind": "step_started",
-            "act": act,
-            "step_id": step_id,
-            "tool": tool,
-            "args": args,
-            "attempt": attempt,
-            "depends_on": deps,
-        }
+    """A :class:`StepStarted` with every field given."""
+    return StepStarted(
+        t=t,
+        kind="step_started",
+        act=act,
+        step_id=step_id,
+        tool=tool,
+        args=args,
+        attempt=attempt,
+        depends_on=deps,
     )
 
 
 def make_finished(t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> StepFinished:
-    """A :class:`StepFinished` from values the scheduler made (not validated again)."""
-    return _new_finished(
-        {"t": t, "kind": "step_finished", "act": act, "result": result, "depends_on": deps}
-    )
+    """A :class:`StepFinished` with every field given."""
+    return StepFinished(t=t, kind="step_finished", act=act, result=result, depends_on=deps)
 
 
 class StepLog:
-    """Records step events, transitions and model calls for the engine, as rows while
-    nobody listens.
+    """Where the scheduler records each step's start and end.
 
-    Over a trace (:meth:`Trace.step_log`): while the trace has no listeners (a
-    store, a progress display, ``on_event``), a step's start or end, a transition
-    or a model call is kept as a row of the values it is made from, and the records
-    are built when the trace is first read (``Trace._settle``), equal to the ones
-    :meth:`Trace.append` would have been given; with a listener, each record is
-    appended as it happens. Over a plain ``record(event)`` callable
-    (``StepLog(record=...)``), always so.
+    This one makes each record at once and passes it to ``record``. A run
+    records through its :class:`~planloop.engine.recorder.TraceRecorder`, a
+    StepLog that keeps the values as rows while nobody listens.
     """
 
-    __slots__ = ("_dict", "_private", "_record", "trace")
+    __slots__ = ("_record",)
 
-    def __init__(
-        self, trace: Trace | None = None, *, record: Callable[[Any], None] | None = None
-    ) -> None:
-        self.trace = trace
-        """The trace this logs into (``None`` over a ``record`` callable)."""
-        if trace is not None:
-            self._record: Callable[[Any], None] = trace.append
-            self._dict: dict[str, Any] | None = trace.__dict__
-            self._private: dict[str, Any] | None = trace.__pydantic_private__
-        elif record is not None:
-            self._record, self._dict, self._private = record, None, None
-        else:
-            raise TypeError("StepLog needs a trace or a record callable")
-
-    def _rows(self) -> list[Any] | None:
-        """Where a row goes, or None when the record must be made now."""
-        d, private = self._dict, self._private
-        if d is None or (private and private["_listeners"]):
-            return None
-        rows: list[Any] | None = d.get("_journal")
-        if rows is None:
-            d["_base"] = d.pop("events")
-            rows = d["_journal"] = []
-        return rows
+    def __init__(self, *, record: Callable[[Any], None]) -> None:
+        self._record = record
 
     def started(
         self,
@@ -601,51 +418,11 @@ class StepLog:
         deps: tuple[str, ...],
     ) -> None:
         """Record a :class:`StepStarted` with these fields."""
-        rows = self._rows()
-        if rows is None:
-            self._record(make_started(t, act, step_id, tool, args, attempt, deps))
-        else:
-            rows.extend((_STARTED, t, act, step_id, tool, args, attempt, deps))
+        self._record(make_started(t, act, step_id, tool, args, attempt, deps))
 
     def finished(self, t: float, act: int, result: StepResult, deps: tuple[str, ...]) -> None:
         """Record a :class:`StepFinished` with these fields."""
-        rows = self._rows()
-        if rows is None:
-            self._record(make_finished(t, act, result, deps))
-        else:
-            rows.extend((_FINISHED, t, act, result, deps))
-
-    def transitioned(
-        self,
-        t: float,
-        source: str,
-        target: str,
-        event: str,
-        of: Any,
-        dump: Callable[[Any], dict[str, Any]],
-        iteration: int,
-    ) -> None:
-        """Record a :class:`Transitioned` whose payload is ``dump(of)``.
-
-        A row keeps ``of`` and makes the payload when the trace is read, so ``of``
-        must not change from here on (the engine passes frozen events whose
-        values it made itself), and ``dump`` must not raise.
-        """
-        rows = self._rows()
-        if rows is None:
-            self._record(make_transitioned(t, source, target, event, dump(of), iteration))
-        else:
-            rows.extend((_TRANSITIONED, t, source, target, event, of, dump, iteration))
-
-    def model_called(
-        self, t: float, model: str, duration: float, messages: int, usage: Usage | None
-    ) -> None:
-        """Record a :class:`ModelCalled` of a call that returned, with these fields."""
-        rows = self._rows()
-        if rows is None:
-            self._record(make_model_called(t, model, duration, messages, usage))
-        else:
-            rows.extend((_CALLED, t, model, duration, messages, usage))
+        self._record(make_finished(t, act, result, deps))
 
 
 def _state(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transitions import MachineError
 
-from planloop import Event, MachineSpec, Stopped
+from planloop import Continued, Event, MachineSpec, Stopped
 from planloop.engine.machine import Machine, _compiled
 from planloop.errors import InvalidTransition
 
@@ -56,15 +56,21 @@ def test_runs_of_one_spec_share_the_compiled_machine_but_not_the_state() -> None
     assert b.state == "plan"
 
 
-def test_equal_specs_share_one_compiled_machine_found_by_identity_or_equality() -> None:
-    from planloop.engine import machine
+def test_equal_specs_share_one_compiled_machine_that_goes_with_the_last_of_them() -> None:
+    import gc
+    import weakref
 
-    first = MachineSpec.default().with_transitions({}, states=[])
-    second = MachineSpec.default().with_transitions({}, states=[])
+    def spec() -> MachineSpec:  # unlike the default spec, which lives as long as planloop
+        return MachineSpec.default().with_transitions(
+            {Continued: {"observe": "idle"}, Stopped: {"idle": "stopped"}}, states=["idle"]
+        )
+
+    first, second = spec(), spec()
     assert first is not second and first == second
     assert _compiled(first) is _compiled(second) is _compiled(first)
-    key = id(first)
-    assert machine._BY_ID[key][1] is _compiled(first)
+    compiled = weakref.ref(_compiled(first))
     del first
-    assert key not in machine._BY_ID  # gone with its spec, before its id is reused
     assert Machine(second).state == "plan"
+    del second
+    gc.collect()
+    assert compiled() is None  # no spec equal to its key is left

@@ -9,6 +9,7 @@ from typing import Any
 
 import planloop
 from planloop.engine.durable import Recorder
+from planloop.engine.recorder import TraceRecorder
 from planloop.engine.redact import Redactor
 from planloop.engine.states import StepStatus
 from planloop.engine.steps import StepResult
@@ -85,11 +86,12 @@ def test_a_child_trace_is_written_with_the_step_that_made_it_and_again_if_replac
     saves = _Saves()
     trace = Trace(run_id="r")
     recorder = Recorder(saves, "r", trace=trace)  # type: ignore[arg-type]
-    trace.subscribe(recorder)
-    trace.append(_started("step_1"))
+    run = TraceRecorder("r", trace=trace)
+    run.subscribe(recorder)
+    run.append(_started("step_1"))
     child = Trace(run_id="sub-1")
     trace.children["step_1"] = child  # a plan-and-execute step sets it, then ends
-    trace.append(_finished("step_1"))  # not on an event loop: written at once
+    run.append(_finished("step_1"))  # not on an event loop: written at once
     assert saves.saves == [(["started step_1", "finished step_1"], None)]
     assert saves.children == [{"step_1": child}]
     recorder.note({"state": "observe"})

@@ -1,7 +1,8 @@
 """Golden trace JSON of small scripted runs: what a run records, field by field.
 
-The engine builds its records on fast paths (see ``planloop.engine._trusted``);
-these files hold it to recording exactly the same events with the same content.
+A run keeps most of its records as rows until its trace is read (see
+``planloop.engine.recorder``); these files hold it to recording exactly the same
+events with the same content, however they are made.
 Times (``t``, ``duration``, ``started_at``, ``ended_at``) are replaced by 0, since
 they change from run to run. The files change only on purpose:
 

@@ -1,4 +1,5 @@
-"""Step events kept as rows until the trace is read (StepLog), and every way of reading."""
+"""A run's events kept as rows until its trace is read (TraceRecorder), and every way of
+reading a result's trace."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import pickle
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 import planloop
-from planloop.engine.trace import ModelCalled, StepFinished, StepStarted, Trace, Transitioned
+from planloop.engine.recorder import TraceRecorder
+from planloop.engine.result import RunResult
+from planloop.engine.trace import ModelCalled, StepFinished, StepStarted, Trace
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
 
@@ -32,10 +36,10 @@ def _workflow(name: str = "rows") -> planloop.Workflow:
     return wf
 
 
-def _deferred() -> Trace:
-    trace = _workflow().run_sync().trace
-    assert "events" not in trace.__dict__  # the step events are rows: nothing built yet
-    return trace
+def _deferred() -> RunResult:
+    result = _workflow().run_sync()
+    assert result._lazy[0]._value is None  # nothing read the trace: no record made from rows
+    return result
 
 
 def _shape(trace: Trace) -> list[tuple[Any, ...]]:
@@ -54,9 +58,8 @@ def _shape(trace: Trace) -> list[tuple[Any, ...]]:
 def test_rows_build_the_records_an_eager_trace_gets_in_the_same_order() -> None:
     seen: list[Any] = []
     eager = _workflow().run_sync(on_event=seen.append).trace  # a listener: records at once
-    assert "events" in eager.__dict__
     assert [type(e) for e in seen] == [type(e) for e in eager.events]
-    lazy = _deferred()
+    lazy = _deferred().trace
     assert [k[:6] for k in _shape(lazy)] == [k[:6] for k in _shape(eager)]
     kinds = [e.kind for e in lazy.events]
     assert kinds.count("step_started") == kinds.count("step_finished") == 4
@@ -65,94 +68,84 @@ def test_rows_build_the_records_an_eager_trace_gets_in_the_same_order() -> None:
     for e in lazy.events:
         if isinstance(e, StepFinished):
             assert e.t == e.result.ended_at
-    assert "events" in lazy.__dict__ and "_journal" not in lazy.__dict__
-    assert lazy.events is lazy.events  # built once
-
-
-def test_ended_started_and_repr_read_rows_without_building_them() -> None:
-    trace = _deferred()
-    assert trace.ended is not None and trace.ended.status == planloop.RunStatus.finished
-    assert trace.started is not None and trace.started.run_id == trace.run_id
-    text = repr(trace)
-    assert "events" not in trace.__dict__
-    assert text == f"Trace(run_id={trace.run_id!r}, events={len(trace.events)}, status='finished')"
 
 
 @pytest.mark.parametrize(
     "read",
     [
-        lambda t: t.to_json(),
-        lambda t: t.model_dump(),
-        lambda t: t.model_dump(mode="json", include={"events"}),
-        lambda t: copy.copy(t).events,
-        lambda t: copy.deepcopy(t).events,
-        lambda t: pickle.loads(pickle.dumps(t)).events,
-        lambda t: dict(t)["events"],
-        lambda t: str(t),
-        lambda t: t == Trace(run_id=t.run_id),
-        lambda t: t.states,
-        lambda t: t.step_results,
+        lambda r: r.trace,
+        lambda r: r.model_dump()["trace"],
+        lambda r: r.model_dump(mode="json", include={"trace"})["trace"],
+        lambda r: copy.copy(r).trace,
+        lambda r: copy.deepcopy(r).trace,
+        lambda r: pickle.loads(pickle.dumps(r)).trace,
+        lambda r: RunResult.model_validate_json(r.model_dump_json()).trace,
+        lambda r: r == RunResult.model_validate(r.model_dump()) and r.trace,
     ],
-    ids=[
-        "to_json",
-        "model_dump",
-        "model_dump_include",
-        "copy",
-        "deepcopy",
-        "pickle",
-        "iter",
-        "str",
-        "eq",
-        "states",
-        "step_results",
-    ],
+    ids=["attribute", "dump", "dump_include", "copy", "deepcopy", "pickle", "json", "eq"],
 )
-def test_every_way_of_reading_a_trace_sees_every_event(read: Any) -> None:
-    expected = _shape(_deferred())  # read through .events
-    trace = _deferred()
-    read(trace)
-    assert "events" in trace.__dict__
+def test_every_way_of_reading_a_results_trace_sees_every_event(read: Any) -> None:
+    expected = _shape(_deferred().trace)
+    got = read(_deferred())
+    trace = got if isinstance(got, Trace) else Trace.model_validate(got)
     assert [k[:6] for k in _shape(trace)] == [k[:6] for k in expected]
+    assert len(trace.events) == len(expected) == 14
     assert Trace.from_json(trace.to_json()) == trace
 
 
 def test_a_result_dumped_with_its_trace_holds_every_event() -> None:
-    result = _workflow().run_sync()
-    assert "events" not in result.trace.__dict__
+    result = _deferred()
     dumped = result.model_dump(mode="json", fallback=repr)
     kinds = [e["kind"] for e in dumped["trace"]["events"]]
     assert kinds.count("step_finished") == 4
     again = planloop.RunResult.model_validate(dumped)
     assert again.trace.to_json() == result.trace.to_json()
+    with pytest.raises(ValidationError, match="trace\n  Field required"):
+        RunResult.model_validate({k: v for k, v in dumped.items() if k != "trace"})
 
 
 def test_a_listener_that_subscribes_after_rows_sees_records_from_then_on() -> None:
-    trace = _deferred()
-    before = len(trace.events)
-    trace = _deferred()
+    recorder = TraceRecorder("r")
+    recorder.started(0.5, 1, "a", "t", {"x": 1}, 1, ())
     seen: list[Any] = []
-    trace.subscribe(seen.append)  # builds the rows first
-    assert "events" in trace.__dict__ and len(trace.events) == before
-    log = trace.step_log()
-    log.started(1.0, 9, "late", "t", {}, 1, ())
-    assert isinstance(seen[-1], StepStarted) and trace.events[-1] is seen[-1]
+    recorder.subscribe(seen.append)  # makes the rows first
+    assert seen == [] and [e.kind for e in recorder.trace().events] == ["step_started"]
+    recorder.started(1.0, 9, "late", "t", {}, 1, ())
+    assert isinstance(seen[-1], StepStarted) and recorder.trace().events[-1] is seen[-1]
 
 
-def test_appends_and_rows_keep_their_order_and_replacing_events_drops_the_rows() -> None:
-    trace = Trace(run_id="r")
-    log = trace.step_log()
-    log.started(0.5, 1, "a", "t", {"x": 1}, 1, ())
-    trace.append(planloop.engine.trace.ModelCalled(t=0.6, model="m"))
+def test_appends_and_rows_keep_their_order_and_a_trace_handed_out_stays_complete() -> None:
+    recorder = TraceRecorder("r")
+    recorder.started(0.5, 1, "a", "t", {"x": 1}, 1, ())
+    recorder.append(ModelCalled(t=0.6, model="m"))
     result = planloop.StepResult(step_id="a", status="succeeded", output=2, ended_at=0.7)
-    log.finished(0.7, 1, result, ())
-    assert "events" not in trace.__dict__
+    recorder.finished(0.7, 1, result, ())
+    trace = recorder.trace()
     assert [e.kind for e in trace.events] == ["step_started", "model_called", "step_finished"]
-    log.started(0.8, 2, "b", "t", {}, 1, ("a",))
-    assert "events" not in trace.__dict__
-    trace.events = []
-    assert trace.events == [] and "_journal" not in trace.__dict__
-    log.finished(0.9, 2, result, ())
-    assert [e.kind for e in trace.events] == ["step_finished"]
+    recorder.model_called(0.8, "m", 0.1, 1, None)
+    assert [e.kind for e in trace.events][-1] == "model_called"  # made at once, into it
+    assert recorder.trace() is trace
+
+
+def test_a_trace_read_during_a_run_is_the_runs_whole_trace_at_its_end() -> None:
+    held: list[Trace] = []
+
+    def plan(ctx: planloop.RunContext) -> Any:
+        if not held:
+            held.append(ctx.trace)
+            assert [e.kind for e in ctx.trace.events] == ["run_started"]
+            return planloop.Plan(steps=[planloop.Step(id="s", tool="echo", args={"x": 1})])
+        return planloop.Answer("done")
+
+    def echo(x: int) -> int:
+        return x
+
+    agent = planloop.Agent(None, [echo], planner=planloop.FunctionPlanner(plan), store=False)
+    result = agent.run_sync("go")
+    assert held[0] is result.trace
+    kinds = [e.kind for e in held[0].events]
+    assert kinds[-1] == "run_ended" and kinds.count("step_finished") == 1
+    assert len(kinds) == 8
 
 
 def _agent(calls: int, args: dict[str, Any] | None = None) -> planloop.Agent:
@@ -171,10 +164,9 @@ def _transitions(trace: Trace) -> list[tuple[Any, ...]]:
 
 def test_an_agents_transitions_are_rows_that_build_the_records_an_eager_trace_gets() -> None:
     eager = _agent(3).run_sync("go", on_event=lambda e: None).trace
-    lazy = _agent(3).run_sync("go").trace
-    assert "events" not in lazy.__dict__
-    rows = lazy.__dict__["_journal"]
-    assert rows.count(Transitioned) == 0  # rows hold values, not records
+    quiet = _agent(3).run_sync("go")
+    assert quiet._lazy[0]._value is None
+    lazy = quiet.trace
     assert [e.kind for e in lazy.events] == [e.kind for e in eager.events]
     assert _transitions(lazy) == _transitions(eager)
     calls = [e for e in lazy.events if isinstance(e, ModelCalled)]
