@@ -21,11 +21,8 @@ MAX_FUNCTION_LINES = 80
 # "path" for a module, "path::qualname" for a function; the value is its
 # length when it was listed.
 KNOWN: dict[str, int] = {
-    "engine/_resume.py::restore": 82,
-    "engine/loop.py": 929,
     "engine/scheduler.py": 694,
     "engine/scheduler.py::execute_plan": 292,
-    "engine/trace.py": 655,
 }
 
 
