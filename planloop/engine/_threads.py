@@ -21,10 +21,9 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-__all__ = ["Delivery", "run_in_thread", "submit", "submitter"]
+__all__ = ["run_in_thread"]
 
 _IDLE_SECONDS = 30.0
 _AHEAD = 2  # workers woken at a time for the jobs waiting in the queue
@@ -201,16 +200,6 @@ class _Pool:
 
 
 _POOL = _Pool()
-
-
-def submit(fn: Callable[[], Any], deliver: Delivery) -> None:
-    """Run ``fn`` on a pool thread; ``deliver`` gets its outcome on the running loop."""
-    _POOL.submit(_inbox(asyncio.get_running_loop()), fn, deliver)
-
-
-def submitter() -> Callable[[Callable[[], Any], Delivery], None]:
-    """:func:`submit` for the running loop, its inbox looked up once for many calls."""
-    return partial(_POOL.submit, _inbox(asyncio.get_running_loop()))
 
 
 def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:

@@ -52,12 +52,7 @@ from planloop.engine.machine import Machine
 from planloop.engine.plan import DEFAULT_MAX_STEPS, Plan, plan_json
 from planloop.engine.planner import Answer, Planner, RunContext, StopRun
 from planloop.engine.result import RunResult
-from planloop.engine.scheduler import (
-    TOOL_NOT_FOUND,
-    ActOutcome,
-    execute_lone_step,
-    execute_plan,
-)
+from planloop.engine.scheduler import TOOL_NOT_FOUND, ActOutcome, execute_plan
 from planloop.engine.spec import MachineSpec, SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StepStatus, StopReason
 from planloop.engine.steps import Action, StepResult
@@ -568,15 +563,13 @@ class _Run:
     async def _act(self, ctx: RunContext) -> Event:
         assert self.plan is not None
         self.acts += 1
-        fresh = self.outcome = ActOutcome()
+        self.outcome = ActOutcome()
         plan, kept = self.plan, 0
         steps = plan.steps
         # A plan of tools named by string (every plan a model makes) has no approval step.
         gates = approval_ids(steps) if len(steps) != 1 or type(steps[0].tool) is not str else {}
         resumed, self.resumed_done = self.resumed_done, None
-        if resumed is None and not gates and len(steps) == 1 and not plan.index.indegree[0]:
-            await execute_lone_step(plan, self.cfg.tools, self.acts, self.clock, fresh, self.log)
-        elif resumed is None and not gates:
+        if resumed is None and not gates:
             await self._execute(plan)
         else:
             kept = await act_in_rounds(self, plan, gates, dict(resumed or {}))
@@ -594,7 +587,6 @@ class _Run:
             record=self.trace.append,
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
-            start=self.start,
             log=self.log,
         )
 
