@@ -6,7 +6,9 @@ threads), and its workers are joined at interpreter exit, so one hanging tool
 would hang the process. Here an idle worker is reused when there is one and a
 new daemon worker is started when there is not; idle workers leave after a
 while. A tool abandoned at a deadline keeps its thread until it returns, and
-that thread never delays anything else.
+that thread never delays anything else. A job runs in a copy of the
+``contextvars`` context it was submitted from (as with ``asyncio.to_thread``),
+so logging and tracing context reach the tool and nothing it sets leaks back.
 
 Results go back to their event loop through one inbox per loop: a worker
 appends to it and wakes the loop only when no wake-up is pending, so when many
@@ -17,10 +19,12 @@ handles them all, instead of once per step.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 __all__ = ["run_in_thread"]
@@ -203,7 +207,11 @@ _POOL = _Pool()
 
 
 def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
-    """Run ``fn`` on a pool thread; the returned future can be cancelled at any time."""
+    """Run ``fn`` on a pool thread, in a copy of the caller's ``contextvars`` context.
+
+    The returned future can be cancelled at any time: the thread runs on and its
+    result is dropped.
+    """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
 
@@ -215,5 +223,5 @@ def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
         else:
             fut.set_result(value)
 
-    _POOL.submit(_inbox(loop), fn, settle)
+    _POOL.submit(_inbox(loop), partial(contextvars.copy_context().run, fn), settle)
     return fut

@@ -1,8 +1,9 @@
-"""The executor seam: where a step's call runs."""
+"""The executor seam: where a step's call runs, and the context a sync tool sees."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import multiprocessing
 import os
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from planloop import Plan, Step, StepStatus, ref
+from planloop import Plan, Step, StepStatus, Workflow, ref
 from planloop.engine.executor import LOCAL, Call, Executor, LocalExecutor
 from planloop.engine.scheduler import ActOutcome, execute_plan
 from planloop.engine.tooling import ToolLike
@@ -170,3 +171,46 @@ def test_a_call_running_when_the_act_is_cancelled_is_cancelled_by_its_executor(
     assert {r.status for r in outcome.results} == {StepStatus.cancelled}
     assert len(executor.cancelled) == 2
     assert {id(job) for job in executor.cancelled} == {id(job) for job in executor.submitted}
+
+
+LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("LABEL", default="unset")
+
+
+def context_workflow(seen: list[str]) -> Workflow:
+    def read_and_set() -> str:
+        seen.append(LABEL.get())
+        LABEL.set("set by a tool")
+        return "done"
+
+    def read_again(after: str) -> str:
+        seen.append(LABEL.get())
+        return after
+
+    wf = Workflow("context", store=False)
+    first = wf.step(read_and_set, id="first")
+    wf.step(read_again, id="second", after=first)
+    return wf
+
+
+def test_a_sync_tool_runs_in_a_copy_of_the_callers_context_with_run_sync() -> None:
+    seen: list[str] = []
+    token = LABEL.set("from the caller")
+    try:
+        result = context_workflow(seen).run_sync()
+        assert result.output == "done"
+        assert seen == ["from the caller", "from the caller"]
+        assert LABEL.get() == "from the caller"
+    finally:
+        LABEL.reset(token)
+
+
+def test_a_sync_tool_runs_in_a_copy_of_the_callers_context_with_run() -> None:
+    seen: list[str] = []
+
+    async def caller() -> str:
+        LABEL.set("from the caller")
+        await context_workflow(seen).run()
+        return LABEL.get()
+
+    assert asyncio.run(caller()) == "from the caller"
+    assert seen == ["from the caller", "from the caller"]
