@@ -3,11 +3,12 @@
 The scheduler decides *when* a step runs (its dependencies succeeded, a worker
 is free); an :class:`Executor` decides *where*. For each try of a step the
 scheduler resolves the step's references, checks its arguments against the
-tool, and hands the executor a :class:`Call`: the step's id, the tool and the
-validated keyword arguments, nothing tied to the event loop. The executor gives
-back an awaitable of the tool's return value (or its exception); the scheduler
-awaits it, applies the step's timeout, and, when the step is cancelled or
-times out, calls :meth:`Executor.cancel` with it and stops waiting.
+tool, and calls :meth:`Executor.submit` with the step's id, the tool and the
+checked keyword arguments: plain values, nothing tied to the event loop. The
+executor gives back an awaitable of the tool's return value (or its
+exception); the scheduler awaits it at once, under the step's timeout, and,
+when the step is cancelled or times out, calls :meth:`Executor.cancel` with
+it and stops waiting.
 
 :class:`LocalExecutor` (the default) runs an async tool on the running event
 loop, in the task of the worker that awaits it, and a sync tool on planloop's
@@ -16,11 +17,12 @@ daemon thread pool (:mod:`planloop.engine._threads`) in a copy of the caller's
 the interpreter's exit, and is abandoned, not waited for, when it is cancelled.
 
 An executor that runs steps in other processes or on a cluster (Dask, Ray)
-implements the same two methods: ``submit`` serialises the call (the tool
-object and plain keyword arguments; a tool made from a module-level function
-pickles), runs :meth:`Call.run` remotely (``asyncio.run`` on its value for an
-async tool), and returns an awaitable that resolves on this event loop with the
-value or raises the tool's exception; ``cancel`` cancels the remote job.
+implements the same two methods: ``submit`` ships :func:`call_tool` with the
+tool and its keyword arguments (pickled: a tool made from a module-level
+function pickles as it is; cloudpickle, which Dask and Ray use, also takes
+closures) and returns an awaitable that resolves on this event loop with the
+return value, or raises the tool's exception; ``cancel`` cancels the remote job.
+The return value comes back as data, so it must pickle too.
 """
 
 from __future__ import annotations
@@ -28,33 +30,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from functools import partial
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from planloop.engine._threads import run_in_thread
 from planloop.engine.tooling import ToolLike
 
-__all__ = ["LOCAL", "Call", "Executor", "LocalExecutor"]
-
-
-class Call(NamedTuple):
-    """One try of one step, as plain data: what runs, and with which arguments.
-
-    Example:
-        >>> from planloop.engine.functions import FunctionTool
-        >>> Call("double", FunctionTool(lambda x: 2 * x), {"x": 21}).run()
-        42
-    """
-
-    step_id: str
-    """The step this call is a try of."""
-    tool: ToolLike
-    """What runs: ``tool.call(kwargs)``; ``tool.is_async`` says whether that is awaitable."""
-    kwargs: dict[str, Any]
-    """The arguments, references resolved and checked against the tool."""
-
-    def run(self) -> Any:
-        """Call the tool here: its return value (an awaitable for an async tool)."""
-        return self.tool.call(self.kwargs)
+__all__ = ["LOCAL", "Executor", "LocalExecutor", "call_tool"]
 
 
 @runtime_checkable
@@ -64,12 +45,13 @@ class Executor(Protocol):
     Both methods are called on the event loop's thread and must not block.
     """
 
-    def submit(self, call: Call) -> Awaitable[Any]:
-        """Start ``call``; the awaitable gives the tool's return value or raises its exception.
+    def submit(self, step_id: str, tool: ToolLike, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        """Start ``tool.call(kwargs)`` for a try of step ``step_id``.
 
-        The scheduler awaits it at once, from the task of the step's worker. An
-        exception raised by ``submit`` itself fails the step like one raised by
-        the tool.
+        The awaitable gives the tool's return value or raises its exception.
+        The scheduler awaits it at once, from the task of the step's worker.
+        An exception raised by ``submit`` itself fails the step like one
+        raised by the tool.
         """
         ...
 
@@ -81,6 +63,27 @@ class Executor(Protocol):
         ended does nothing.
         """
         ...
+
+
+def call_tool(tool: ToolLike, kwargs: dict[str, Any]) -> Any:
+    """Run ``tool`` here, to its return value (an async tool in an event loop of its own).
+
+    What an executor runs in another process or on another machine.
+
+    Example:
+        >>> import asyncio
+        >>> from planloop.engine.functions import FunctionTool
+        >>> async def double(x: int) -> int:
+        ...     return 2 * x
+        >>> call_tool(FunctionTool(double), {"x": 21})
+        42
+    """
+    value = tool.call(kwargs)
+    return asyncio.run(_wait(value)) if tool.is_async else value
+
+
+async def _wait(job: Awaitable[Any]) -> Any:
+    return await job
 
 
 class LocalExecutor:
@@ -95,12 +98,11 @@ class LocalExecutor:
 
     __slots__ = ()
 
-    def submit(self, call: Call) -> Awaitable[Any]:
-        tool = call.tool
+    def submit(self, step_id: str, tool: ToolLike, kwargs: dict[str, Any]) -> Awaitable[Any]:
         if tool.is_async:
-            job: Awaitable[Any] = tool.call(call.kwargs)
+            job: Awaitable[Any] = tool.call(kwargs)
             return job
-        return run_in_thread(partial(tool.call, call.kwargs))
+        return run_in_thread(partial(tool.call, kwargs))
 
     def cancel(self, job: Awaitable[Any]) -> None:
         # A coroutine is being awaited by the cancelled task, so the cancellation is

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from planloop.engine.executor import Call, Executor
+from planloop.engine.executor import Executor
 from planloop.engine.functions import FunctionTool
 from planloop.engine.plan import Plan, Step, resolve_refs
 from planloop.engine.states import StepStatus
@@ -124,7 +124,7 @@ class StepRunner:
         attempt = 1
         while True:
             try:
-                job = executor.submit(Call(step.id, tool, kwargs))
+                job = executor.submit(step.id, tool, kwargs)
                 try:
                     if timeout is None:
                         value = await job

@@ -169,7 +169,8 @@ class _Act:
                 result, error = crashed(self.steps[i], exc, started, clock()), exc
             self.idle += 1
             self.settle(i, result, error)
-            if clock() - since >= _SLICE:
+            ended = result.ended_at
+            if ended is None or ended - since >= _SLICE:
                 await asyncio.sleep(0)
                 since = clock()
         self.idle -= 1

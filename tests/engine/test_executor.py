@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from planloop import Plan, Step, StepStatus, Workflow, ref
-from planloop.engine.executor import LOCAL, Call, Executor, LocalExecutor
+from planloop.engine.executor import LOCAL, Executor, LocalExecutor, call_tool
 from planloop.engine.scheduler import ActOutcome, execute_plan
 from planloop.engine.tooling import ToolLike
 from planloop.testing import hanging_tool
@@ -40,11 +40,11 @@ class ProcessExecutor:
         self.pool = pool
         self.remote: list[str] = []
 
-    def submit(self, call: Call) -> Awaitable[Any]:
-        if call.tool.is_async:
-            return LOCAL.submit(call)
-        self.remote.append(call.step_id)
-        return asyncio.wrap_future(self.pool.submit(call.run))
+    def submit(self, step_id: str, tool: ToolLike, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        if tool.is_async:
+            return LOCAL.submit(step_id, tool, kwargs)
+        self.remote.append(step_id)
+        return asyncio.wrap_future(self.pool.submit(call_tool, tool, kwargs))
 
     def cancel(self, job: Awaitable[Any]) -> None:
         LOCAL.cancel(job)
@@ -57,8 +57,8 @@ class Recording(LocalExecutor):
         self.submitted: list[Awaitable[Any]] = []
         self.cancelled: list[Awaitable[Any]] = []
 
-    def submit(self, call: Call) -> Awaitable[Any]:
-        job = super().submit(call)
+    def submit(self, step_id: str, tool: ToolLike, kwargs: dict[str, Any]) -> Awaitable[Any]:
+        job = super().submit(step_id, tool, kwargs)
         self.submitted.append(job)
         return job
 
