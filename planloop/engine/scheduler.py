@@ -95,9 +95,12 @@ async def execute_plan(
     try:
         run.spawn()
         await run.work()
-        await run.done
+        await run.wait()
     except asyncio.CancelledError:
         run.cancel()
+        raise
+    except BaseException:
+        run.stop()
         raise
     return out
 
@@ -113,6 +116,7 @@ class _Act:
         "deps",
         "done",
         "errors",
+        "failure",
         "idle",
         "ready",
         "remaining",
@@ -140,23 +144,30 @@ class _Act:
         self.cap = cap
         self.waiting = list(index.indegree)
         self.status = [_PENDING] * n
-        self.ready = deque(i for i in range(n) if not self.waiting[i])
+        self.ready = deque([i for i, w in enumerate(self.waiting) if not w])
         self.running: dict[int, float] = {}  # position -> start, in the order steps started
         self.remaining = n
         self.workers = 1  # the act's own task, which works first
         self.idle = 1  # workers that hold no step
         self.tasks: set[asyncio.Task[None]] = set()
         self.context = contextvars.copy_context()
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[None] | None = None  # made only when there is a wait
+        self.failure: BaseException | None = None
         self.closed = False
-        if not n:
-            self.done.set_result(None)
+
+    async def wait(self) -> None:
+        """Until the steps other workers still hold have ended."""
+        if self.remaining and self.failure is None:
+            self.done = asyncio.get_running_loop().create_future()
+            await self.done
+        if self.failure is not None:
+            raise self.failure
 
     async def work(self) -> None:
         """Run queued steps, one at a time, until none is left; then this worker ends."""
         ready, clock = self.ready, self.runner.clock
         since = clock()
-        while ready:
+        while ready and self.failure is None:
             i = ready.popleft()
             self.idle -= 1
             self.status[i] = _RUNNING
@@ -203,8 +214,10 @@ class _Act:
                 self.finish(i, result)
                 self.skip_dependents(i)
         except BaseException as exc:  # noqa: BLE001 - a bug here must not leave the act waiting
-            if not self.done.done():
-                self.done.set_exception(exc)
+            if self.failure is None:
+                self.failure = exc
+            if self.done is not None and not self.done.done():
+                self.done.set_result(None)
 
     def finish(self, i: int, result: StepResult) -> None:
         """Record step ``i``'s terminal result."""
@@ -214,7 +227,7 @@ class _Act:
         runner = self.runner
         runner.log.finished(runner.clock() if t is None else t, runner.act, result, self.deps[i])
         self.remaining -= 1
-        if not self.remaining and not self.done.done():
+        if not self.remaining and self.done is not None and not self.done.done():
             self.done.set_result(None)
 
     def release(self, i: int) -> None:
@@ -246,11 +259,15 @@ class _Act:
             )
             todo.extend(self.dependents[i])
 
-    def cancel(self) -> None:
-        """The act was cancelled: every open step ends ``cancelled`` and the workers stop."""
+    def stop(self) -> None:
+        """Cancel the other workers; a step they end from now on is not recorded."""
         self.closed = True
         for task in self.tasks:
             task.cancel()
+
+    def cancel(self) -> None:
+        """The act was cancelled: every open step ends ``cancelled`` and the workers stop."""
+        self.stop()
         now = self.runner.clock()
         cancelled = StepStatus.cancelled
         for i, started in self.running.items():

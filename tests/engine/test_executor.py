@@ -214,3 +214,34 @@ def test_a_sync_tool_runs_in_a_copy_of_the_callers_context_with_run() -> None:
 
     assert asyncio.run(caller()) == "from the caller"
     assert seen == ["from the caller", "from the caller"]
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_failure_while_recording_a_steps_end_ends_the_act_with_it(sync: bool) -> None:
+    failures = [RuntimeError("the store is gone")]
+
+    def record(event: Any) -> None:
+        if event.kind == "step_finished" and failures:
+            raise failures.pop()
+
+    hang = hanging_tool(sync=sync)
+    steps = [Step(id="quick", tool=add_one, args={"value": 1}), Step(id="h", tool="hanging")]
+
+    async def go() -> None:
+        start = time.perf_counter()
+        act = execute_plan(
+            Plan(steps),
+            {"hanging": hang},
+            act=1,
+            clock=lambda: time.perf_counter() - start,
+            record=record,
+        )
+        # Another worker holds the hanging step: the act ends without waiting for it
+        # (were it to wait, the timeout would end it with a TimeoutError instead).
+        await asyncio.wait_for(act, 5)
+
+    try:
+        with pytest.raises(RuntimeError, match="the store is gone"):
+            asyncio.run(go())
+    finally:
+        hang.release()
