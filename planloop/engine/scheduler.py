@@ -6,10 +6,9 @@ there are no waves and no polling. Queued steps are taken, in plan order, by
 workers: tasks that run one step at a time, each through the same path
 (:class:`~planloop.engine.runner.StepRunner`, which hands the tool's call to
 the act's :class:`~planloop.engine.executor.Executor`), then take the next
-queued step, and end when none is left. A worker whose step frees one
-dependent runs that one itself, so a chain of steps costs one task; a new
-worker is started only for a step that no idle worker will take, and never
-more than ``max_concurrency`` at a time. The act's own task is the first
+queued step, and end when none is left. Workers are reused, so a step costs
+no task of its own: a new worker is started only for a step that no idle
+worker will take, and never more than ``max_concurrency`` at a time. The act's own task is the first
 worker, so a plan of one step runs without a task switch. A worker lets the
 event loop run at least every ``_SLICE`` seconds, so a deadline is served even
 when the tools never suspend.
@@ -17,7 +16,9 @@ when the tools never suspend.
 A failed step marks its transitive dependents ``skipped``; other branches go
 on. When the act is cancelled (a deadline, a user cancellation) every step
 still open ends ``cancelled`` and the workers are cancelled: the executor lets
-each running call go (a sync tool is abandoned, never waited for).
+each running call go (a sync tool is abandoned, never waited for). An error
+while recording a step's end (a store that fails) stops the workers and is
+raised by the act at once.
 
 Context: an async tool runs in its worker's task. The first worker is the
 act's own task, so it shares the ``contextvars`` context of the code that
@@ -199,7 +200,7 @@ class _Act:
 
     def settle(self, i: int, result: StepResult, error: BaseException | None) -> None:
         """Step ``i`` ended: record it, then queue the steps it freed or skip those it blocks."""
-        if self.closed:  # the act was cancelled; this step already ended ``cancelled``
+        if self.closed:  # the act was cancelled (the step ended ``cancelled``) or failed
             return
         try:
             del self.running[i]
