@@ -145,7 +145,10 @@ class _Act:
         self.cap = cap
         self.waiting = list(index.indegree)
         self.status = [_PENDING] * n
-        self.ready = deque([i for i, w in enumerate(self.waiting) if not w])
+        self.ready: deque[int] = deque()
+        for i, count in enumerate(self.waiting):
+            if not count:
+                self.ready.append(i)
         self.running: dict[int, float] = {}  # position -> start, in the order steps started
         self.remaining = n
         self.workers = 1  # the act's own task, which works first
