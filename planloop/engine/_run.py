@@ -127,7 +127,6 @@ class Run:
             record=self.recorder.append,
             max_concurrency=self.cfg.max_concurrency,
             outcome=self.outcome,
-            start=self.start,
             log=self.recorder,
         )
 

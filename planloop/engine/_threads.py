@@ -6,7 +6,9 @@ threads), and its workers are joined at interpreter exit, so one hanging tool
 would hang the process. Here an idle worker is reused when there is one and a
 new daemon worker is started when there is not; idle workers leave after a
 while. A tool abandoned at a deadline keeps its thread until it returns, and
-that thread never delays anything else.
+that thread never delays anything else. A job runs in a copy of the
+``contextvars`` context it was submitted from (as with ``asyncio.to_thread``),
+so logging and tracing context reach the tool and nothing it sets leaks back.
 
 Results go back to their event loop through one inbox per loop: a worker
 appends to it and wakes the loop only when no wake-up is pending, so when many
@@ -17,6 +19,7 @@ handles them all, instead of once per step.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import weakref
 from collections import deque
@@ -24,7 +27,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-__all__ = ["Delivery", "run_in_thread", "submit", "submitter"]
+__all__ = ["run_in_thread"]
 
 _IDLE_SECONDS = 30.0
 _AHEAD = 2  # workers woken at a time for the jobs waiting in the queue
@@ -203,18 +206,12 @@ class _Pool:
 _POOL = _Pool()
 
 
-def submit(fn: Callable[[], Any], deliver: Delivery) -> None:
-    """Run ``fn`` on a pool thread; ``deliver`` gets its outcome on the running loop."""
-    _POOL.submit(_inbox(asyncio.get_running_loop()), fn, deliver)
-
-
-def submitter() -> Callable[[Callable[[], Any], Delivery], None]:
-    """:func:`submit` for the running loop, its inbox looked up once for many calls."""
-    return partial(_POOL.submit, _inbox(asyncio.get_running_loop()))
-
-
 def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
-    """Run ``fn`` on a pool thread; the returned future can be cancelled at any time."""
+    """Run ``fn`` on a pool thread, in a copy of the caller's ``contextvars`` context.
+
+    The returned future can be cancelled at any time: the thread runs on and its
+    result is dropped.
+    """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
 
@@ -226,5 +223,5 @@ def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
         else:
             fut.set_result(value)
 
-    _POOL.submit(_inbox(loop), fn, settle)
+    _POOL.submit(_inbox(loop), partial(contextvars.copy_context().run, fn), settle)
     return fut
