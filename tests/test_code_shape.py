@@ -1,14 +1,15 @@
-"""The package stays easy to read: no module over 600 lines, no function over 80.
+"""The package stays easy to read and honest about what it uses.
 
-A function is counted from its ``def`` line to the last line of its body
-(decorators excluded); a module by its lines. ``KNOWN`` lists the offenders
-that are being split up: each may shrink but not grow, and must leave the list
-once it is within the limit, so the list only ever gets shorter.
+No module is over 600 lines and no function over 80: a function is counted from
+its ``def`` line to the last line of its body (decorators excluded), a module by
+its lines. No code reaches into pydantic's private attributes or keys a cache
+on ``id()`` of an object.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,6 @@ import planloop
 PACKAGE = Path(planloop.__file__).parent
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
-
-# "path" for a module, "path::qualname" for a function; the value is its
-# length when it was listed.
-KNOWN: dict[str, int] = {
-}
 
 
 def _functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[str, int]]:
@@ -38,7 +34,7 @@ def _functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[str, int]]:
 
 
 def sizes(package: Path) -> dict[str, int]:
-    """The length of every module and every function in ``package``, by key as in ``KNOWN``."""
+    """The length of every module (``path``) and function (``path::qualname``) in ``package``."""
     found: dict[str, int] = {}
     for path in sorted(package.rglob("*.py")):
         rel = path.relative_to(package).as_posix()
@@ -53,26 +49,18 @@ def _limit(key: str) -> int:
     return MAX_FUNCTION_LINES if "::" in key else MAX_MODULE_LINES
 
 
-def problems(found: dict[str, int], known: dict[str, int]) -> list[str]:
-    """Every module or function over its limit and not known, and every stale ``known`` entry."""
-    out = []
-    for key, length in sorted(found.items()):
-        limit = _limit(key)
-        if length <= limit:
-            continue
-        what = "function" if "::" in key else "module"
-        if key not in known:
-            out.append(f"{what} {key} has {length} lines (limit {limit}); split it by concept")
-        elif length > known[key]:
-            out.append(f"{what} {key} grew to {length} lines (listed at {known[key]}); shrink it")
-    for key in sorted(known):
-        if found.get(key, 0) <= _limit(key):
-            out.append(f"{key} is within {_limit(key)} lines now; remove it from KNOWN")
-    return out
+def problems(found: dict[str, int]) -> list[str]:
+    """Every module or function over its limit."""
+    return [
+        f"{'function' if '::' in key else 'module'} {key} has {length} lines "
+        f"(limit {_limit(key)}); split it by concept"
+        for key, length in sorted(found.items())
+        if length > _limit(key)
+    ]
 
 
 def test_no_module_or_function_is_too_long() -> None:
-    assert problems(sizes(PACKAGE), KNOWN) == []
+    assert problems(sizes(PACKAGE)) == []
 
 
 def test_the_check_counts_from_def_to_the_end_of_the_body(tmp_path: Path) -> None:
@@ -84,19 +72,33 @@ def test_the_check_counts_from_def_to_the_end_of_the_body(tmp_path: Path) -> Non
     found = sizes(tmp_path)
     assert found["ok.py::fits"] == MAX_FUNCTION_LINES
     assert found["long.py::C.over"] == MAX_FUNCTION_LINES + 1
-    assert problems(found, {}) == [
+    assert problems(found) == [
         f"function long.py::C.over has {MAX_FUNCTION_LINES + 1} lines (limit 80); "
         "split it by concept"
     ]
 
 
-def test_the_known_list_only_shrinks(tmp_path: Path) -> None:
-    (tmp_path / "big.py").write_text("x = 0\n" * (MAX_MODULE_LINES + 2))
-    found = sizes(tmp_path)
-    assert problems(found, {"big.py": MAX_MODULE_LINES + 2}) == []
-    assert problems(found, {"big.py": MAX_MODULE_LINES + 1}) == [
-        "module big.py grew to 602 lines (listed at 601); shrink it"
+# pydantic's private attributes and slots (``__pydantic_validator__``,
+# ``__pydantic_fields_set__``...), and ``id(obj)`` used as a key.
+_FORBIDDEN = re.compile(r"__pydantic_\w+__|(?<![\w.])id\(")
+
+
+def forbidden_uses(package: Path) -> list[str]:
+    """Lines of ``package`` that use pydantic internals or call ``id()``, as ``path:line``."""
+    return [
+        f"{path.relative_to(package).as_posix()}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _FORBIDDEN.search(line)
     ]
-    assert problems(found, {"big.py": 700, "gone.py::f": 90}) == [
-        "gone.py::f is within 80 lines now; remove it from KNOWN"
-    ]
+
+
+def test_no_pydantic_internals_or_identity_keys() -> None:
+    assert forbidden_uses(PACKAGE) == []
+
+
+def test_the_internals_check_sees_them(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(
+        "v = Model.__pydantic_validator__\ncache[id(obj)] = 1\nok = by_id(x)\n"
+    )
+    assert [hit.split(":")[1] for hit in forbidden_uses(tmp_path)] == ["1", "2"]
