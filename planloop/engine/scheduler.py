@@ -2,8 +2,8 @@
 
 A step starts the moment its last dependency succeeds: each finished step
 decrements its dependents' counters and queues those that reach zero, so
-there are no waves and no polling. Queued steps are taken, in plan order, by
-workers: tasks that run one step at a time, each through the same path
+there are no waves and no polling. Queued steps (those that wait for nothing
+in plan order, then each as its last dependency ends) are taken by workers: tasks that run one step at a time, each through the same path
 (:class:`~planloop.engine.runner.StepRunner`, which hands the tool's call to
 the act's :class:`~planloop.engine.executor.Executor`), then take the next
 queued step, and end when none is left. Workers are reused, so a step costs
@@ -168,10 +168,10 @@ class _Act:
             raise self.failure
 
     async def work(self) -> None:
-        """Run queued steps, one at a time, until none is left; then this worker ends."""
+        """Run queued steps, one at a time, until none is left or the act ended; then end."""
         ready, clock = self.ready, self.runner.clock
         since = clock()
-        while ready and self.failure is None:
+        while ready and not self.closed and self.failure is None:
             i = ready.popleft()
             self.idle -= 1
             self.status[i] = _RUNNING

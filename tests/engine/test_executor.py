@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from planloop import Plan, Step, StepStatus, Workflow, ref
+from planloop import Plan, Step, StepStatus, Workflow, ref, tool
 from planloop.engine.executor import LOCAL, Executor, LocalExecutor, call_tool
 from planloop.engine.scheduler import ActOutcome, execute_plan
 from planloop.engine.tooling import ToolLike
@@ -171,6 +171,62 @@ def test_a_call_running_when_the_act_is_cancelled_is_cancelled_by_its_executor(
     assert {r.status for r in outcome.results} == {StepStatus.cancelled}
     assert len(executor.cancelled) == 2
     assert {id(job) for job in executor.cancelled} == {id(job) for job in executor.submitted}
+
+
+def test_no_queued_step_starts_after_the_act_is_cancelled() -> None:
+    # A worker whose tool swallows its cancellation goes back to the queue; the
+    # queued steps were ended "cancelled" with the act and must not run.
+    ran: list[str] = []
+    first_started = asyncio.Event()
+
+    @tool
+    async def stubborn() -> str:
+        """Swallows one cancellation, then returns."""
+        first_started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)
+        return "kept going"
+
+    @tool
+    async def record(name: str) -> str:
+        """Notes that it ran."""
+        ran.append(name)
+        return name
+
+    hang = hanging_tool(sync=True)
+    tools: dict[str, ToolLike] = {"stubborn": stubborn, "record": record, "hanging": hang}
+    steps = [Step(id="h", tool="hanging"), Step(id="s", tool="stubborn")] + [
+        Step(id=f"q{i}", tool="record", args={"name": f"q{i}"}) for i in range(3)
+    ]
+    outcome = ActOutcome()
+
+    async def go() -> None:
+        task = asyncio.create_task(
+            execute_plan(
+                Plan(steps),
+                tools,
+                act=1,
+                clock=time.perf_counter,
+                record=lambda event: None,
+                outcome=outcome,
+                max_concurrency=2,
+            )
+        )
+        await first_started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.2)  # time for the stubborn worker to go on
+
+    try:
+        asyncio.run(go())
+    finally:
+        hang.release()
+    assert ran == []
+    queued = {r.step_id: r.status for r in outcome.results if r.step_id.startswith("q")}
+    assert queued == dict.fromkeys(["q0", "q1", "q2"], StepStatus.cancelled)
 
 
 LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("LABEL", default="unset")
