@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Container, Mapping
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -107,6 +107,20 @@ class RunResult(BaseModel):
         fields["trace"] = _Later(trace, None)
         fields["intermediate_steps"] = _Later(pairs, None)
         return cls.model_validate(fields)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; ``update`` may replace ``trace`` and ``intermediate_steps`` too."""
+        fields = dict(update or {})
+        trace = fields.pop("trace", _MISSING)
+        pairs = fields.pop("intermediate_steps", _MISSING)
+        copied = super().model_copy(update=fields, deep=deep)
+        if trace is not _MISSING or pairs is not _MISSING:
+            kept_trace, kept_pairs = copied._lazy
+            copied._lazy = (
+                kept_trace if trace is _MISSING else _Later(None, trace),
+                kept_pairs if pairs is _MISSING else _Later(None, pairs),
+            )
+        return copied
 
     def __repr__(self) -> str:
         output = repr(self.output)

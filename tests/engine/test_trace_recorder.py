@@ -104,6 +104,15 @@ def test_a_result_dumped_with_its_trace_holds_every_event() -> None:
         RunResult.model_validate({k: v for k, v in dumped.items() if k != "trace"})
 
 
+def test_model_copy_replaces_a_results_trace_and_pairs_like_any_field() -> None:
+    result = _deferred()
+    other = Trace(run_id="other", events=[])
+    copied = result.model_copy(update={"trace": other, "intermediate_steps": [], "iterations": 7})
+    assert (copied.trace, copied.intermediate_steps, copied.iterations) == (other, [], 7)
+    assert result.trace != other and result.intermediate_steps  # the original is untouched
+    assert result.model_copy().trace == result.trace
+
+
 def test_a_listener_that_subscribes_after_rows_sees_records_from_then_on() -> None:
     recorder = TraceRecorder("r")
     recorder.started(0.5, 1, "a", "t", {"x": 1}, 1, ())
