@@ -108,15 +108,14 @@ class _Worker:
 class _Pool:
     """Jobs wait in one queue; the workers woken for them wake the next ones.
 
-    Waking a thread costs its waker a system call (several microseconds on a
-    virtual machine), and a woken thread can only run once the event loop lets
-    go of the interpreter. So ``submit`` wakes at most ``_AHEAD`` workers however
-    many jobs arrive together, and the loop goes back to its own work at once;
-    each worker, as it takes a job, wakes another for the jobs still queued. The
-    first tools of a batch start as soon as the loop lets go, and the others
-    follow, one hand-over each, rather than all waiting for the loop to have
-    woken every thread. More than one worker is on its way at a time, so one
-    thread the system is slow to schedule does not hold up the jobs behind it.
+    Waking a thread costs its waker a system call, and a woken thread can only run once the
+    event loop lets go of the interpreter. So ``submit`` wakes at most ``_AHEAD`` workers
+    however many jobs arrive together, and the loop goes back to its own work at once; each
+    worker, as it takes a job, wakes another for the jobs still queued. The first tools of a
+    batch start as soon as the loop lets go, and the others follow, one hand-over each,
+    rather than all waiting for the loop to have woken every thread. More than one worker is
+    on its way at a time, so one thread the system is slow to schedule does not hold up the
+    jobs behind it.
     """
 
     def __init__(self) -> None:

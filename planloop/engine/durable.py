@@ -36,7 +36,6 @@ import hashlib
 import json
 import os
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -198,7 +197,7 @@ class DurablePlanner(Protocol):
 class Recorder:
     """Writes one run's trace events and checkpoints to a store, a few writes per iteration.
 
-    It listens to the run's trace and keeps events until a write, which stores
+    It listens to the run's trace recorder and keeps events until a write, which stores
     them with the state after the latest transition (the checkpoint), in one
     transaction. The run writes before it enters a state whose handler may have
     effects (a planner's model call, tools, a user's handler; only the built-in
@@ -237,9 +236,8 @@ class Recorder:
         self, store: Store, run_id: str, *, seq: int = 0, trace: Trace | None = None
     ) -> None:
         self.store = store
-        # Weak: the trace holds this recorder as a listener, and a cycle would leave
-        # a run's whole trace to the cyclic garbage collector.
-        self.trace = None if trace is None else weakref.ref(trace)
+        # The run's trace, read for the sub-run traces it gains.
+        self.trace = trace
         # The child traces already in the store (a resumed run's trace has them).
         self.children: dict[str, Trace] = dict(trace.children) if trace is not None else {}
         self.run_id = run_id
@@ -304,7 +302,7 @@ class Recorder:
                     self.run_id, events, first_seq=self.seq, checkpoint=state, children=children
                 )
                 self.children.update(children)
-            else:  # as before: a store written for the earlier protocol still works
+            else:  # without children: a store whose save takes no ``children`` still works
                 self.store.save(self.run_id, events, first_seq=self.seq, checkpoint=state)
         except BaseException:
             self.broken = True
@@ -312,7 +310,7 @@ class Recorder:
         self.seq += len(events)
 
     def _new_children(self) -> dict[str, Trace]:
-        trace = None if self.trace is None else self.trace()
+        trace = self.trace
         if trace is None or not trace.children:
             return {}
         written = self.children

@@ -1,17 +1,16 @@
 """Execution of one plan (the ``act`` state): event-driven, parallel, never hanging.
 
-A step starts the moment its last dependency succeeds: each finished step
-decrements its dependents' counters and queues those that reach zero, so
-there are no waves and no polling. Queued steps (those that wait for nothing
-in plan order, then each as its last dependency ends) are taken by workers: tasks that run one step at a time, each through the same path
-(:class:`~planloop.engine.runner.StepRunner`, which hands the tool's call to
-the act's :class:`~planloop.engine.executor.Executor`), then take the next
-queued step, and end when none is left. Workers are reused, so a step costs
-no task of its own: a new worker is started only for a step that no idle
-worker will take, and never more than ``max_concurrency`` at a time. The act's own task is the first
-worker, so a plan of one step runs without a task switch. A worker lets the
-event loop run at least every ``_SLICE`` seconds, so a deadline is served even
-when the tools never suspend.
+A step starts the moment its last dependency succeeds: each finished step decrements its
+dependents' counters and queues those that reach zero, so there are no waves and no polling.
+Queued steps (those that wait for nothing, in plan order, then each as its last dependency
+ends) are taken by workers: tasks that run one step at a time, each through the same path
+(:class:`~planloop.engine.runner.StepRunner`, which hands the tool's call to the act's
+:class:`~planloop.engine.executor.Executor`), then take the next queued step, and end when
+none is left or the act has ended. Workers are reused, so a step costs no task of its own: a
+new worker is started only for a step that no idle worker will take, and never more than
+``max_concurrency`` at a time. The act's own task is the first worker, so a plan of one step
+runs without a task switch. A worker lets the event loop run at least every ``_SLICE``
+seconds, so a deadline is served even when the tools never suspend.
 
 A failed step marks its transitive dependents ``skipped``; other branches go
 on. When the act is cancelled (a deadline, a user cancellation) every step
