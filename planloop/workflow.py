@@ -13,7 +13,7 @@ from planloop._runnable import Runnable
 from planloop.engine.approval import Approval
 from planloop.engine.durable import StoreOption
 from planloop.engine.loop import LoopConfig
-from planloop.engine.plan import Plan, Step, callable_name, step_json
+from planloop.engine.plan import Plan, Step, callable_name
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.retry import RetryPolicy
 from planloop.engine.states import StepStatus
@@ -166,7 +166,6 @@ class Workflow(Runnable):
         # Read once here, where the workflow is defined, rather than by each run's
         # first look at its plan (a step is immutable, so these never change).
         _ = step.tool_name, step.references
-        step_json(step)  # and its dump, which each run's trace records
         self._steps.append(step)
         self._ids.add(step_id)
         self._plan = None

@@ -5,7 +5,7 @@ of step ``fetch``; ``{"$ref": "fetch.body"}`` by its field ``body`` (see
 :mod:`planloop.engine.refs`). A reference adds the dependency edge by itself.
 
 Steps and plans are immutable, so what is derived from them (a step's tool
-name and references, its JSON dump; a plan's graph index and structural
+name and references; a plan's graph index and structural
 problems) is computed on first use and kept on the instance
 (``functools.cached_property``, which pydantic supports on frozen models).
 """
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from planloop.engine._plain_json import is_finite, plain_json_dict
 from planloop.engine._plan_index import PlanIndex, build_index, find_cycle, first_positions
 from planloop.engine.refs import contains_ref, ref, refs_in, resolve_refs, split_ref
 from planloop.engine.retry import RetryPolicy
@@ -36,10 +35,8 @@ __all__ = [
     "Step",
     "callable_name",
     "independent_plan",
-    "plan_json",
     "ref",
     "resolve_refs",
-    "step_json",
 ]
 
 DEFAULT_MAX_STEPS = 1000
@@ -110,29 +107,6 @@ class Step(BaseModel):
         found: list[str] = []
         refs_in(self.args, found)
         return tuple(found)
-
-    @cached_property
-    def _plain_json(self) -> dict[str, Any] | None:
-        # pydantic's JSON dump of this step when every field is plain JSON, so that
-        # it never changes; None when pydantic would convert or ``repr`` a value.
-        timeout = self.timeout
-        if (
-            type(self) is not Step
-            or self.retry is not None
-            or not (timeout is None or (type(timeout) is float and is_finite(timeout)))
-        ):
-            return None
-        args = plain_json_dict(self.args) if self.args else {}
-        if args is None:
-            return None
-        return {
-            "id": self.id,
-            "tool": self.tool_name,
-            "args": args,
-            "depends_on": list(self.depends_on),
-            "timeout": timeout,
-            "retry": None,
-        }
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Step:
         copied = super().model_copy(update=update, deep=deep)
@@ -372,26 +346,3 @@ def independent_plan(steps: tuple[Step, ...], log: str = "") -> Plan:
         'c1'
     """
     return Plan(steps, log=log)
-
-
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """``plan.model_dump(mode="json", fallback=repr)``, reusing each step's kept dump.
-
-    A trace records every plan it runs, and a workflow runs the same steps each
-    time: a step of plain JSON values keeps its dump (see :func:`step_json`), so
-    each later plan that holds it records the same dict (trace records are
-    read-only). ``tests/engine/test_hot_path.py`` holds this to pydantic's dump.
-    """
-    if type(plan) is not Plan:
-        return plan.model_dump(mode="json", fallback=repr)
-    steps: list[dict[str, Any]] = []
-    for step in plan.steps:
-        dumped = step._plain_json
-        steps.append(dumped if dumped is not None else step.model_dump(mode="json", fallback=repr))
-    return {"steps": steps, "log": plan.log}
-
-
-def step_json(step: Step) -> dict[str, Any]:
-    """``step.model_dump(mode="json", fallback=repr)``, kept on the step when it is plain JSON."""
-    dumped = step._plain_json
-    return dumped if dumped is not None else step.model_dump(mode="json", fallback=repr)

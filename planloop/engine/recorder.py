@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from planloop.engine.events import Acted, Answered, Continued, Event, Planned, ReturnedDirect
-from planloop.engine.plan import plan_json
 from planloop.engine.steps import StepResult
 from planloop.engine.trace import (
     StepLog,
@@ -239,6 +238,6 @@ def _plan_payload(event: Planned) -> dict[str, Any]:
     # Made when the trace is read, where nothing could handle an error: a value
     # whose repr raises is written as what went wrong.
     try:
-        return {"plan": plan_json(event.plan)}
+        return {"plan": event.plan.model_dump(mode="json", fallback=repr)}
     except Exception as exc:  # noqa: BLE001 - a trace record, not the run, is what failed
         return {"plan": None, "error": f"the plan could not be dumped: {type(exc).__name__}: {exc}"}

@@ -408,78 +408,15 @@ def test_sync_steps_keep_their_failure_texts_and_skips() -> None:
     assert by_id["after"].error == "dependency 'badref' failed"
 
 
-# --- the direct dump of a plan for the trace equals pydantic's --------------------
+# --- a trace records each plan as pydantic dumps it ---------------------------------
 
 
-class _Opaque:
-    def __repr__(self) -> str:
-        return "<opaque>"
-
-
-def test_the_direct_plan_dump_is_pydantics_dump() -> None:
-    import datetime
-    import json
-
-    from planloop.engine.plan import plan_json
-
-    def fn(**_: Any) -> None: ...
-
-    values: list[Any] = [
-        1,
-        True,
-        None,
-        "s",
-        1.5,
-        float("inf"),
-        float("nan"),
-        [1, (2, "x")],
-        (1, 2),
-        {"a": {"b": [None, 2.0]}},
-        {1: "int key"},
-        StepStatus.failed,
-        _Opaque(),
-        datetime.date(2026, 1, 2),
-        {"nested": _Opaque()},
-        ref("a", "x"),
-        b"bytes",
-    ]
-    steps = [Step(id="a", tool="t"), Step(id="b", tool=fn, depends_on=("a",), timeout=2)]
-    steps += [Step(id=f"v{i}", tool="t", args={"x": v}, timeout=0.5) for i, v in enumerate(values)]
-    steps.append(Step(id="r", tool="t", retry=RetryPolicy(attempts=2)))
-    for plan in (Plan(steps, log="why"), Plan([Step(id="only", tool=fn)])):
-        expected = plan.model_dump(mode="json", fallback=repr)
-        got = plan_json(plan)
-        # JSON text tells 1 from 1.0 and True, and keeps the order of keys.
-        assert json.dumps(got) == json.dumps(expected)
-        # Dumped again (the step keeps its plain dump): the same output.
-        assert json.dumps(plan_json(plan)) == json.dumps(expected)
-
-
-def test_a_steps_dump_is_kept_on_it_shared_by_plans_and_dropped_by_a_changed_copy() -> None:
-    from planloop.engine.plan import plan_json
-
-    a = Step(id="a", tool="t", args={"x": [1, 2]})
-    first = plan_json(Plan([a]))["steps"][0]
-    again = plan_json(Plan([a, Step(id="b", tool="t", depends_on=("a",))]))["steps"][0]
-    assert again is first  # a second plan holding the step records the same dump
-    changed = a.model_copy(update={"args": {"x": 3}})
-    assert plan_json(Plan([changed]))["steps"][0]["args"] == {"x": 3}
-    assert a == Step(id="a", tool="t", args={"x": [1, 2]})  # the kept dump is not a field
-    assert "_json" not in a.model_dump()
-
-
-def test_a_workflow_dumps_each_step_when_it_is_added() -> None:
-    from planloop.engine.plan import plan_json
-
+def test_a_trace_records_each_plan_as_pydantics_dump() -> None:
     wf = planloop.Workflow("dumped", store=False)
     first = wf.step(lambda: 1, id="first")
     wf.step(lambda n: n + 1, id="second", n=first)
-    kept = [step.__dict__["_plain_json"] for step in wf.plan.steps]
-    assert [d["id"] for d in kept] == ["first", "second"]
-    assert all(d is k for d, k in zip(plan_json(wf.plan)["steps"], kept, strict=True))
     result = wf.run_sync()
     (planned,) = [t for t in result.trace.transitions if t.event == "Planned"]
-    assert planned.payload["plan"]["steps"][1] is kept[1]
     assert planned.payload == {"plan": wf.plan.model_dump(mode="json", fallback=repr)}
 
 
