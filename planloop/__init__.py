@@ -45,6 +45,7 @@ from planloop.engine import (
     TraceError,
     ref,
 )
+from planloop.engine._abandoned import AbandonedTools, abandoned_tools
 from planloop.engine.approval import Approval
 from planloop.engine.durable import Approve, Decision, Edit, Reject
 from planloop.engine.planner import StopRun
@@ -89,6 +90,7 @@ del _visualize
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbandonedTools",
     "Acted",
     "Action",
     "Agent",
@@ -152,6 +154,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "Workflow",
+    "abandoned_tools",
     "load_agent_executor",
     "load_chat_planner",
     "ref",

@@ -5,8 +5,9 @@ tied to the core count (50 sleeping steps would queue behind a handful of
 threads), and its workers are joined at interpreter exit, so one hanging tool
 would hang the process. Here an idle worker is reused when there is one and a
 new daemon worker is started when there is not; idle workers leave after a
-while. A tool abandoned at a deadline keeps its thread until it returns, and
-that thread never delays anything else. A job runs in a copy of the
+while. A tool abandoned at a deadline keeps its thread until it returns (it is
+counted and logged by :mod:`planloop.engine._abandoned`), and that thread
+never delays anything else; a call cancelled before a thread took it never runs. A job runs in a copy of the
 ``contextvars`` context it was submitted from (as with ``asyncio.to_thread``),
 so logging and tracing context reach the tool and nothing it sets leaks back.
 
@@ -24,8 +25,9 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from typing import Any
+
+from planloop.engine._abandoned import thread_abandoned, thread_returned
 
 __all__ = ["run_in_thread"]
 
@@ -205,14 +207,67 @@ class _Pool:
 _POOL = _Pool()
 
 
-def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
+class _Call:
+    """One call's progress, shared by its event loop (which may cancel it) and its thread.
+
+    A call cancelled before a thread takes it never runs; one cancelled while it
+    runs is abandoned: counted and reported by :mod:`planloop.engine._abandoned`
+    until it returns.
+    """
+
+    __slots__ = ("abandoned", "cancelled", "name", "running")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cancelled = self.running = self.abandoned = False
+
+    def start(self) -> bool:
+        """On the worker thread: whether to run the call (it was not cancelled first)."""
+        with _CALLS_LOCK:
+            self.running = not self.cancelled
+            return self.running
+
+    def end(self) -> None:
+        """On the worker thread: the call returned or raised."""
+        with _CALLS_LOCK:
+            self.running = False
+            was_abandoned = self.abandoned
+        if was_abandoned:
+            thread_returned()
+
+    def settled(self, fut: asyncio.Future[Any]) -> None:
+        """On the loop: the call's future is done; if it was cancelled, let the call go."""
+        if not fut.cancelled():
+            return
+        with _CALLS_LOCK:
+            self.cancelled = True
+            self.abandoned = self.running
+        if self.abandoned:
+            thread_abandoned(self.name)
+
+
+_CALLS_LOCK = threading.Lock()
+
+
+def run_in_thread(fn: Callable[[], Any], name: str = "a sync call") -> asyncio.Future[Any]:
     """Run ``fn`` on a pool thread, in a copy of the caller's ``contextvars`` context.
 
-    The returned future can be cancelled at any time: the thread runs on and its
-    result is dropped.
+    The returned future can be cancelled at any time: a call no thread has taken
+    yet never runs; a running one runs on, its result is dropped, and its thread
+    is reported as abandoned (named ``name``) until it returns.
     """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
+    call = _Call(name)
+    context = contextvars.copy_context()
+
+    def job() -> Any:
+        if not call.start():
+            return None
+        try:
+            return context.run(fn)
+        finally:
+            call.end()
 
     def settle(value: Any, exc: BaseException | None) -> None:
         if fut.done():  # cancelled at a timeout or deadline: the result is dropped
@@ -222,5 +277,6 @@ def run_in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
         else:
             fut.set_result(value)
 
-    _POOL.submit(_inbox(loop), partial(contextvars.copy_context().run, fn), settle)
+    fut.add_done_callback(call.settled)
+    _POOL.submit(_inbox(loop), job, settle)
     return fut

@@ -7,14 +7,17 @@ tool, and calls :meth:`Executor.submit` with the step's id, the tool and the
 checked keyword arguments: plain values, nothing tied to the event loop. The
 executor gives back an awaitable of the tool's return value (or its
 exception); the scheduler awaits it at once, under the step's timeout, and,
-when the step is cancelled or times out, calls :meth:`Executor.cancel` with
-it and stops waiting.
+when the step is cancelled or times out, stops waiting at once and calls
+:meth:`Executor.cancel` with it. A job that is an :class:`asyncio.Task` is
+waited for through :func:`asyncio.shield`, so a tool that ignores its
+cancellation cannot hold the step, the act or the run's deadline.
 
-:class:`LocalExecutor` (the default) runs an async tool on the running event
-loop, in the task of the worker that awaits it, and a sync tool on planloop's
-daemon thread pool (:mod:`planloop.engine._threads`) in a copy of the caller's
+:class:`LocalExecutor` (the default) runs an async tool in a task of its own
+on the running event loop, and a sync tool on planloop's daemon thread pool
+(:mod:`planloop.engine._threads`), both in a copy of the worker's
 ``contextvars`` context: a sync tool never caps I/O parallelism, never blocks
-the interpreter's exit, and is abandoned, not waited for, when it is cancelled.
+the interpreter's exit, and is abandoned, not waited for, when it is cancelled;
+so is an async tool that ignores its cancellation.
 
 An executor that runs steps in other processes or on a cluster (Dask, Ray)
 implements the same two methods: ``submit`` ships :func:`call_tool` with the
@@ -32,6 +35,7 @@ from collections.abc import Awaitable
 from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
+from planloop.engine._abandoned import abandon_task
 from planloop.engine._threads import run_in_thread
 from planloop.engine.tooling import ToolLike
 
@@ -50,6 +54,8 @@ class Executor(Protocol):
 
         The awaitable gives the tool's return value or raises its exception.
         The scheduler awaits it at once, from the task of the step's worker.
+        Return a future or a task: a bare coroutine would run in the worker's
+        task, where one that ignores its cancellation delays the step's end.
         An exception raised by ``submit`` itself fails the step like one
         raised by the tool.
         """
@@ -89,26 +95,28 @@ async def _wait(job: Awaitable[Any]) -> Any:
 class LocalExecutor:
     """The default executor: async tools on the running loop, sync tools on a thread pool.
 
-    An async tool's coroutine is returned to be awaited in the worker's task
-    (which runs in a copy of the caller's ``contextvars`` context); a sync tool
-    runs on a daemon pool thread in a copy of the current context, and its
-    future is cancelled, leaving the thread to finish on its own, when the step
-    is cancelled or times out.
+    An async tool runs in a task of its own on the running loop, a sync tool on
+    a daemon pool thread; both in a copy of the submitting worker's
+    ``contextvars`` context. When the step is cancelled or times out, the task
+    is cancelled (a tool that ignores that runs on, abandoned) and the thread's
+    future is cancelled, leaving the thread to finish on its own. Abandoned
+    tools are counted by :func:`planloop.abandoned_tools`.
     """
 
     __slots__ = ()
 
     def submit(self, step_id: str, tool: ToolLike, kwargs: dict[str, Any]) -> Awaitable[Any]:
         if tool.is_async:
-            job: Awaitable[Any] = tool.call(kwargs)
-            return job
-        return run_in_thread(partial(tool.call, kwargs))
+            return asyncio.get_running_loop().create_task(
+                tool.call(kwargs), name=f"planloop step {step_id}"
+            )
+        return run_in_thread(partial(tool.call, kwargs), f"step {step_id!r} (tool {tool.name!r})")
 
     def cancel(self, job: Awaitable[Any]) -> None:
-        # A coroutine is being awaited by the cancelled task, so the cancellation is
-        # already inside it; a thread's future is cancelled and its result dropped.
-        if isinstance(job, asyncio.Future):
-            job.cancel()
+        if isinstance(job, asyncio.Task):
+            abandon_task(job)  # cancelled; one that ignores it runs on, unwaited
+        elif isinstance(job, asyncio.Future):
+            job.cancel()  # a thread's: the thread runs on and its result is dropped
 
     def __repr__(self) -> str:
         return "LocalExecutor()"

@@ -125,12 +125,15 @@ class StepRunner:
         while True:
             try:
                 job = executor.submit(step.id, tool, kwargs)
+                # A task can ignore its cancellation (a tool that catches it): wait
+                # through a shield, so the step stops waiting the moment it must.
+                waited = asyncio.shield(job) if isinstance(job, asyncio.Task) else job
                 try:
                     if timeout is None:
-                        value = await job
+                        value = await waited
                     else:
                         async with asyncio.timeout(timeout):
-                            value = await job
+                            value = await waited
                 except (asyncio.CancelledError, TimeoutError):
                     executor.cancel(job)  # cancelled, or out of time: nobody waits for it now
                     raise

@@ -15,14 +15,17 @@ seconds, so a deadline is served even when the tools never suspend.
 A failed step marks its transitive dependents ``skipped``; other branches go
 on. When the act is cancelled (a deadline, a user cancellation) every step
 still open ends ``cancelled`` and the workers are cancelled: the executor lets
-each running call go (a sync tool is abandoned, never waited for). An error
+each running call go (a sync tool, or an async tool that ignores its
+cancellation, is abandoned, never waited for). An error
 while recording a step's end (a store that fails) stops the workers and is
 raised by the act at once.
 
-Context: an async tool runs in its worker's task. The first worker is the
-act's own task, so it shares the ``contextvars`` context of the code that
-started the run; the others start in a copy of that context taken when the act
-began. A sync tool runs in a copy of its worker's context.
+Context: the first worker is the act's own task, so it shares the
+``contextvars`` context of the code that started the run; the others start in
+a copy of that context taken when the act began. A tool runs in a copy of its
+worker's context (with :class:`~planloop.engine.executor.LocalExecutor`: an
+async tool in a task of its own, a sync tool on a pool thread), so nothing a
+tool sets leaks back into the run.
 """
 
 from __future__ import annotations
