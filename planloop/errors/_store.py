@@ -10,10 +10,14 @@ __all__ = ["CannotResume", "StoreError"]
 class StoreError(PlanloopError, RuntimeError):
     """The run store could not be opened, or what it holds for a run is unusable.
 
-    Raised for: a file that is not a planloop database, a database of another
-    schema version, an unknown run id, a duplicate event, and a stored row that is
-    corrupt. The message names the file or the run (and event) concerned and says
-    what to do. The store never modifies a file it refused to open.
+    Raised for: a file that is not a planloop database (not SQLite at all, or
+    SQLite without planloop's tables), a database of another schema version, a
+    database whose pages are damaged (SQLite finds them corrupt, when the store
+    opens or at a later read or write: the message says how to check the file,
+    ``sqlite3 FILE 'PRAGMA integrity_check'``, and how to recover), an unknown run
+    id, a duplicate event, and a stored row that is corrupt. The message names the
+    file or the run (and event) concerned and says what to do. The store never
+    modifies a file it refused to open.
 
     Example:
         >>> import pathlib, tempfile

@@ -4,7 +4,8 @@ retries, and what each failure means for the person reading the error.
 
 Retried: 408, 429 and 5xx answers, timeouts and transport failures (refused or dropped
 connections), with exponential backoff and jitter, or the server's ``Retry-After``
-when it sends one; every wait is capped. Other 4xx answers fail at once.
+when it sends one; every wait is capped. Other 4xx answers fail at once. The timeout
+bounds each attempt as a whole, not only each read of it.
 """
 
 from __future__ import annotations
@@ -153,6 +154,11 @@ async def post_json(
 
     The client is the caller's: it stays open, and a retry goes out on it too (over a
     connection it keeps alive, or a new one when the last one failed or timed out).
+
+    Each attempt (connecting, sending, waiting and reading the whole answer) has at most
+    ``endpoint.timeout`` seconds; one that takes longer is dropped, and retried like any
+    timeout. So a call takes at most ``max_retries + 1`` timeouts plus the waits between
+    them (each at most ``max_wait``).
     """
     url = endpoint.base_url.rstrip("/") + path
     policy = RetryPolicy(
@@ -166,8 +172,12 @@ async def post_json(
     while True:
         attempt += 1
         try:
-            response = await client.post(url, content=content)
-        except httpx.TimeoutException as exc:
+            # httpx's timeouts bound each connect, write and read; a server that sends a
+            # byte now and then passes every one of them, so the attempt as a whole has
+            # the same bound too.
+            async with asyncio.timeout(endpoint.timeout):
+                response = await client.post(url, content=content)
+        except (httpx.TimeoutException, TimeoutError) as exc:
             failure = _timeout(endpoint, attempt)
             failure.__cause__ = exc
             wait = policy.wait(attempt)

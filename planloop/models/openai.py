@@ -59,7 +59,11 @@ class OpenAIChat:
             goes to whatever server the base URL names), ``""`` sends none. The key is
             registered with :func:`~planloop.register_secret`, so it never reaches a
             store or a diagram, and ``repr`` does not show it.
-        timeout: seconds each request may take, the answer included.
+        timeout: seconds each attempt of a request may take in all: connecting,
+            sending, and reading the whole answer (not only each read: a server that
+            trickles its answer slowly times out too). The timeout is per attempt, and a
+            timeout is retried, so a call takes at most ``(max_retries + 1) * timeout``
+            seconds plus the waits between attempts (each at most ``max_wait``).
         max_retries: how many times a request is sent again after a 408, 429 or 5xx
             answer, a timeout or a refused or dropped connection.
         backoff: seconds before the first retry; each next wait doubles, with jitter.

@@ -5,7 +5,9 @@ when the script is used up) and records every request it received, with the time
 arrived by its own clock, so tests can check waits without timing the client, and the
 client's address and port, so tests can tell which connection it came over. It speaks
 HTTP/1.1 and keeps connections open until the client closes them (as hosted servers
-do); it records each connection it saw closed.
+do); it records each connection it saw closed. A reply with ``trickle`` sends its whole
+answer (status line, headers and body) one byte at a time, ``trickle`` seconds apart, as
+a stalled server or proxy does: every read gets a byte well within a per-read timeout.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ __all__ = ["ChatServer", "Reply", "Seen", "answer", "calls", "error"]
 class Reply:
     """One scripted answer: a JSON body (dict/list) or raw text, after ``delay`` seconds.
 
-    ``drop=True`` closes the connection without answering.
+    ``drop=True`` closes the connection without answering; ``trickle`` > 0 sends the
+    answer one byte every ``trickle`` seconds (until the client goes away).
     """
 
     body: Any = None
@@ -35,6 +38,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False
+    trickle: float = 0.0
 
 
 @dataclass
@@ -208,17 +212,28 @@ class ChatServer:
                     if isinstance(reply.body, str)
                     else json.dumps(reply.body).encode()
                 )
+                kind = "text/html" if isinstance(reply.body, str) else "application/json"
+                head = {"Content-Type": kind, "Content-Length": str(len(data)), **reply.headers}
                 try:
+                    if reply.trickle:
+                        self._trickle(reply, head, data)
+                        return
                     self.send_response(reply.status)
-                    kind = "text/html" if isinstance(reply.body, str) else "application/json"
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in reply.headers.items():
+                    for name, value in head.items():
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except OSError:  # the client gave up (a timeout test)
                     self.close_connection = True
+
+            def _trickle(self, reply: Reply, head: dict[str, str], data: bytes) -> None:
+                lines = [f"HTTP/1.1 {reply.status} OK", *(f"{k}: {v}" for k, v in head.items())]
+                raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+                self.close_connection = True
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(reply.trickle)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

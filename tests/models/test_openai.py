@@ -7,6 +7,7 @@ import gc
 import json
 import socket
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -205,6 +206,36 @@ def test_timeouts_on_every_attempt_give_a_clear_error() -> None:
     )
     assert (info.value.status_code, info.value.attempts) == (None, 2)
     assert len(server.requests) == 2
+
+
+def test_timeout_bounds_the_whole_answer_not_each_read() -> None:
+    # One byte every 0.25 s: each read is well within the 1 s timeout, while the whole
+    # answer (a few hundred bytes) would take over a minute.
+    with ChatServer([answer("slow", trickle=0.25)]) as server:
+        model = client(server, timeout=1, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(ModelError) as info:
+            model.chat_sync(HI)
+        waited = time.monotonic() - started
+        # the client hung up on the trickling connection (it is not left open)
+        assert server.wait_closed(*server.peers)
+    assert waited < 5, f"the call ran {waited:.1f} s with timeout=1"
+    assert str(info.value) == (
+        f"the model server at {server.url} did not answer within 1 s, 1 attempt; "
+        "raise timeout= (a local model can take minutes to load and answer), "
+        "or check that the server is not overloaded"
+    )
+    assert (info.value.status_code, info.value.attempts) == (None, 1)
+
+
+def test_a_trickling_answer_is_retried_after_its_deadline() -> None:
+    script = [answer("slow", trickle=0.25), answer("in time")]
+    with ChatServer(script) as server:
+        model = client(server, timeout=1, max_retries=1)
+        response = asyncio.run(model.chat(HI))
+    assert response.message.content == "in time"
+    assert len(server.requests) == 2
+    assert server.peers[0] != server.peers[1]  # a new connection: the stalled one was dropped
 
 
 def test_429_waits_as_long_as_retry_after_says() -> None:

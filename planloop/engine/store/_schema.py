@@ -13,11 +13,15 @@ table to keep up to date, which matters at a write or two per iteration.
 
 A file of another version, or that is not a planloop database, raises
 :class:`~planloop.errors.StoreError` and is left untouched: the store reads and
-writes one layout, and never rewrites a file into it.
+writes one layout, and never rewrites a file into it. A file whose pages SQLite
+finds corrupt (``SQLITE_CORRUPT``, "database disk image is malformed") raises one
+that says the file is damaged and how to check and recover it (:func:`damaged`),
+whether the damage shows when the store opens or at a later read or write.
 """
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +37,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPAN",
     "connect",
+    "damaged",
     "immediate",
 ]
 
@@ -107,8 +112,8 @@ def connect(path: Path) -> sqlite3.Connection:
     with foreign keys enforced and a busy timeout of :data:`BUSY_TIMEOUT_MS`.
 
     Raises:
-        StoreError: the file cannot be opened, is not a planloop database, or has
-            another schema version (the file is not modified).
+        StoreError: the file cannot be opened, is not a planloop database, is
+            damaged, or has another schema version (the file is not modified).
     """
     try:
         conn = sqlite3.connect(
@@ -125,7 +130,9 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
         conn.close()
-        raise StoreError(f"cannot open the store {path}: {exc}") from None
+        raise damaged(path, exc, opening=True) or StoreError(
+            f"cannot open the store {path}: {exc}"
+        ) from None
     except BaseException:
         conn.close()
         raise
@@ -162,7 +169,9 @@ def _create(conn: sqlite3.Connection, path: Path) -> None:
                 (str(SCHEMA_VERSION),),
             )
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot create the store {path}: {exc}") from None
+        raise damaged(path, exc, opening=True) or StoreError(
+            f"cannot create the store {path}: {exc}"
+        ) from None
 
 
 def _check(conn: sqlite3.Connection, path: Path) -> bool:
@@ -177,7 +186,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> bool:
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
     except sqlite3.DatabaseError as exc:
-        raise _foreign(path, str(exc)) from None
+        raise damaged(path, exc, opening=True) or _foreign(path, str(exc)) from None
     if not tables:
         return False
     if "meta" not in tables:
@@ -185,7 +194,9 @@ def _check(conn: sqlite3.Connection, path: Path) -> bool:
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError as exc:
-        raise _foreign(path, f"its 'meta' table cannot be read: {exc}") from None
+        raise damaged(path, exc, opening=True) or _foreign(
+            path, f"its 'meta' table cannot be read: {exc}"
+        ) from None
     if meta.get("application") != "planloop" or "schema_version" not in meta:
         raise _foreign(path, "its 'meta' table does not identify a planloop store")
     found = str(meta["schema_version"])
@@ -212,4 +223,26 @@ def _foreign(path: Path, reason: str) -> StoreError:
     return StoreError(
         f"{path} is not a planloop database ({reason}). Point the store at another"
         " file (set PLANLOOP_HOME or pass another path). The file was not modified."
+    )
+
+
+def damaged(path: Path | str, error: sqlite3.Error, *, opening: bool = False) -> StoreError | None:
+    """The error for ``error`` if SQLite raised it because pages of the file at ``path``
+    are corrupt (``SQLITE_CORRUPT`` or one of its extended codes), else ``None``.
+
+    A file whose header is not SQLite's is not damaged but foreign (SQLite says
+    "file is not a database"); it gets the "not a planloop database" error instead.
+    ``opening`` says the store was being opened, so the file was not modified.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if not isinstance(code, int) or code & 0xFF != sqlite3.SQLITE_CORRUPT:
+        return None
+    where = shlex.quote(str(path))
+    return StoreError(
+        f"the store {path} is damaged: SQLite finds parts of the file corrupt ({error})."
+        f" Check it with: sqlite3 {where} 'PRAGMA integrity_check'. To go on, restore the"
+        " file from a backup, or copy what can still be read into a new file"
+        f" (sqlite3 {where} .recover | sqlite3 NEW.db, or .dump where .recover is missing)"
+        " and point the store at it, or at another file (set PLANLOOP_HOME or pass"
+        " another path)." + (" The file was not modified." if opening else "")
     )

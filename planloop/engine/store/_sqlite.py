@@ -54,6 +54,7 @@ from planloop.engine.store._schema import (
     RUN_LIMIT,
     SPAN,
     connect,
+    damaged,
     immediate,
 )
 from planloop.errors import StoreError
@@ -117,8 +118,10 @@ class SQLiteBackend:
     """A :class:`~planloop.engine.store.Backend` on one SQLite file (created if needed).
 
     Raises:
-        StoreError: the file is not a planloop database, has another schema
-            version, or cannot be opened. The file is not modified.
+        StoreError: the file is not a planloop database, is damaged, has another
+            schema version, or cannot be opened. The file is not modified. A read
+            or write that meets damaged pages later raises one saying the file is
+            damaged, and how to check and recover it.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -177,7 +180,7 @@ class SQLiteBackend:
             except sqlite3.IntegrityError:
                 return False
             except sqlite3.Error as exc:
-                raise cannot_write(self.location, exc) from None
+                raise self._failed(exc, writing=True) from None
         self._remember(run.run_id, num)
         return True
 
@@ -245,7 +248,7 @@ class SQLiteBackend:
                     return Refusal.unknown_run
                 return Refusal.overlap
             except sqlite3.Error as exc:
-                raise cannot_write(self.location, exc) from None
+                raise self._failed(exc, writing=True) from None
         return None
 
     def _insert(
@@ -301,7 +304,7 @@ class SQLiteBackend:
                 finally:
                     conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                raise cannot_read(self.location, exc) from None
+                raise self._failed(exc, writing=False) from None
         return TraceRows(events, children)
 
     def read_checkpoint(self, run_id: str) -> tuple[int, str] | None:
@@ -331,20 +334,28 @@ class SQLiteBackend:
                 self._pid = os.getpid()
         return self._conn
 
+    def _failed(self, error: sqlite3.Error, *, writing: bool) -> StoreError:
+        """The error for a read or write that SQLite failed: the file is damaged, or
+        the read or write failed for another reason (locked, disk full, ...)."""
+        found = damaged(self.path, error)
+        if found is not None:
+            return found
+        return (cannot_write if writing else cannot_read)(self.location, error)
+
     def _update(self, sql: str, params: Sequence[Any]) -> bool:
         """Run one UPDATE (atomic by itself); whether it changed a row."""
         with self._lock:
             try:
                 return self._connection().execute(sql, params).rowcount > 0
             except sqlite3.Error as exc:
-                raise cannot_write(self.location, exc) from None
+                raise self._failed(exc, writing=True) from None
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
             try:
                 return self._connection().execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise cannot_read(self.location, exc) from None
+                raise self._failed(exc, writing=False) from None
 
     def _base(self, run_id: str) -> int | None:
         """The first ``pos`` of the run's rows (its number times ``SPAN``), or ``None``
@@ -380,8 +391,8 @@ class SQLiteStore(BaseStore):
             Register secrets on it (``store.redactor.register(...)``).
 
     Raises:
-        StoreError: the file is not a planloop database, has another schema
-            version, or cannot be opened. The file is not modified.
+        StoreError: the file is not a planloop database, is damaged, has another
+            schema version, or cannot be opened. The file is not modified.
 
     Example:
         >>> import tempfile, datetime, pathlib
