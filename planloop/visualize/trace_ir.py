@@ -85,11 +85,12 @@ def trace_to_ir(
     edges.extend(_transition_edges(summary, trace.transitions, ids, st))
 
     body = Body()
-    items = draw_timeline(trace, "", timings, st, body)
+    entries = timeline(trace)
+    items = draw_timeline(trace, entries, "", timings, st, body)
     nodes.extend(body.nodes)
     edges.extend(body.edges)
     clusters = list(body.clusters)
-    if st.legend and any(isinstance(e, Act) for e in timeline(trace)):
+    if st.legend and any(isinstance(e, Act) for e in entries):
         key, legend_nodes = legend(st)
         clusters.append(key)
         nodes.extend(legend_nodes)
