@@ -2,7 +2,9 @@
 
 ``to_dot`` and ``to_mermaid`` need nothing but planloop; ``render`` and
 ``to_svg`` use the system ``dot`` program or pygraphviz, loaded only when
-first needed.
+first needed. Pictures of runs stay readable at any size: long runs and large
+acts are folded (``Style.fold``, ``Style.max_steps``), and a note counts what
+is not drawn.
 Importing this package makes traces, plans, specs and run results show
 themselves inline in Jupyter.
 

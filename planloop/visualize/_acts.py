@@ -1,8 +1,10 @@
 """Drawing a run's timeline: a cluster per act, a note per rejected output or folded stretch.
 
-Acts run down the page in the order they happened. A sub-agent's run is
-drawn the same way, as a cluster nested in the act of the step that ran it,
-its node ids prefixed with that step's node id.
+Acts run down the page in the order they happened. An act of more than
+``Style.max_steps`` steps draws only some of them (``steps_to_draw``) and a
+note for the rest. A sub-agent's run is drawn the same way, as a cluster
+nested in the act of the step that ran it, its node ids prefixed with that
+step's node id.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def _draw_act(trace: Trace, act: Act, prefix: str, timings: bool, st: Style, bod
         shown = set(drawn)
         hidden = [s for i, s in enumerate(steps) if i not in shown]
         note = hidden_steps_node(f"{base}_more", act, hidden, len(steps), st)
-        nodes.append(note)
+        # Where the first hidden step would be: Graphviz keeps the order of a rank.
+        nodes.insert(next(n for n, i in enumerate([*drawn, len(steps)]) if i != n), note)
     inner = _act_edges(steps, drawn, ids, base, note.id if note else None, st)
     label = f"act {act.number}"
     if timings and act.first_t is not None and act.last_t is not None:
@@ -132,9 +135,9 @@ def _draw_act(trace: Trace, act: Act, prefix: str, timings: bool, st: Style, bod
     )
 
 
-# Rank of the steps a folded act draws besides its first and last ones: failed
-# steps (the one that ended the run first), then cancelled ones, then those that
-# never finished. Succeeded and skipped steps are only counted.
+# Rank of the steps a folded act draws besides its first and last ones: the
+# failed step that ended the run (fatal), other failed steps, cancelled ones,
+# then those that never finished. Succeeded and skipped steps are only counted.
 _NOTABLE = {StepStatus.failed: 1, StepStatus.cancelled: 2}
 _ENDS = 3
 

@@ -10,7 +10,15 @@ import pytest
 
 import planloop
 from planloop import RunResult
+from planloop.models import ToolCall
+from planloop.testing import ScriptedModel
 from planloop.visualize import Diagram, Node, Style, to_dot, to_mermaid, trace_to_ir
+
+
+@planloop.tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
 
 
 def ok(**_: Any) -> int:
@@ -117,6 +125,9 @@ def test_an_act_at_the_limit_is_not_folded() -> None:
     assert step_ids(act_steps(diagram)) == [f"s{i}" for i in range(12)]
     folded = trace_to_ir(result, timings=False, style=Style(max_steps=11))
     assert step_ids(act_steps(folded)) == ["s0", "s1", "s2", "s9", "s10", "s11"]
+    # The note stands where the hidden steps would: Graphviz keeps that order.
+    cluster = next(c for c in folded.clusters if c.id == "act1")
+    assert cluster.nodes == ("a1_0", "a1_1", "a1_2", "a1_more", "a1_9", "a1_10", "a1_11")
     assert fold_note(folded).label == "⋯ 6 more steps not drawn\n6 succeeded"
 
 
@@ -146,3 +157,21 @@ def test_a_10000_step_workflow_is_drawn_as_a_small_picture() -> None:
     assert "9,993 more steps not drawn" in dot
     assert "s4321 · bad" in dot
     assert "9,993 more steps not drawn" in to_mermaid(result)
+
+
+def test_two_wide_acts_drawn_whole_are_kept_apart_by_few_edges() -> None:
+    # Every step of the first act is a sink and every step of the second a
+    # source: joining each pair would make 150 * 150 invisible edges.
+    calls = [ToolCall("add", {"a": i, "b": 1}) for i in range(150)]
+    model = ScriptedModel([calls, calls, "done"])
+    result = planloop.Agent(model, [add]).run_sync("x")
+    diagram = trace_to_ir(result, timings=False, style=Style(max_steps=None))
+    assert len(act_steps(diagram, 1)) == len(act_steps(diagram, 2)) == 150
+    between = [
+        e
+        for e in diagram.edges
+        if e.style == ("invis",) and e.source.startswith("a1_") and e.target.startswith("a2_")
+    ]
+    assert {e.source for e in between} == {f"a1_{i}" for i in range(150)}
+    assert {e.target for e in between} == {f"a2_{i}" for i in range(150)}
+    assert len(between) < 2 * 150
