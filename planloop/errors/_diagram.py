@@ -8,7 +8,7 @@ __all__ = ["DiagramWarning", "InvalidFormat", "RenderError"]
 
 
 class RenderError(PlanloopError, RuntimeError):
-    """Graphviz is missing or could not draw the diagram (the message says how to install it).
+    """Graphviz is missing, failed on the diagram, or took too long (the message says what to do).
 
     Example:
         >>> from planloop.visualize import render_dot

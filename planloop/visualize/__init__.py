@@ -2,7 +2,9 @@
 
 ``to_dot`` and ``to_mermaid`` need nothing but planloop; ``render`` and
 ``to_svg`` use the system ``dot`` program or pygraphviz, loaded only when
-first needed.
+first needed. Pictures of runs stay readable at any size: long runs and large
+acts are folded (``Style.fold``, ``Style.max_steps``), and a note counts what
+is not drawn.
 Importing this package makes traces, plans, specs and run results show
 themselves inline in Jupyter.
 
@@ -138,11 +140,16 @@ def to_mermaid(obj: Any, *, timings: bool = True, style: Style | None = None) ->
     return ir_to_mermaid(to_diagram(obj, timings=timings, style=st), style=st)
 
 
-def to_svg(obj: Any, *, timings: bool = True, style: Style | None = None) -> str:
+def to_svg(
+    obj: Any, *, timings: bool = True, style: Style | None = None, timeout: float = 60.0
+) -> str:
     """SVG text for ``obj`` (see :func:`to_dot` for what ``obj`` may be).
 
+    ``timeout`` is the seconds Graphviz may take to draw it (see :func:`render_dot`).
+
     Raises:
-        RenderError: no Graphviz is installed; the message names the install commands.
+        RenderError: no Graphviz is installed (the message names the install
+            commands), or drawing failed or took longer than ``timeout``.
 
     Example:
         >>> import planloop
@@ -150,7 +157,8 @@ def to_svg(obj: Any, *, timings: bool = True, style: Style | None = None) -> str
         >>> svg.lstrip().startswith("<?xml"), "<svg" in svg, ">observe</text>" in svg
         (True, True, True)
     """
-    return render_dot(to_dot(obj, timings=timings, style=style), "svg").decode("utf-8")
+    dot = to_dot(obj, timings=timings, style=style)
+    return render_dot(dot, "svg", timeout=timeout).decode("utf-8")
 
 
 def render(
@@ -160,15 +168,18 @@ def render(
     format: str | None = None,
     timings: bool = True,
     style: Style | None = None,
+    timeout: float = 60.0,
 ) -> Path:
     """Write a picture of ``obj`` to ``path`` and return the path.
 
     The format comes from the suffix (``.svg``, ``.png``, ``.pdf``, or ``.dot``
-    for DOT text) unless ``format`` is given.
+    for DOT text) unless ``format`` is given. ``timeout`` is the seconds
+    Graphviz may take to draw an image (see :func:`render_dot`).
 
     Raises:
         InvalidFormat: the suffix or ``format`` is not one of the above.
-        RenderError: an image was asked for and no Graphviz is installed.
+        RenderError: an image was asked for and no Graphviz is installed, or
+            drawing it failed or took longer than ``timeout``.
         TypeError: ``obj`` is none of the accepted types.
 
     Example:
@@ -183,7 +194,7 @@ def render(
         valid = ", ".join(("dot", *FORMATS))
         raise InvalidFormat(f"unknown format {fmt!r}; use one of: {valid}")
     text = to_dot(obj, timings=timings, style=style)
-    data = text.encode("utf-8") if fmt == "dot" else render_dot(text, fmt)
+    data = text.encode("utf-8") if fmt == "dot" else render_dot(text, fmt, timeout=timeout)
     target.write_bytes(data)
     return target
 

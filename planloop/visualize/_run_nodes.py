@@ -7,6 +7,7 @@ title, a sub-agent's cluster and a collapsed sub-agent's step all show.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from planloop.engine.states import RunStatus, StepStatus
 from planloop.engine.trace import Trace
@@ -14,7 +15,15 @@ from planloop.visualize._timeline import Act, Folded, Rejection, StepView, pause
 from planloop.visualize.extract import duration_text, preview
 from planloop.visualize.ir import Cluster, Node, Style
 
-__all__ = ["folded_node", "legend", "rejection_node", "run_summary", "step_node"]
+__all__ = [
+    "folded_node",
+    "hidden_steps_node",
+    "legend",
+    "rejection_node",
+    "run_summary",
+    "step_node",
+    "step_status",
+]
 
 
 def run_summary(trace: Trace, timings: bool) -> str:
@@ -48,7 +57,7 @@ def step_node(node_id: str, step: StepView, child: Trace | None, timings: bool, 
     status = result.status if result is not None else None
     fill, color = _status_colors(status, st)
     head = f"{step.step_id} · {step.tool}" if step.tool else step.step_id
-    facts = [status.value if status is not None else ("running" if step.started else "not run")]
+    facts = [step_status(step)]
     if result is not None and result.attempts > 1:
         facts.append(f"{result.attempts} attempts")
     if timings and result is not None and result.duration is not None:
@@ -70,6 +79,36 @@ def step_node(node_id: str, step: StepView, child: Trace | None, timings: bool, 
         font_color=st.ink,
         style=("rounded", "bold") if fatal else ("rounded",) if result else ("rounded", "dashed"),
         penwidth=2.5 if fatal else None,
+    )
+
+
+def step_status(step: StepView) -> str:
+    """``succeeded``, ``failed`` ... or, for a step with no result, ``running`` or ``not run``."""
+    if step.result is not None:
+        return step.result.status.value
+    return "running" if step.started else "not run"
+
+
+def hidden_steps_node(
+    node_id: str, act: Act, hidden: Sequence[StepView], total: int, st: Style
+) -> Node:
+    """A note in a folded act: how many steps it leaves out, by status, and where they all are."""
+    statuses = Counter(step_status(s) for s in hidden)
+    counts = ", ".join(f"{n:,} {status}" for status, n in sorted(statuses.items()))
+    many = len(hidden)
+    return Node(
+        node_id,
+        f"⋯ {many:,} more step{'' if many == 1 else 's'} not drawn\n{counts}",
+        shape="note",
+        fill=st.cluster_fill,
+        color=st.cluster_color,
+        font_color=st.ink,
+        style=("dashed",),
+        tooltip=(
+            f"act {act.number} ran {total:,} steps; {many:,} are not drawn. "
+            "Every step is in the trace (result.trace.to_json()); "
+            "to_dot(result, style=Style(max_steps=None)) draws them all."
+        ),
     )
 
 

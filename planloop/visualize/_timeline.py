@@ -109,17 +109,19 @@ def ordered_steps(act: Act) -> list[StepView]:
     # Steps end in whatever order they finish; the plan's order is stable.
     if act.plan is None:
         return list(act.steps.values())
-    ordered: list[StepView] = []
+    ordered: dict[str, StepView] = {}
     for step in act.plan.steps:
+        if step.id in ordered:
+            continue
         found = act.steps.get(step.id)
         if found is None:
             found = StepView(step.id, tool_name(step), depends_on=act.plan.dependencies(step))
         if not found.depends_on:
             found.depends_on = act.plan.dependencies(step)
-        if found not in ordered:
-            ordered.append(found)
-    ordered.extend(s for s in act.steps.values() if s not in ordered)
-    return ordered
+        ordered[step.id] = found
+    for step_id, view in act.steps.items():
+        ordered.setdefault(step_id, view)
+    return list(ordered.values())
 
 
 def paused(trace: Trace) -> RunPaused | None:

@@ -295,6 +295,11 @@ class Style:
     fold: int | None = 3
     """A run with more than ``2 * fold + 1`` acts and rejected outputs shows the
     first and last ``fold`` of them and counts the rest; ``None`` draws them all."""
+    max_steps: int | None = 25
+    """An act with more steps than this is folded: its first and last three
+    steps (in plan order), then its failed, cancelled and unfinished steps
+    (failed first) up to ``max_steps`` in all, and one note that counts the
+    steps left out by status. ``None`` draws every step."""
     sub_agents: bool = True
     """Draw sub-agents' runs as nested clusters; ``False`` sums each up on its step."""
 
@@ -334,6 +339,11 @@ class Style:
             raise ValueError(f"Style.direction must be LR, TB, RL or BT, not {self.direction!r}")
         if self.fold is not None and self.fold < 1:
             raise ValueError(f"Style.fold must be at least 1 or None, not {self.fold!r}")
+        if self.max_steps is not None and self.max_steps < 7:
+            raise ValueError(
+                f"Style.max_steps must be at least 7 or None, not {self.max_steps!r} "
+                "(an act folded keeps its first 3 and last 3 steps and one more)"
+            )
         for name in ("max_label_chars", "preview_chars"):
             if getattr(self, name) < 2:
                 raise ValueError(f"Style.{name} must be at least 2, not {getattr(self, name)!r}")

@@ -1,9 +1,11 @@
 """DOT text to SVG, PNG or PDF through Graphviz.
 
-The system ``dot`` program is used when it is on ``PATH``; otherwise
-pygraphviz draws, in a child process (a Graphviz crash cannot take the caller's
-program with it). Neither is imported or started until something is rendered,
-so DOT text keeps working without Graphviz.
+The system ``dot`` program is used when it is on ``PATH``; otherwise (or when
+it cannot be started) pygraphviz draws, in a child process (a Graphviz crash
+cannot take the caller's program with it). Neither is imported or started
+until something is rendered, so DOT text keeps working without Graphviz. Each
+drawing has a time limit; one that passes it is an error that says so, and
+is not drawn again by the other renderer.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
 _INSTALL_HINT = "install Graphviz with `pip install pygraphviz` or `apt-get install graphviz`"
 
 
-
-
 def render_dot(dot_text: str, fmt: str = "svg", *, timeout: float = 60.0) -> bytes:
     """Draw ``dot_text`` as ``fmt`` (``svg``, ``png`` or ``pdf``) and return the file's bytes.
+
+    The ``dot`` program draws when it is on ``PATH``; pygraphviz only when
+    there is no ``dot`` or it cannot be started. A drawing that takes longer
+    than ``timeout`` is stopped and not tried again with the other one.
 
     Args:
         dot_text: a DOT graph, e.g. from :func:`~planloop.visualize.to_dot`.
@@ -37,7 +41,9 @@ def render_dot(dot_text: str, fmt: str = "svg", *, timeout: float = 60.0) -> byt
 
     Raises:
         InvalidFormat: ``fmt`` is not one of :data:`FORMATS`.
-        RenderError: no Graphviz could draw it; the message names the install commands.
+        RenderError: no Graphviz is installed (the message names the install
+            commands), Graphviz failed on this graph, or it took longer than
+            ``timeout`` (the message says what to do).
 
     Example:
         >>> render_dot('digraph { a -> b }', "svg").lstrip().startswith((b"<?xml", b"<svg"))
@@ -45,34 +51,51 @@ def render_dot(dot_text: str, fmt: str = "svg", *, timeout: float = 60.0) -> byt
     """
     if fmt not in FORMATS:
         raise InvalidFormat(f"unknown image format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    problems: list[str] = []
     exe = shutil.which("dot")
-    if exe is not None:
-        try:
-            return _run_dot(exe, dot_text, fmt, timeout)
-        except _Failed as exc:
-            problems.append(str(exc))
+    # Why `dot` did not draw, when pygraphviz is then asked to.
+    no_dot = "no `dot` program on PATH"
     try:
+        if exe is not None:
+            try:
+                return _run_dot(exe, dot_text, fmt, timeout)
+            except _Missing as exc:
+                no_dot = str(exc)
         return _draw_with_pygraphviz(dot_text, fmt, timeout)
+    except _TimedOut as exc:
+        raise RenderError(
+            f"cannot render {fmt}: timed out: {exc} to draw this picture and was stopped; "
+            "give it more time with timeout= (render_dot, to_svg and render take it), "
+            f"draw the DOT text elsewhere (to_dot(), then `dot -T{fmt}`), or draw less "
+            "(Style(max_steps=...) and Style(fold=...) fold large acts and long runs)"
+        ) from None
+    except _Missing as exc:
+        raise RenderError(
+            f"cannot render {fmt}: {no_dot}; {exc}; {_INSTALL_HINT} "
+            "(DOT text needs neither: use to_dot())"
+        ) from None
     except _Failed as exc:
-        problems.append(str(exc))
-    if exe is None:
-        problems.insert(0, "no `dot` program on PATH")
-    detail = "; ".join(problems)
-    raise RenderError(
-        f"cannot render {fmt}: {detail}; {_INSTALL_HINT} (DOT text needs neither: use to_dot())"
-    )
+        # Graphviz is installed and failed on this graph: its own message says why.
+        raise RenderError(f"cannot render {fmt}: {exc}") from None
 
 
 class _Failed(Exception):
-    """One renderer did not work; the message says why."""
+    """A renderer ran and did not draw the graph; the message says why."""
+
+
+class _Missing(_Failed):
+    """A renderer is not installed or cannot be started: the next one may draw."""
+
+
+class _TimedOut(_Failed):
+    """A renderer took longer than the timeout (``<who> took longer than <n> s``)."""
 
 
 def _draw_in_child(
     command: list[str], dot_text: str, timeout: float, who: str
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``command`` with ``dot_text`` on its stdin; its output, or :class:`_Failed`
-    if it takes longer than ``timeout``, cannot start or crashes."""
+    """Run ``command`` with ``dot_text`` on its stdin and return what it did;
+    :class:`_TimedOut` if it takes longer than ``timeout``, :class:`_Missing`
+    if it cannot start, :class:`_Failed` if it crashes."""
     try:
         done = subprocess.run(
             command,
@@ -82,9 +105,9 @@ def _draw_in_child(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise _Failed(f"{who} took longer than {timeout:g} s") from None
+        raise _TimedOut(f"{who} took longer than {timeout:g} s") from None
     except OSError as exc:
-        raise _Failed(f"{who} could not be started ({exc})") from None
+        raise _Missing(f"{who} could not be started ({exc})") from None
     if done.returncode < 0:
         try:
             name = signal.Signals(-done.returncode).name
@@ -113,9 +136,9 @@ def _draw_with_pygraphviz(dot_text: str, fmt: str, timeout: float) -> bytes:
     """
     spec = importlib.util.find_spec("pygraphviz")
     if spec is None or not spec.submodule_search_locations:
-        raise _Failed("pygraphviz is not installed")
+        raise _Missing("pygraphviz is not installed")
     if not sys.executable or getattr(sys, "frozen", False):  # a frozen app's executable is the app
-        raise _Failed(
+        raise _Missing(
             "pygraphviz draws in a child Python process, and this program has no Python "
             "executable to start one with; install Graphviz's `dot` program instead"
         )

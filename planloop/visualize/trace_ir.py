@@ -7,7 +7,11 @@ timestamps or addresses, so two equal runs give equal diagrams with
 
 Long runs are folded: the first and last ``Style.fold`` acts or rejections
 are drawn, and one note counts what lies between, so a run of 1,000
-iterations stays a readable page.
+iterations stays a readable page. Large acts are folded the same way: an act
+of more than ``Style.max_steps`` steps draws its first and last three steps,
+its failed, cancelled and unfinished ones up to that many, and one note
+(``a1_more``) counting the rest by status, so a workflow of 10,000 steps
+does too. The trace keeps every step; ``Style(max_steps=None)`` draws them.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ def trace_to_ir(
     dependency edges), a note per rejected planner output, and the runs of
     sub-agents as clusters nested in the step that ran them
     (``Style(sub_agents=False)`` collapses them into a line on that step).
-    Runs with more than ``2 * Style.fold + 1`` acts and rejections are folded.
+    Runs with more than ``2 * Style.fold + 1`` acts and rejections are folded,
+    and so are acts with more than ``Style.max_steps`` steps (see the module's
+    docstring); the note of a folded act says in its tooltip where every step is.
 
     Args:
         trace: the run's trace (or its result).
@@ -85,11 +91,12 @@ def trace_to_ir(
     edges.extend(_transition_edges(summary, trace.transitions, ids, st))
 
     body = Body()
-    items = draw_timeline(trace, "", timings, st, body)
+    entries = timeline(trace)
+    items = draw_timeline(trace, entries, "", timings, st, body)
     nodes.extend(body.nodes)
     edges.extend(body.edges)
     clusters = list(body.clusters)
-    if st.legend and any(isinstance(e, Act) for e in timeline(trace)):
+    if st.legend and any(isinstance(e, Act) for e in entries):
         key, legend_nodes = legend(st)
         clusters.append(key)
         nodes.extend(legend_nodes)

@@ -210,10 +210,76 @@ def test_escape_label_never_starts_a_label_with_a_line_break() -> None:
     assert escape_label("x\n") == '"x\\n"'
 
 
-def test_drawing_has_a_time_limit() -> None:
-    big = "digraph {" + " ".join(f"n{i} -> n{i + 1};" for i in range(2000)) + "}"
-    with pytest.raises(RenderError, match=r"longer than 0\.001 s"):
-        render_dot(big, "svg", timeout=0.001)
+BIG = "digraph {" + " ".join(f"n{i} -> n{i + 1};" for i in range(2000)) + "}"
+
+
+def test_drawing_has_a_time_limit_and_says_so() -> None:
+    with pytest.raises(RenderError) as info:
+        render_dot(BIG, "svg", timeout=0.001)
+    message = str(info.value)
+    assert "timed out" in message
+    assert "took longer than 0.001 s" in message
+    assert "timeout=" in message
+    assert "to_dot()" in message
+    assert "install" not in message  # Graphviz is here: it was only slow
+
+
+def test_to_svg_and_render_take_a_timeout(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match=r"took longer than 0\.001 s"):
+        to_svg(run(), timeout=0.001)
+    with pytest.raises(RenderError, match=r"took longer than 0\.001 s"):
+        render(run(), tmp_path / "run.svg", timeout=0.001)
+    assert not (tmp_path / "run.svg").exists()
+
+
+def dot_program(where: Path, first_line: str) -> None:
+    """A `dot` program in ``where`` that draws with the Graphviz pygraphviz bundles."""
+    import pygraphviz
+
+    site = str(Path(pygraphviz.__file__).parent.parent)
+    where.mkdir(exist_ok=True)
+    program = where / "dot"
+    program.write_text(
+        f"{first_line}\n"
+        "import sys\n"
+        f"sys.path.insert(0, {site!r})\n"
+        "import pygraphviz\n"
+        "graph = pygraphviz.AGraph(string=sys.stdin.buffer.read().decode('utf-8'))\n"
+        "sys.stdout.buffer.write(graph.draw(format=sys.argv[1][2:], prog='dot'))\n"
+    )
+    program.chmod(0o755)
+
+
+def test_a_dot_program_that_times_out_is_not_tried_again_with_pygraphviz(tmp_path: Path) -> None:
+    # A real `dot` on PATH that is too slow for the timeout: the error says it
+    # timed out, and pygraphviz is not then given a second full timeout.
+    dot_program(tmp_path / "bin", f"#!{sys.executable}")
+    code = f"""
+from planloop.visualize import RenderError, render_dot
+assert render_dot("digraph {{ a -> b }}", "svg").startswith(b"<?xml")
+try:
+    render_dot({BIG!r}, "svg", timeout=0.001)
+except RenderError as exc:
+    print(exc)
+"""
+    done = run_without_dot(code, tmp_path / "bin")
+    assert done.returncode == 0, done.stderr
+    message = done.stdout.strip()
+    assert message.startswith(f"cannot render svg: timed out: `{tmp_path / 'bin' / 'dot'}` took")
+    assert "took longer than 0.001 s" in message
+    assert "pygraphviz" not in message
+    assert "install" not in message
+
+
+def test_a_dot_program_that_cannot_start_falls_back_to_pygraphviz(tmp_path: Path) -> None:
+    dot_program(tmp_path / "bin", f"#!{tmp_path / 'no-such-python'}")
+    code = """
+from planloop.visualize import render_dot
+print(render_dot("digraph { a -> b }", "svg")[:5])
+"""
+    done = run_without_dot(code, tmp_path / "bin")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "b'<?xml'"
 
 
 def test_a_frozen_program_does_not_start_itself_to_draw(tmp_path: Path) -> None:
