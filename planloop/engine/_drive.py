@@ -35,7 +35,8 @@ async def drive_to_end(run: Run) -> RunResult:
 
     Raises:
         RunError: the run stopped with reason ``error`` (its result is on the error).
-        asyncio.CancelledError: the run was cancelled (it is recorded as stopped first).
+        asyncio.CancelledError: the run was cancelled (it is recorded as stopped, reason
+            ``cancelled``, in its trace and its store first).
     """
     run.driving = True
     try:
@@ -43,7 +44,9 @@ async def drive_to_end(run: Run) -> RunResult:
     except asyncio.CancelledError:
         run.keep_cancelled_steps()
         run.stop_now(StopReason.cancelled, None)
-        _end_cancelled(run)
+        result = run.result()
+        run.record_end(result)  # the store says stopped/cancelled, as the trace does
+        _end_cancelled(run, result)
         raise
     stopped = run.last_event
     if reason is None and isinstance(stopped, Stopped) and run.paused is None:
@@ -129,12 +132,12 @@ async def _drive(run: Run) -> None:
         run.fire(event)
 
 
-def _end_cancelled(run: Run) -> None:
+def _end_cancelled(run: Run, result: RunResult) -> None:
     on_end = run.cfg.on_end
     if on_end is None:
         return
     try:
-        on_end(run.result())
+        on_end(result)
     except Exception as exc:  # noqa: BLE001 - the cancellation goes on; the error is reported
         asyncio.get_running_loop().call_exception_handler(
             {"message": "planloop: on_end raised while a run was cancelled", "exception": exc}

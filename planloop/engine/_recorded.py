@@ -93,9 +93,24 @@ class Recorded:
         self.deadline_struck = self.started.limits.max_execution_time is not None and any(
             r.status is StepStatus.cancelled for r in self.results.values()
         )
+        self._check_cancelled_steps()
         self.event_types: dict[str, type[Event]] = {}
         self.spec = self._spec()
         self._check_path()
+
+    def _check_cancelled_steps(self) -> None:
+        """A cancelled step replays by waiting for the time limit: there must be one."""
+        if self.deadline_struck:
+            return
+        cancelled = [k for k, r in self.results.items() if r.status is StepStatus.cancelled]
+        if cancelled:
+            act, step_id = cancelled[0]
+            raise ReplayError(
+                f"run {self.trace.run_id!r}: step {step_id!r} of act {act} was cancelled, "
+                "but the run had no time limit to cancel it and was not cancelled itself; "
+                "the trace is inconsistent and cannot be replayed",
+                run_id=self.trace.run_id,
+            )
 
     def _read_events(self) -> list[str]:
         """Index the trace's events; the tool names the run had, those it listed first."""
@@ -222,6 +237,14 @@ def _ends(trace: Trace) -> tuple[RunStarted, RunEnded]:
     """The run's first and last events, or the reason it cannot be replayed."""
     run_id = trace.run_id
     started, ended = trace.started, trace.ended
+    count = sum(1 for event in trace.events if isinstance(event, RunEnded))
+    if count > 1 or (count and ended is None):
+        where = f"records {count} ends" if count > 1 else "records its end before its last event"
+        raise ReplayError(
+            f"run {run_id!r} {where}; a run ends once, with its last event. The trace is "
+            "corrupt and cannot be replayed",
+            run_id=run_id,
+        )
     if started is None:
         raise ReplayError(
             f"trace {run_id!r} does not start with a run_started event; only a recorded "

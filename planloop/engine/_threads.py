@@ -7,9 +7,10 @@ would hang the process. Here an idle worker is reused when there is one and a
 new daemon worker is started when there is not; idle workers leave after a
 while. A tool abandoned at a deadline keeps its thread until it returns (it is
 counted and logged by :mod:`planloop.engine._abandoned`), and that thread
-never delays anything else; a call cancelled before a thread took it never runs. A job runs in a copy of the
-``contextvars`` context it was submitted from (as with ``asyncio.to_thread``),
-so logging and tracing context reach the tool and nothing it sets leaks back.
+never delays anything else; a call cancelled before a thread took it never
+runs. A job runs in a copy of the ``contextvars`` context it was submitted
+from (as with ``asyncio.to_thread``), so logging and tracing context reach
+the tool and nothing it sets leaks back.
 
 Results go back to their event loop through one inbox per loop: a worker
 appends to it and wakes the loop only when no wake-up is pending, so when many

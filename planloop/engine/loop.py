@@ -119,6 +119,14 @@ async def resume_loop(
             "without a decision",
             run_id=run_id,
         )
+    if trace.ended is not None:  # its process stopped after recording the end, before the row
+        end = trace.ended
+        how = f"{end.status}, {end.stop_reason}" if end.stop_reason else str(end.status)
+        raise CannotResume(
+            f"run {run_id!r} already ended ({how}): its trace records its end, though its "
+            "row in the store says running. Start a new run instead",
+            run_id=run_id,
+        )
     run = Run(config, trace.input, run_id, on_event, trace=trace)
     restore(run, checkpoint.state, decision)
     return await drive_to_end(run)

