@@ -2,8 +2,10 @@
 
 Exit codes: 0 the run finished (or the command succeeded), 1 the run stopped or
 failed (or a replay differs from the recording), 2 a usage error (bad option,
-unknown run, missing definition file, a run that cannot be resumed or replayed,
-an unreadable store), 3 the run is paused, waiting for a decision.
+unknown run, missing definition file, an unreadable trace or store, an output
+file or folder that cannot be written, a run that cannot be resumed or replayed,
+no Graphviz to draw an image), 3 the run is paused, waiting for a decision.
+Every error is printed as one ``Error: ...`` message on stderr, with no traceback.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ when PLANLOOP_HOME is not set; --store PATH reads and writes another file.
 Exit codes:
   0  the run finished (or the command succeeded)
   1  the run stopped (a limit, an error), or a replay differs from the recording
-  2  usage error: bad option, unknown run id, missing definition file, a run that
-     cannot be resumed or replayed, an unreadable store
+  2  usage error: bad option, unknown run id, missing definition file, an
+     unreadable trace or store, an output that cannot be written (-o, --out),
+     a run that cannot be resumed or replayed, no Graphviz to draw an image
   3  the run is paused, waiting for a decision (planloop resume)
 """
 
@@ -128,9 +131,11 @@ def demo(
             _fail(str(exc))
         if model is None and base_url:
             _fail("--base-url needs a model: pass --model NAME or set PLANLOOP_MODEL")
-    result, _ = run_demo(
-        question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
-    )
+    with _writing("--out"):
+        out_dir.mkdir(parents=True, exist_ok=True)  # before the run, so a bad --out costs none
+        result, _ = run_demo(
+            question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
+        )
     sys.exit(0 if result.status == "finished" else 1)
 
 
@@ -164,8 +169,10 @@ def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
 
     try:
         trace = Trace.from_json(trace_file.read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {trace_file}: {exc.strerror or exc}")
     except TraceError as exc:
-        raise click.ClickException(f"{trace_file}: {exc}") from None
+        _fail(f"{trace_file}: {exc}")
     if fmt is None and output is not None and output.suffix.lower() == ".mmd":
         fmt = "mermaid"
     if fmt in ("dot", "mermaid") or (output is None and fmt is None):
@@ -173,15 +180,18 @@ def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
         if output is None:
             click.echo(text, nl=False)
         else:
-            output.write_text(text, encoding="utf-8")
+            with _writing("-o"):
+                output.write_text(text, encoding="utf-8")
             click.echo(str(output))
         return
     if output is None:
         raise click.UsageError(f"--format {fmt} needs --output FILE")
     try:
-        click.echo(str(render_to(trace, output, format=fmt)))
+        with _writing("-o"):
+            written = render_to(trace, output, format=fmt)
     except (InvalidFormat, RenderError) as exc:
-        raise click.ClickException(str(exc)) from None
+        _fail(str(exc))
+    click.echo(str(written))
 
 
 # ---------------------------------------------------------------------------
@@ -525,14 +535,46 @@ def _draw(trace: Any, output: Path) -> None:
     from planloop.visualize import render as render_to
 
     try:
-        if output.suffix.lower() == ".mmd":
-            output.write_text(to_mermaid(trace), encoding="utf-8")
-            written = output
-        else:
-            written = render_to(trace, output)
+        with _writing("-o"):
+            if output.suffix.lower() == ".mmd":
+                output.write_text(to_mermaid(trace), encoding="utf-8")
+                written = output
+            else:
+                written = render_to(trace, output)
     except (InvalidFormat, RenderError) as exc:
         _fail(str(exc))
     click.echo(f"picture: {written}")
+
+
+@contextmanager
+def _writing(option: str) -> Iterator[None]:
+    """A file or folder that ``option`` names and that cannot be written: one line, exit 2.
+
+    Only errors about a path (an ``OSError`` with a file name) are turned into that line;
+    anything else is not about the output and propagates.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        _fail(_cannot_write(Path(os.fsdecode(exc.filename)), exc, option))
+
+
+def _cannot_write(path: Path, exc: OSError, option: str) -> str:
+    """Why ``path`` could not be written (``exc`` says), and what to do instead."""
+    if isinstance(exc, FileNotFoundError) and not path.parent.exists():
+        return (
+            f"cannot write {path}: folder {path.parent} does not exist; "
+            f"create it or choose another {option}"
+        )
+    if isinstance(exc, NotADirectoryError):
+        blocker = next((p for p in reversed(path.parents) if p.is_file()), None)
+        if blocker is not None:
+            return (
+                f"cannot write {path}: {blocker} is a file, not a folder; choose another {option}"
+            )
+    return f"cannot write {path}: {exc.strerror or exc}; choose another {option}"
 
 
 class _Progress:
