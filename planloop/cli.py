@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+from planloop._cli_progress import Progress
 
 if TYPE_CHECKING:
     from planloop._runnable import Runnable
@@ -215,7 +216,7 @@ def run_command(store_path: Path | None, target: str, input_text: str | None) ->
     """
     runnable = _load(target)
     _use_store(runnable, store_path)
-    with _errors(), _Progress() as progress:
+    with _errors(), Progress() as progress:
         result = _ran(lambda: runnable.run_sync(input_text, on_event=progress))
     _report(result)
 
@@ -351,7 +352,7 @@ def resume_command(
     decision = _decision(approve, reject, edit)
     runnable = _load(record.definition, recorded_for=run_id)
     runnable.store = path
-    with _errors(), _Progress() as progress:
+    with _errors(), Progress() as progress:
         result = _ran(lambda: runnable.resume_sync(run_id, decision, on_event=progress))
     _report(result)
 
@@ -575,58 +576,6 @@ def _cannot_write(path: Path, exc: OSError, option: str) -> str:
                 f"cannot write {path}: {blocker} is a file, not a folder; choose another {option}"
             )
     return f"cannot write {path}: {exc.strerror or exc}; choose another {option}"
-
-
-class _Progress:
-    """Follows a run's events: a live status line on a terminal, plain lines otherwise."""
-
-    def __init__(self) -> None:
-        self.live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-        self.state = ""
-        self.running: dict[str, str] = {}
-        self.done = 0
-        self.failed = 0
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live:
-            click.echo("\r\x1b[2K", nl=False)
-
-    def __call__(self, event: Any) -> None:
-        kind = getattr(event, "kind", "")
-        if kind == "transitioned":
-            self.state = event.target
-            if not self.live:
-                extra = ""
-                if event.event == "Planned":
-                    n = len(event.payload.get("plan", {}).get("steps", ()))
-                    extra = f" ({n} step{'s' if n != 1 else ''})"
-                click.echo(f"{event.source} --{event.event}--> {event.target}{extra}")
-        elif kind == "step_started":
-            self.running[event.step_id] = event.tool
-            if not self.live:
-                click.echo(f"  start {event.step_id}: {event.tool}")
-        elif kind == "step_finished":
-            result = event.result
-            self.running.pop(result.step_id, None)
-            self.done += 1
-            self.failed += result.status.value != "succeeded"
-            if not self.live:
-                click.echo(f"  {result.status.value} {result.step_id}")
-        elif kind == "run_paused" and not self.live:
-            click.echo(f"paused before {event.state}")
-        elif kind == "run_resumed" and not self.live:
-            click.echo(f"resumed in {event.state}")
-        if self.live:
-            running = ", ".join(sorted(self.running)) or "-"
-            line = (
-                f"state: {self.state or '-'}  running: {running}  "
-                f"done: {self.done} ({self.failed} not succeeded)"
-            )
-            width = max(20, shutil.get_terminal_size().columns - 1)
-            click.echo(f"\r\x1b[2K{line[:width]}", nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover
