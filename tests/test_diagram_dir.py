@@ -163,6 +163,17 @@ def test_file_names_keep_safe_ids_and_escape_the_others_readably() -> None:
     assert file_stem("")[0] == "~" and file_stem("") != file_stem("~")
 
 
+def test_kept_failures_are_named_like_diagram_dir_pictures(tmp_path: Path) -> None:
+    # planloop.testing keeps a failing run's trace and picture under the same file names.
+    from planloop.testing import save_failure
+
+    wf = one_step(store=False)
+    for run_id in (".", "..", "x" * 300):
+        paths = save_failure(wf.run_sync(run_id=run_id), directory=tmp_path)
+        assert [p.name for p in paths] == [f"{file_stem(run_id)}.json", f"{file_stem(run_id)}.svg"]
+    assert len(list(tmp_path.iterdir())) == 6
+
+
 # --- stopped and failed runs --------------------------------------------------------
 
 
