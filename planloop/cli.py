@@ -118,7 +118,7 @@ def demo(
     PLANLOOP_MODEL) a chat model plans instead.
     """
     from planloop.demo import DEFAULT_QUESTION, run_demo
-    from planloop.errors import DefinitionError
+    from planloop.errors import DefinitionError, RenderError
 
     model = None
     if offline and (model_name or base_url):
@@ -132,11 +132,14 @@ def demo(
             _fail(str(exc))
         if model is None and base_url:
             _fail("--base-url needs a model: pass --model NAME or set PLANLOOP_MODEL")
-    with _writing("--out"):
-        out_dir.mkdir(parents=True, exist_ok=True)  # before the run, so a bad --out costs none
-        result, _ = run_demo(
-            question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
-        )
+    try:
+        with _writing("--out"):
+            out_dir.mkdir(parents=True, exist_ok=True)  # before the run: a bad --out costs none
+            result, _ = run_demo(
+                question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
+            )
+    except RenderError as exc:  # no Graphviz: the trace (JSON) is written, the SVG is not
+        _fail(str(exc))
     sys.exit(0 if result.status == "finished" else 1)
 
 

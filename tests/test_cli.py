@@ -197,6 +197,33 @@ def test_an_output_that_cannot_be_written_is_one_line_with_exit_code_2(tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "out"]
 
 
+def test_without_graphviz_images_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    # The command in a process with neither a `dot` program nor pygraphviz.
+    run("demo", "--out", "out", cwd=tmp_path)
+    [trace_file] = (tmp_path / "out").glob("*.json")
+    code = """
+import sys
+sys.modules["pygraphviz"] = None
+from planloop.cli import main
+main(sys.argv[1:])
+"""
+    for args in (["render", str(trace_file), "-o", "x.svg"], ["demo", "--out", "again"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": str(tmp_path), "PLANLOOP_STORE": "off"},
+        )
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("Error: cannot render svg: no `dot` program on PATH; ")
+        assert "`pip install pygraphviz` or `apt-get install graphviz`" in line
+    assert (tmp_path / "again").is_dir()  # the demo's trace is kept: draw it later
+    assert [p.suffix for p in (tmp_path / "again").iterdir()] == [".json"]
+
+
 # --- durable runs: run, runs, show, resume, replay ------------------------------------
 
 AGENTS = '''
