@@ -2,13 +2,17 @@
 
 Agents, workflows and plan-and-execute runs write ``<run_id>.svg`` into a
 directory when a run ends, however it ends: finished, stopped for any reason
-(cancelled too), or failed with a :class:`~planloop.RunError`. The hook rides
-on :attr:`LoopConfig.on_end <planloop.engine.loop.LoopConfig>`, so the engine
+(cancelled too), or failed with a :class:`~planloop.RunError`. The file name is
+:func:`file_stem` of the run id. The hook rides on
+:attr:`LoopConfig.on_end <planloop.engine.loop.LoopConfig>`, so the engine
 never imports :mod:`planloop.visualize`.
 
 Drawing or writing the picture never changes a run's result and never hides
 its error: a failure becomes a :class:`~planloop.DiagramWarning` saying what
-went wrong and how to fix it.
+went wrong and how to fix it. Nor does it hold up the run's end for long:
+Graphviz gets :data:`RENDER_TIMEOUT` seconds, and a picture it cannot draw in
+that time (or at all, without Graphviz) is saved as DOT text, ``<run_id>.dot``,
+with a warning that gives the command that draws it.
 
 Runs nested inside another planloop run (the sub-agents of
 :class:`~planloop.PlanAndExecute`, an agent called from a workflow step) do not
@@ -20,8 +24,8 @@ its own file wherever it runs.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import os
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +34,9 @@ from typing import Any
 from planloop.engine.result import RunResult
 from planloop.engine.states import StopReason
 from planloop.errors import DefinitionError, DiagramWarning
-from planloop.visualize import RenderError, to_svg
+from planloop.visualize import RenderError, render_dot, to_dot
 
-__all__ = ["ENV_VAR", "check_dir", "diagram_hook", "inside_run"]
+__all__ = ["ENV_VAR", "RENDER_TIMEOUT", "check_dir", "diagram_hook", "file_stem", "inside_run"]
 
 ENV_VAR = "PLANLOOP_DIAGRAM_DIR"
 """Where runs write their pictures when no ``diagram_dir=`` is given (read at run time)."""
@@ -42,7 +46,17 @@ inside_run: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 """True while a planloop run is in progress in this context (so a run started now is nested)."""
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+RENDER_TIMEOUT = 5.0
+"""Seconds Graphviz may draw a run's picture at the run's end, per renderer tried.
+
+``render_dot`` tries the ``dot`` program and, when that fails, pygraphviz, so a
+run's end waits at most about twice this for its picture before saving DOT text.
+"""
+
+_KEPT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+_MAX_STEM = 200
+"""Longest file stem, in bytes: room for a suffix under the usual 255-byte name limit."""
+_HASH_CHARS = 16
 
 
 def check_dir(value: Any) -> Path | None:
@@ -109,10 +123,7 @@ class _Writer:
             _warn(f"planloop wrote no run diagram: {self._where()}: {problem}; {fix}", result)
             return
         try:
-            svg = to_svg(result)
-        except RenderError as exc:  # no Graphviz: the message names the install commands
-            _warn(f"planloop wrote no run diagram to {self._where()}: {exc}", result)
-            return
+            dot = to_dot(result)
         except Exception as exc:  # noqa: BLE001 - a picture must never break a run
             _warn(
                 f"planloop could not draw run {result.run_id!r} "
@@ -122,12 +133,29 @@ class _Writer:
                 result,
             )
             return
+        stem = file_stem(result.run_id)
+        svg_path, dot_path = directory / f"{stem}.svg", directory / f"{stem}.dot"
+        try:
+            svg: bytes | None = render_dot(dot, "svg", timeout=RENDER_TIMEOUT)
+            why = ""
+        except RenderError as exc:  # too slow, or no Graphviz (the message says which)
+            svg, why = None, str(exc)
+        # The file of the other kind, left by an earlier run with the same id, goes.
+        written, stale = (svg_path, dot_path) if svg is not None else (dot_path, svg_path)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            (directory / f"{_file_stem(result.run_id)}.svg").write_text(svg, encoding="utf-8")
+            written.write_bytes(svg if svg is not None else dot.encode("utf-8"))
+            stale.unlink(missing_ok=True)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             _warn(f"planloop wrote no run diagram: {self._where()}: {reason}; {fix}", result)
+            return
+        if svg is None:
+            _warn(
+                f"planloop saved the diagram of run {result.run_id!r} as DOT text, {dot_path}, "
+                f"instead of SVG: {why}. Draw it with: dot -Tsvg {dot_path} -o {svg_path}",
+                result,
+            )
 
     def _where(self) -> str:
         if self.source == ENV_VAR:
@@ -162,7 +190,42 @@ def _not_a_dir(path: Path) -> str | None:
         probe = parent
 
 
-def _file_stem(run_id: str) -> str:
-    # A run id is the caller's text: keep it from naming a path outside the directory.
-    stem = _UNSAFE.sub("_", run_id).strip(".")
-    return stem or "run"
+def file_stem(run_id: str) -> str:
+    """The file name, without suffix, of run ``run_id``'s picture: different ids, different names.
+
+    An id of ASCII letters, digits, ``_``, ``-`` and ``.`` is its own name, except a
+    leading ``.``. Any other character, and a leading ``.``, is written as ``%XX`` for
+    each of its UTF-8 bytes, as in URLs: ``a/b`` is ``a%2Fb``, ``..`` is ``%2E.``, ``café``
+    is ``caf%C3%A9``. So no name is a path outside the directory or a hidden file, and
+    the name reads back to the exact id (``urllib.parse.unquote``). An id whose name would
+    be longer than 200 bytes, or empty, is named by the first part of that name, ``~``
+    and 16 hex digits of the SHA-256 of the id (``~`` is escaped in every other name, so
+    the two kinds of name never meet).
+
+    Ids that differ only in case (``Run``, ``run``) get names that differ only in case:
+    distinct files on Linux, but one file on a case-insensitive filesystem (macOS and
+    Windows by default), where the later run's picture replaces the earlier one.
+
+    Example:
+        >>> [file_stem(i) for i in ("nightly-1", "a/b", "..", "run 2")]
+        ['nightly-1', 'a%2Fb', '%2E.', 'run%202']
+    """
+    parts = [
+        ch if ch in _KEPT and not (i == 0 and ch == ".") else _escaped(ch)
+        for i, ch in enumerate(run_id)
+    ]
+    stem = "".join(parts)
+    if stem and len(stem) <= _MAX_STEM:
+        return stem
+    head, room = [], _MAX_STEM - 1 - _HASH_CHARS
+    for part in parts:  # whole characters only, so the head still reads back
+        room -= len(part)
+        if room < 0:
+            break
+        head.append(part)
+    digest = hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{''.join(head)}~{digest[:_HASH_CHARS]}"
+
+
+def _escaped(ch: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in ch.encode("utf-8", "surrogatepass"))

@@ -2,8 +2,10 @@
 
 Exit codes: 0 the run finished (or the command succeeded), 1 the run stopped or
 failed (or a replay differs from the recording), 2 a usage error (bad option,
-unknown run, missing definition file, a run that cannot be resumed or replayed,
-an unreadable store), 3 the run is paused, waiting for a decision.
+unknown run, missing definition file, an unreadable trace or store, an output
+file or folder that cannot be written, a run that cannot be resumed or replayed,
+no Graphviz to draw an image), 3 the run is paused, waiting for a decision.
+Every error is printed as one ``Error: ...`` message on stderr, with no traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+from planloop._cli_progress import Progress
 
 if TYPE_CHECKING:
     from planloop._runnable import Runnable
@@ -38,8 +41,9 @@ when PLANLOOP_HOME is not set; --store PATH reads and writes another file.
 Exit codes:
   0  the run finished (or the command succeeded)
   1  the run stopped (a limit, an error), or a replay differs from the recording
-  2  usage error: bad option, unknown run id, missing definition file, a run that
-     cannot be resumed or replayed, an unreadable store
+  2  usage error: bad option, unknown run id, missing definition file, an
+     unreadable trace or store, an output that cannot be written (-o, --out),
+     a run that cannot be resumed or replayed, no Graphviz to draw an image
   3  the run is paused, waiting for a decision (planloop resume)
 """
 
@@ -114,7 +118,7 @@ def demo(
     PLANLOOP_MODEL) a chat model plans instead.
     """
     from planloop.demo import DEFAULT_QUESTION, run_demo
-    from planloop.errors import DefinitionError
+    from planloop.errors import DefinitionError, RenderError
 
     model = None
     if offline and (model_name or base_url):
@@ -128,9 +132,14 @@ def demo(
             _fail(str(exc))
         if model is None and base_url:
             _fail("--base-url needs a model: pass --model NAME or set PLANLOOP_MODEL")
-    result, _ = run_demo(
-        question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
-    )
+    try:
+        with _writing("--out"):
+            out_dir.mkdir(parents=True, exist_ok=True)  # before the run: a bad --out costs none
+            result, _ = run_demo(
+                question or DEFAULT_QUESTION, out_dir=out_dir, echo=click.echo, model=model
+            )
+    except RenderError as exc:  # no Graphviz: the trace (JSON) is written, the SVG is not
+        _fail(str(exc))
     sys.exit(0 if result.status == "finished" else 1)
 
 
@@ -164,8 +173,10 @@ def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
 
     try:
         trace = Trace.from_json(trace_file.read_bytes())
+    except OSError as exc:
+        _fail(f"cannot read {trace_file}: {exc.strerror or exc}")
     except TraceError as exc:
-        raise click.ClickException(f"{trace_file}: {exc}") from None
+        _fail(f"{trace_file}: {exc}")
     if fmt is None and output is not None and output.suffix.lower() == ".mmd":
         fmt = "mermaid"
     if fmt in ("dot", "mermaid") or (output is None and fmt is None):
@@ -173,15 +184,18 @@ def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
         if output is None:
             click.echo(text, nl=False)
         else:
-            output.write_text(text, encoding="utf-8")
+            with _writing("-o"):
+                output.write_text(text, encoding="utf-8")
             click.echo(str(output))
         return
     if output is None:
         raise click.UsageError(f"--format {fmt} needs --output FILE")
     try:
-        click.echo(str(render_to(trace, output, format=fmt)))
+        with _writing("-o"):
+            written = render_to(trace, output, format=fmt)
     except (InvalidFormat, RenderError) as exc:
-        raise click.ClickException(str(exc)) from None
+        _fail(str(exc))
+    click.echo(str(written))
 
 
 # ---------------------------------------------------------------------------
@@ -205,7 +219,7 @@ def run_command(store_path: Path | None, target: str, input_text: str | None) ->
     """
     runnable = _load(target)
     _use_store(runnable, store_path)
-    with _errors(), _Progress() as progress:
+    with _errors(), Progress() as progress:
         result = _ran(lambda: runnable.run_sync(input_text, on_event=progress))
     _report(result)
 
@@ -341,7 +355,7 @@ def resume_command(
     decision = _decision(approve, reject, edit)
     runnable = _load(record.definition, recorded_for=run_id)
     runnable.store = path
-    with _errors(), _Progress() as progress:
+    with _errors(), Progress() as progress:
         result = _ran(lambda: runnable.resume_sync(run_id, decision, on_event=progress))
     _report(result)
 
@@ -525,66 +539,46 @@ def _draw(trace: Any, output: Path) -> None:
     from planloop.visualize import render as render_to
 
     try:
-        if output.suffix.lower() == ".mmd":
-            output.write_text(to_mermaid(trace), encoding="utf-8")
-            written = output
-        else:
-            written = render_to(trace, output)
+        with _writing("-o"):
+            if output.suffix.lower() == ".mmd":
+                output.write_text(to_mermaid(trace), encoding="utf-8")
+                written = output
+            else:
+                written = render_to(trace, output)
     except (InvalidFormat, RenderError) as exc:
         _fail(str(exc))
     click.echo(f"picture: {written}")
 
 
-class _Progress:
-    """Follows a run's events: a live status line on a terminal, plain lines otherwise."""
+@contextmanager
+def _writing(option: str) -> Iterator[None]:
+    """A file or folder that ``option`` names and that cannot be written: one line, exit 2.
 
-    def __init__(self) -> None:
-        self.live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-        self.state = ""
-        self.running: dict[str, str] = {}
-        self.done = 0
-        self.failed = 0
+    Only errors about a path (an ``OSError`` with a file name) are turned into that line;
+    anything else is not about the output and propagates.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        _fail(_cannot_write(Path(os.fsdecode(exc.filename)), exc, option))
 
-    def __enter__(self) -> _Progress:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.live:
-            click.echo("\r\x1b[2K", nl=False)
-
-    def __call__(self, event: Any) -> None:
-        kind = getattr(event, "kind", "")
-        if kind == "transitioned":
-            self.state = event.target
-            if not self.live:
-                extra = ""
-                if event.event == "Planned":
-                    n = len(event.payload.get("plan", {}).get("steps", ()))
-                    extra = f" ({n} step{'s' if n != 1 else ''})"
-                click.echo(f"{event.source} --{event.event}--> {event.target}{extra}")
-        elif kind == "step_started":
-            self.running[event.step_id] = event.tool
-            if not self.live:
-                click.echo(f"  start {event.step_id}: {event.tool}")
-        elif kind == "step_finished":
-            result = event.result
-            self.running.pop(result.step_id, None)
-            self.done += 1
-            self.failed += result.status.value != "succeeded"
-            if not self.live:
-                click.echo(f"  {result.status.value} {result.step_id}")
-        elif kind == "run_paused" and not self.live:
-            click.echo(f"paused before {event.state}")
-        elif kind == "run_resumed" and not self.live:
-            click.echo(f"resumed in {event.state}")
-        if self.live:
-            running = ", ".join(sorted(self.running)) or "-"
-            line = (
-                f"state: {self.state or '-'}  running: {running}  "
-                f"done: {self.done} ({self.failed} not succeeded)"
+def _cannot_write(path: Path, exc: OSError, option: str) -> str:
+    """Why ``path`` could not be written (``exc`` says), and what to do instead."""
+    if isinstance(exc, FileNotFoundError) and not path.parent.exists():
+        return (
+            f"cannot write {path}: folder {path.parent} does not exist; "
+            f"create it or choose another {option}"
+        )
+    if isinstance(exc, NotADirectoryError):
+        blocker = next((p for p in reversed(path.parents) if p.is_file()), None)
+        if blocker is not None:
+            return (
+                f"cannot write {path}: {blocker} is a file, not a folder; choose another {option}"
             )
-            width = max(20, shutil.get_terminal_size().columns - 1)
-            click.echo(f"\r\x1b[2K{line[:width]}", nl=False)
+    return f"cannot write {path}: {exc.strerror or exc}; choose another {option}"
 
 
 if __name__ == "__main__":  # pragma: no cover

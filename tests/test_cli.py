@@ -161,8 +161,67 @@ def test_render_prints_dot_and_rejects_bad_traces(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"run_id": 3, "events": [{"kind": "nope"}]}))
     done = run("render", str(bad), cwd=tmp_path)
-    assert done.returncode == 1
-    assert "not a valid planloop trace" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"Error: {bad}: not a valid planloop trace:\n")
+
+
+def test_an_output_that_cannot_be_written_is_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    run("demo", "--out", "out", cwd=tmp_path)
+    [trace_file] = (tmp_path / "out").glob("*.json")
+    (tmp_path / "a_file").write_text("x")
+    for args in (
+        ["-o", "nodir/x.svg"],
+        ["-o", "nodir/x.dot"],
+        ["-o", "nodir/x.mmd"],
+        ["--format", "mermaid", "-o", "nodir/x.txt"],
+        ["-o", "nodir/x.png"],
+    ):
+        done = run("render", str(trace_file), *args, cwd=tmp_path)
+        assert (done.returncode, done.stderr) == (
+            2,
+            f"Error: cannot write {args[-1]}: folder nodir does not exist; "
+            "create it or choose another -o\n",
+        ), args
+    done = run("render", str(trace_file), "-o", "a_file/x.svg", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "Error: cannot write a_file/x.svg: a_file is a file, not a folder; choose another -o\n",
+    )
+    done = run("demo", "--out", "a_file/sub/pictures", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "Error: cannot write a_file/sub/pictures: a_file is a file, not a folder; "
+        "choose another --out\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "out"]
+
+
+def test_without_graphviz_images_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    # The command in a process with neither a `dot` program nor pygraphviz.
+    run("demo", "--out", "out", cwd=tmp_path)
+    [trace_file] = (tmp_path / "out").glob("*.json")
+    code = """
+import sys
+sys.modules["pygraphviz"] = None
+from planloop.cli import main
+main(sys.argv[1:])
+"""
+    for args in (["render", str(trace_file), "-o", "x.svg"], ["demo", "--out", "again"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": str(tmp_path), "PLANLOOP_STORE": "off"},
+        )
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith("Error: cannot render svg: no `dot` program on PATH; ")
+        assert "`pip install pygraphviz` or `apt-get install graphviz`" in line
+    assert (tmp_path / "again").is_dir()  # the demo's trace is kept: draw it later
+    assert [p.suffix for p in (tmp_path / "again").iterdir()] == [".json"]
 
 
 # --- durable runs: run, runs, show, resume, replay ------------------------------------
@@ -357,7 +416,17 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     for args, message in cases:
         done = cli(tmp_path, *args)
         assert (done.returncode, done.stderr) == (2, message + "\n"), args
-    assert cli(tmp_path, "run", "agents.py:helper").returncode == 0
+    ran = cli(tmp_path, "run", "agents.py:helper")
+    assert ran.returncode == 0
+    for output in ("nodir/run.svg", "nodir/run.mmd"):
+        done = cli(tmp_path, "show", value(ran.stdout, "run"), "-o", output)
+        assert (done.returncode, done.stderr) == (
+            2,
+            f"Error: cannot write {output}: folder nodir does not exist; "
+            "create it or choose another -o\n",
+        )
+        assert value(done.stdout, "status") == "finished"
+    assert not (tmp_path / "nodir").exists()
     for command in ("show", "replay", "resume"):
         done = cli(tmp_path, command, "nope")
         assert (done.returncode, done.stderr) == (

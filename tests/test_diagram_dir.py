@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import pytest
 
@@ -25,11 +27,14 @@ from planloop import (
     StepFailed,
     StopReason,
     Workflow,
+    _diagrams,
     load_agent_executor,
     load_chat_planner,
 )
+from planloop._diagrams import file_stem
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
+from planloop.visualize import render_dot
 from tests._child import run_without_dot
 
 ENV = "PLANLOOP_DIAGRAM_DIR"
@@ -98,7 +103,75 @@ def test_a_run_id_cannot_write_outside_the_directory(tmp_path: Path) -> None:
     target = tmp_path / "pics"
     adding_agent(diagram_dir=target).run_sync("x", run_id="../escape/run 1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pics"]
-    assert [p.name for p in target.iterdir()] == ["_escape_run_1.svg"]
+    assert [p.name for p in target.iterdir()] == ["%2E.%2Fescape%2Frun%201.svg"]
+
+
+# Ids that a lossy mapping (unsafe characters to "_", dots stripped) sent to the same file.
+TRICKY_IDS = [
+    *(".", "..", "...", "run", " ", "*", "_", "a/b", "a\\b", "a_b", "a b", "a%2Fb"),
+    *("../escape/run 1", "Run", "RUN", "café", "cafe\u0301", "日本語", "a~b", "-x", ".hidden"),
+    *("x" * 300, "x" * 300 + "y", "é" * 200, "/" * 100, "\x00"),
+]
+
+
+def one_step(**options: Any) -> Workflow:
+    wf = Workflow("tiny", **options)
+    wf.step(lambda: 1, id="only")
+    return wf
+
+
+def test_different_run_ids_write_different_files_inside_the_directory(tmp_path: Path) -> None:
+    target = tmp_path / "pics"
+    wf = one_step(diagram_dir=target)
+    for run_id in TRICKY_IDS:
+        assert wf.run_sync(run_id=run_id).output == 1
+    names = sorted(p.name for p in target.iterdir())
+    assert len(names) == len(TRICKY_IDS)  # none overwrote another (case kept: Linux)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pics"]
+    for name in names:
+        assert name.endswith(".svg") and not name.startswith(".")
+        assert len(name.encode()) <= 255  # the file-name limit of common filesystems
+        assert "only · <lambda>" in picture(target / name)
+
+
+def test_file_names_keep_safe_ids_and_escape_the_others_readably() -> None:
+    stems = {run_id: file_stem(run_id) for run_id in TRICKY_IDS}
+    assert len(set(stems.values())) == len(TRICKY_IDS)
+    for kept in ("run", "Run", "nightly-1", "a.b", "_", "a_b", "-x", "f3c9e1d2a4b5"):
+        assert file_stem(kept) == kept
+    assert [stems[i] for i in (".", "..", " ", "*", "a/b", "a\\b", "café", ".hidden")] == [
+        "%2E",
+        "%2E.",
+        "%20",
+        "%2A",
+        "a%2Fb",
+        "a%5Cb",
+        "caf%C3%A9",
+        "%2Ehidden",
+    ]
+    assert stems["a~b"] == "a%7Eb" and stems["a%2Fb"] == "a%252Fb"
+    for run_id, stem in stems.items():  # a short name is the id, %-escaped: it reads back
+        if "~" not in stem:
+            assert unquote_to_bytes(stem).decode() == run_id
+    # Too long for a file name: a readable head and a hash of the whole id.
+    long_ids = ["x" * 300, "x" * 300 + "y", "é" * 200, "/" * 100]
+    for run_id in long_ids:
+        head, _, digest = stems[run_id].partition("~")
+        assert len(stems[run_id]) <= 200 and len(digest) == 16
+        assert run_id.startswith(unquote_to_bytes(head).decode())
+        assert len(head) > 150
+    assert file_stem("")[0] == "~" and file_stem("") != file_stem("~")
+
+
+def test_kept_failures_are_named_like_diagram_dir_pictures(tmp_path: Path) -> None:
+    # planloop.testing keeps a failing run's trace and picture under the same file names.
+    from planloop.testing import save_failure
+
+    wf = one_step(store=False)
+    for run_id in (".", "..", "x" * 300):
+        paths = save_failure(wf.run_sync(run_id=run_id), directory=tmp_path)
+        assert [p.name for p in paths] == [f"{file_stem(run_id)}.json", f"{file_stem(run_id)}.svg"]
+    assert len(list(tmp_path.iterdir())) == 6
 
 
 # --- stopped and failed runs --------------------------------------------------------
@@ -358,7 +431,7 @@ def test_an_on_end_the_loop_already_has_still_runs(tmp_path: Path) -> None:
     assert (tmp_path / "both.svg").exists()
 
 
-def test_without_graphviz_the_warning_names_the_install_and_the_run_is_unchanged(
+def test_without_graphviz_the_dot_text_is_saved_and_the_warning_names_the_install(
     tmp_path: Path,
 ) -> None:
     # A process with neither a `dot` program on PATH nor pygraphviz importable.
@@ -380,10 +453,45 @@ for w in caught:
     lines = done.stdout.strip().splitlines()
     assert lines[0] == "hello finished"
     assert len(lines) == 2
-    assert lines[1].startswith("DiagramWarning planloop wrote no run diagram to diagram_dir=")
+    dot = only_file(tmp_path / "pics")  # the DOT text, drawable once Graphviz is installed
+    assert dot.suffix == ".dot" and dot.read_text(encoding="utf-8").startswith("digraph")
+    assert lines[1].startswith(
+        f"DiagramWarning planloop saved the diagram of run {dot.stem!r} as DOT text, {dot}, "
+    )
     assert "no `dot` program on PATH; pygraphviz is not installed" in lines[1]
     assert "`pip install pygraphviz` or `apt-get install graphviz`" in lines[1]
-    assert not (tmp_path / "pics").exists()
+    assert lines[1].endswith(f"Draw it with: dot -Tsvg {dot} -o {dot.with_suffix('.svg')}")
+
+
+# --- a picture too slow to draw -----------------------------------------------------------
+
+
+def test_a_picture_too_slow_to_draw_is_saved_as_dot_and_the_run_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Graphviz gets RENDER_TIMEOUT seconds at a run's end; no drawing fits in a millisecond.
+    monkeypatch.setattr(_diagrams, "RENDER_TIMEOUT", 0.001)
+    (tmp_path / "slow.svg").write_text("an earlier run's picture")
+    started = time.monotonic()
+    with pytest.warns(DiagramWarning) as caught:
+        result = one_step(diagram_dir=tmp_path, store=False).run_sync(run_id="slow")
+    assert time.monotonic() - started < 60  # not stuck drawing (generous: a shared CPU)
+    assert result.output == 1 and result.status.value == "finished"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.dot"]
+    [warning] = caught
+    message = str(warning.message)
+    dot, svg = tmp_path / "slow.dot", tmp_path / "slow.svg"
+    assert message.startswith(f"planloop saved the diagram of run 'slow' as DOT text, {dot}, ")
+    assert "took longer than 0.001 s" in message
+    assert message.endswith(f"Draw it with: dot -Tsvg {dot} -o {svg}")
+    # Nothing is lost: the DOT text draws the same picture, given the time.
+    svg.write_bytes(render_dot(dot.read_text(encoding="utf-8"), "svg"))
+    assert "only · <lambda>" in picture(svg)
+    # Drawn in time, the picture replaces the DOT text of an earlier run with the same id.
+    monkeypatch.setattr(_diagrams, "RENDER_TIMEOUT", 60.0)
+    one_step(diagram_dir=tmp_path, store=False).run_sync(run_id="slow")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.svg"]
+    assert "only · <lambda>" in picture(svg)
 
 
 # --- the argument is checked up front ---------------------------------------------------

@@ -11,7 +11,6 @@ print with the failure.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +31,6 @@ ENV_VAR = "PLANLOOP_FAILURES"
 """The directory failing runs are kept in (default ``.planloop/failures``)."""
 
 _NOTE = "planloop kept the failing"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def failures_dir() -> Path:
@@ -60,7 +58,9 @@ def save_failure(
 
     Args:
         run: a run result or its trace.
-        name: the files' name without suffix (default: the run id).
+        name: the files' name without suffix (default: the run id), named as
+            ``diagram_dir=`` names a run's picture: characters unsafe in a file name
+            are written ``%XX``, so different names never share a file.
         directory: where to write (default: :func:`failures_dir`).
 
     Example:
@@ -74,12 +74,13 @@ def save_failure(
         >>> paths[1].read_text().lstrip().startswith(("<?xml", "<svg"))
         True
     """
+    from planloop._diagrams import file_stem
     from planloop.visualize import RenderError, to_svg
 
     trace = run.trace if isinstance(run, RunResult) else run
     where = (directory if directory is not None else failures_dir()).absolute()
     where.mkdir(parents=True, exist_ok=True)
-    stem = _UNSAFE.sub("_", name if name is not None else trace.run_id).strip(".") or "run"
+    stem = file_stem(name if name is not None else trace.run_id)  # as diagram_dir= names it
     written = [where / f"{stem}.json"]
     written[0].write_text(trace.to_json(indent=2), encoding="utf-8")
     try:

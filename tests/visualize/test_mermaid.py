@@ -683,6 +683,6 @@ def test_cli_takes_the_text_format_from_the_suffix_and_names_bad_ones(tmp_path: 
         assert done.exit_code == 0, done.output
         assert out.read_text("utf-8") == expected
     done = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "run.txt")])
-    assert done.exit_code == 1
+    assert done.exit_code == 2  # a usage error: the -o suffix
     assert "cannot tell the image format" in done.output
     assert "Traceback" not in done.output
