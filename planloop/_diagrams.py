@@ -47,10 +47,11 @@ inside_run: contextvars.ContextVar[bool] = contextvars.ContextVar(
 """True while a planloop run is in progress in this context (so a run started now is nested)."""
 
 RENDER_TIMEOUT = 5.0
-"""Seconds Graphviz may draw a run's picture at the run's end, per renderer tried.
+"""Seconds Graphviz may draw a run's picture at the run's end.
 
-``render_dot`` tries the ``dot`` program and, when that fails, pygraphviz, so a
-run's end waits at most about twice this for its picture before saving DOT text.
+``render_dot`` stops a drawing that takes longer and does not try it again with
+another renderer, so a run's end waits at most about this long for its picture
+before saving DOT text.
 """
 
 _KEPT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
