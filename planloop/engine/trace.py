@@ -1,8 +1,9 @@
 """The typed record of one run: every transition, step and model call, in order.
 
 Times are seconds since the run started. ``to_json`` / ``from_json`` round-trip
-losslessly for JSON values; other Python objects (a tool's custom return type)
-are stored as their ``repr``.
+losslessly for JSON values, except strings UTF-8 cannot hold, which are written
+with their lone surrogates replaced (see :meth:`Trace.to_json`). Other Python
+objects (a tool's custom return type) are stored as their ``repr``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planloop.engine._json import dump_json
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
@@ -273,8 +275,20 @@ class Trace(BaseModel):
         return run_sync(replay_trace(self))
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """The trace as JSON text (non-JSON values are stored as their ``repr``)."""
-        return self.model_dump_json(indent=indent, fallback=repr)
+        """The trace as JSON text.
+
+        * **Values that are not JSON** (a tool's custom return type) are
+          written as their ``repr``.
+        * **Strings UTF-8 cannot hold** (a lone surrogate, as ``os.listdir``
+          gives for a file name that is not UTF-8) are written with each lone
+          surrogate replaced by U+FFFD: ``"report-\\udc80.txt"`` becomes
+          ``"report-\\ufffd.txt"``, which every JSON reader takes.
+
+        Raises:
+            TraceError: a value has no JSON form (its ``repr`` raises, a list
+                contains itself); the message names the event and field.
+        """
+        return dump_json(self, indent=indent)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Trace:
