@@ -1,9 +1,10 @@
 """What a run's trace becomes as JSON: any Python string a tool can return is
-recordable, and the JSON loads and draws again."""
+recordable, secrets are redacted, and the JSON loads and draws again."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 
 import planloop
-from planloop import Agent, SQLiteStore, Trace
+from planloop import Agent, SQLiteStore, Trace, Workflow
+from planloop.engine.redact import REDACTED
 from planloop.engine.trace import StepStarted
 from planloop.errors import RunError, StoreError, TraceError
-from planloop.models import ToolCall
+from planloop.models import OpenAIChat, ToolCall
 from planloop.testing import ScriptedModel
 
 LONE = "report-\udc80.txt"  # what os.listdir gives for a file name that is not UTF-8
@@ -171,6 +173,72 @@ def test_the_store_says_what_it_could_not_write(tmp_path: Path) -> None:
         " numbers, lists, dicts)"
     )
     assert isinstance(err.value.__cause__, TraceError)
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+SECRET = "pw-Walrus-5512"
+KEY_ARG = "sk-Okapi-2208"
+API_KEY = "sk-live-Narwhal-6631"
+
+
+@planloop.tool
+def fetch_page(url: str, api_key: str) -> str:
+    """Fetch a page with a key."""
+    return f"{SECRET} is the password at {url}"
+
+
+def _assert_redacted(text: str) -> None:
+    for secret in (SECRET, KEY_ARG, API_KEY):
+        assert secret not in text
+    assert REDACTED in text
+
+
+def test_to_json_redacts_secrets_and_the_opt_out_keeps_them(tmp_path: Path) -> None:
+    planloop.register_secret(SECRET)
+    chat = _chat_server()
+    replies = [
+        chat.calls(("fetch_page", {"url": "https://x.test", "api_key": KEY_ARG}, "c1")),
+        chat.answer(f"done; the key I was called with is {API_KEY}"),
+    ]
+    with chat.ChatServer(replies) as server:
+        model = OpenAIChat("test-model", base_url=server.url, api_key=API_KEY, backoff=0.01)
+        result = Agent(model, [fetch_page], store=False).run_sync("get it")
+    assert result.status == "finished"
+    text = result.trace.to_json()
+    _assert_redacted(text)
+    raw = result.trace.to_json(redact=False)
+    for secret in (SECRET, KEY_ARG, API_KEY):
+        assert secret in raw
+    assert result.output == f"done; the key I was called with is {API_KEY}"  # in memory
+    back = Trace.from_json(text)
+    assert _started(back).args == {"url": "https://x.test", "api_key": REDACTED}
+    assert back.step_results[0].output == f"{REDACTED} is the password at https://x.test"
+    assert back.output == f"done; the key I was called with is {REDACTED}"
+    indented = result.trace.to_json(indent=2)
+    _assert_redacted(indented)
+    assert json.loads(indented) == json.loads(text)
+    saved = tmp_path / "run.json"
+    saved.write_text(text, encoding="utf-8")
+    done = _cli("render", str(saved), "-o", str(tmp_path / "run.svg"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _assert_redacted((tmp_path / "run.svg").read_text(encoding="utf-8"))
+
+
+def test_a_workflow_trace_is_redacted_too() -> None:
+    planloop.register_secret(SECRET)
+
+    def login(user: str, api_key: str) -> str:
+        return f"session for {user}: {SECRET}"
+
+    wf = Workflow("secret", store=False)
+    wf.step(login, user="ann", api_key=KEY_ARG, id="login")
+    result = wf.run_sync()
+    text = result.trace.to_json()
+    assert SECRET not in text and KEY_ARG not in text
+    assert SECRET in result.trace.to_json(redact=False)
+    back = Trace.from_json(text)
+    assert back.step_results[0].output == f"session for ann: {REDACTED}"
 
 
 def test_a_run_id_with_a_lone_surrogate_is_refused_by_the_store(tmp_path: Path) -> None:

@@ -109,7 +109,9 @@ class Encoder:
     def children(self, children: Mapping[str, Trace]) -> list[ChildRow]:
         """``(step id, trace JSON)`` of each child trace, redacted."""
         redact = self.redactor.redact_json
-        return [(str(name), redact(child.to_json())) for name, child in children.items()]
+        return [
+            (str(name), redact(child.to_json(redact=False))) for name, child in children.items()
+        ]
 
     def _keys_are_safe(self, event: Any) -> bool:
         """Whether the JSON of ``event``'s class can only hold keys, all known, none secret."""
