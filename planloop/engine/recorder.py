@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from planloop.engine._json import json_value
 from planloop.engine.events import Acted, Answered, Continued, Event, Planned, ReturnedDirect
 from planloop.engine.steps import StepResult
 from planloop.engine.trace import (
@@ -226,7 +227,7 @@ def payload_of(event: Event) -> dict[str, Any]:
         return _plan_payload(event)  # type: ignore[arg-type]
     if (kind is Answered or kind is ReturnedDirect) and type(event.output) is str:  # type: ignore[attr-defined]
         return {"output": event.output}  # type: ignore[attr-defined]
-    return event.model_dump(mode="json", fallback=repr)
+    return json_value(event)
 
 
 def _counts(results: Sequence[StepResult]) -> dict[str, Any]:

@@ -171,14 +171,18 @@ class Redactor:
             return self._scrub(value, values)
         return value
 
-    def redact_json(self, text: str) -> str:
+    def redact_json(self, text: str, *, indent: int | None = None) -> str:
         """``text`` (a JSON document) with its secrets replaced.
 
-        Text that cannot hold a secret is returned unchanged without parsing.
+        Text that cannot hold a secret is returned unchanged without parsing;
+        text that is rewritten is compact, or indented by ``indent`` spaces.
         """
         if not self.may_hold_secret_keys(text) and not self.may_hold_literals(text):
             return text
-        return _ENCODER.encode(self.redact(json.loads(text)))
+        value = self.redact(json.loads(text))
+        if indent is None:
+            return _ENCODER.encode(value)
+        return json.dumps(value, ensure_ascii=False, indent=indent)
 
     def redact_json_many(self, texts: Sequence[str], scan_keys: Sequence[bool]) -> list[str]:
         """:meth:`redact_json` of each of ``texts``, with one quick scan of them all.

@@ -1,8 +1,10 @@
 """The typed record of one run: every transition, step and model call, in order.
 
 Times are seconds since the run started. ``to_json`` / ``from_json`` round-trip
-losslessly for JSON values; other Python objects (a tool's custom return type)
-are stored as their ``repr``.
+losslessly for JSON values, with two exceptions that :meth:`Trace.to_json` describes:
+secrets are redacted (unless ``redact=False``), and strings UTF-8 cannot hold
+are written with their lone surrogates replaced. Other Python objects (a tool's
+custom return type) are stored as their ``repr``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from planloop.engine._json import dump_json
+from planloop.engine.redact import default_redactor
 from planloop.engine.spec import SpecSummary
 from planloop.engine.states import LoopState, RunStatus, StopReason
 from planloop.engine.steps import StepResult
@@ -272,9 +276,39 @@ class Trace(BaseModel):
 
         return run_sync(replay_trace(self))
 
-    def to_json(self, *, indent: int | None = None) -> str:
-        """The trace as JSON text (non-JSON values are stored as their ``repr``)."""
-        return self.model_dump_json(indent=indent, fallback=repr)
+    def to_json(self, *, indent: int | None = None, redact: bool = True) -> str:
+        """The trace as JSON text, secrets redacted: what to save, share or draw later.
+
+        * **Secrets.** With ``redact=True`` (the default) the process-wide
+          redactor (:func:`~planloop.engine.redact.default_redactor`, the one
+          stores and diagrams use) writes ``"[redacted]"`` for the value under
+          any key that looks like a secret (``api_key``, ``token``,
+          ``password``, ...) and for every literal given to
+          :func:`~planloop.register_secret` (an ``OpenAIChat`` registers its API
+          key). ``redact=False`` writes every value as the run holds it, for
+          tests and for JSON that stays in this process. The trace itself
+          (``result.trace``) always keeps the real values.
+        * **Values that are not JSON** (a tool's custom return type) are
+          written as their ``repr``.
+        * **Strings UTF-8 cannot hold** (a lone surrogate, as ``os.listdir``
+          gives for a file name that is not UTF-8) are written with each lone
+          surrogate replaced by U+FFFD: ``"report-\\udc80.txt"`` becomes
+          ``"report-\\ufffd.txt"``, which every JSON reader takes.
+
+        Example:
+            >>> trace = Trace(run_id="r", events=[
+            ...     StepStarted(t=0, act=1, step_id="s", tool="get", args={"api_key": "sk-1"})])
+            >>> Trace.from_json(trace.to_json()).events[0].args
+            {'api_key': '[redacted]'}
+            >>> Trace.from_json(trace.to_json(redact=False)).events[0].args
+            {'api_key': 'sk-1'}
+
+        Raises:
+            TraceError: a value has no JSON form (its ``repr`` raises, a list
+                contains itself); the message names the event and field.
+        """
+        text = dump_json(self, indent=indent)
+        return default_redactor().redact_json(text, indent=indent) if redact else text
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Trace:

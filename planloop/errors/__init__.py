@@ -15,7 +15,7 @@ PlanloopError
 ├── ModelError (RuntimeError)            a chat model's server failed, refused or answered garbage
 │   ├── ModelAuthError                   the server refused the API key (401) or access (403)
 │   └── ModelNotFound                    the server has no such model or endpoint (404)
-├── TraceError (ValueError)              a trace file or JSON text is not a valid trace
+├── TraceError (ValueError)              not a valid trace, or a trace value with no JSON form
 ├── ReplayError (ValueError)             a trace cannot be replayed (incomplete, inconsistent)
 ├── RenderError (RuntimeError)           Graphviz is missing or could not draw a diagram
 ├── InvalidFormat (ValueError)           an image format planloop cannot write

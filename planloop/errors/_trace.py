@@ -1,4 +1,5 @@
-"""Errors about a recorded trace: not a trace, not replayable, or breaking a loop invariant."""
+"""Errors about a recorded trace: not a trace (or not writable), not replayable, or breaking
+a loop invariant."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ __all__ = ["InvariantViolation", "ReplayError", "TraceError"]
 
 
 class TraceError(PlanloopError, ValueError):
-    """A trace file or JSON text is not a valid planloop trace.
+    """A trace file or JSON text is not a valid planloop trace, or a trace holds a
+    value that cannot be written as JSON (the message names the event and field).
 
     Example:
         >>> from planloop import Trace

@@ -416,7 +416,7 @@ def _replays(trace: Trace) -> None:
         return  # where these stop depends on timing; replay does not reproduce it
     # Replay the trace as it is kept (JSON): values that are not JSON are compared in
     # the form a stored trace has them, which is the form a replay reproduces.
-    kept = Trace.from_json(trace.to_json())
+    kept = Trace.from_json(trace.to_json(redact=False))
     patience = trace.duration + _REPLAY_PATIENCE
     try:
         replayed = run_sync(asyncio.wait_for(replay_trace(kept), patience))

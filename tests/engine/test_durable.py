@@ -361,7 +361,7 @@ def test_secrets_reach_neither_the_database_file_nor_the_picture(tmp_path: Path)
     )
     path = tmp_path / "runs.db"
     result = planloop.Agent(model, [fetch], store=path).run_sync("get it")
-    assert "sk-Quokka-9930" in result.trace.to_json()  # in memory the run has them
+    assert "sk-Quokka-9930" in result.trace.to_json(redact=False)  # in memory the run has them
     svg = render(result.trace, tmp_path / "run.svg")
     plan_svg = render(
         Plan([Step(id="f", tool="fetch", args={"url": "u", "api_key": "sk-Quokka-9930"})]),

@@ -429,7 +429,7 @@ def secret_run() -> Trace:
         [ToolCall("fetch", {"url": "https://x.test", "api_key": "sk-SECRET123"}), "done"]
     )
     trace = Agent(model, [fetch], store=False).run_sync("get it").trace
-    text = trace.to_json()
+    text = trace.to_json(redact=False)
     assert "sk-SECRET123" in text
     assert "hunter2" in text  # the tool's output says it: there is something to redact
     return trace

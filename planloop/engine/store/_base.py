@@ -15,6 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from planloop.engine._json import valid_text
 from planloop.engine.redact import Redactor, default_redactor
 from planloop.engine.store._backend import SEQ_LIMIT, Backend, Refusal
 from planloop.engine.store._codec import (
@@ -90,18 +91,27 @@ class BaseStore:
     ) -> None:
         """Record a new run, status ``"running"``.
 
+        A ``name`` or ``definition`` holding lone surrogates is stored with each
+        replaced by U+FFFD (see :mod:`~planloop.engine.store._codec`).
+
         Raises:
-            StoreError: a run with this id is already stored.
+            StoreError: a run with this id is already stored, or the id holds a
+                lone surrogate (UTF-8 cannot hold it, so no run can be found by it).
         """
+        if valid_text(run_id) != run_id:
+            raise StoreError(
+                f"run id {run_id!r} cannot be stored: it holds a lone surrogate, which"
+                " UTF-8 cannot encode; pass a run_id of valid text (or none, for a fresh one)"
+            )
         run = RunRecord(
             run_id=run_id,
-            name=name,
+            name=valid_text(name),
             status="running",
             stop_reason=None,
             iterations=0,
             started_at=started_at,
             ended_at=None,
-            definition=definition,
+            definition=None if definition is None else valid_text(definition),
             definition_hash=definition_hash,
         )
         if not self._backend.insert_run(run):

@@ -1,14 +1,21 @@
 """What a store writes and reads: events, checkpoints and child traces as redacted JSON.
 
-* **Events.** A body is ``event.model_dump_json(fallback=repr)``, exactly as
-  :meth:`~planloop.Trace.to_json` writes the event (values that are not JSON are
-  kept as their ``repr``); it is read back through the ``TraceEvent`` union, so
-  a stored trace equals the recorded one. Each event is serialized once, when
-  it is written: a write costs the same however long the run already is.
+* **Events.** A body is the event's JSON exactly as
+  :meth:`~planloop.Trace.to_json` writes it (values that are not JSON are kept as
+  their ``repr``); it is read back through the ``TraceEvent`` union, so a stored
+  trace equals the recorded one. Each event is serialized once, when it is
+  written: a write costs the same however long the run already is.
 * **Checkpoints** are turned into JSON values by pydantic (models, enums,
   datetimes and tuples are understood; anything else becomes its ``repr``), so
   a loaded checkpoint holds plain JSON values.
 * **Child traces** (sub-agent runs) are whole JSON documents.
+* **Text.** Everything stored is valid UTF-8: a string that holds lone
+  surrogates (as ``os.listdir`` gives for a file name that is not UTF-8), in an
+  event, a checkpoint, a child trace or a run's name, is stored with each lone
+  surrogate replaced by U+FFFD (:func:`~planloop.engine._json.valid_text`), so
+  it reads back as ``"report-\\ufffd.txt"``; the run in memory keeps its value.
+  A value that cannot be written at all is a :class:`~planloop.errors.TraceError`
+  naming the event and field.
 * **Redaction.** Everything passes through the store's
   :class:`~planloop.engine.redact.Redactor` before a backend sees it. The events
   of one write are scanned together (:meth:`Redactor.redact_json_many`), and
@@ -28,8 +35,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import to_json, to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
+from planloop.engine._json import dump_json, valid_text
 from planloop.engine.redact import Redactor
 from planloop.engine.store._backend import ChildRow, EventRow, RunRow
 from planloop.engine.store._protocol import Checkpoint, RunRecord
@@ -70,7 +78,7 @@ class Encoder:
             if verdict is None:
                 verdict = self._keys_are_safe(event)
             kinds.append(event.kind)
-            bodies.append(event.model_dump_json(fallback=repr))
+            bodies.append(dump_json(event))
             scan.append(not verdict)
         if bodies:
             bodies = self.redactor.redact_json_many(bodies, scan)
@@ -83,19 +91,27 @@ class Encoder:
         # encoder writes it (the same text as ``_ENCODER``'s for these values, and
         # faster) unless it holds a registered literal.
         if self._clean_keys(state) and all(type(v) in _FLAT for v in state.values()):
-            text = to_json(state).decode()
-            if not self.redactor.may_hold_literals(text):
-                return text
+            try:
+                text = to_json(state).decode()
+            except PydanticSerializationError:
+                pass  # a string UTF-8 cannot hold: made valid below
+            else:
+                if not self.redactor.may_hold_literals(text):
+                    return text
         if all(type(v) in _PLAIN for v in state.values()):
             value: Any = dict(state)  # already JSON values: nothing for pydantic to convert
         else:
             value = to_jsonable_python(dict(state), fallback=repr)
-        return _ENCODER.encode(self.redactor.redact(value))
+        # Python's encoder writes lone surrogates as they are; replacing them in the
+        # text replaces them in the strings that hold them.
+        return valid_text(_ENCODER.encode(self.redactor.redact(value)))
 
     def children(self, children: Mapping[str, Trace]) -> list[ChildRow]:
         """``(step id, trace JSON)`` of each child trace, redacted."""
         redact = self.redactor.redact_json
-        return [(str(name), redact(child.to_json())) for name, child in children.items()]
+        return [
+            (str(name), redact(child.to_json(redact=False))) for name, child in children.items()
+        ]
 
     def _keys_are_safe(self, event: Any) -> bool:
         """Whether the JSON of ``event``'s class can only hold keys, all known, none secret."""
