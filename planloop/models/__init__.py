@@ -8,7 +8,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from planloop.models.messages import ChatMessage, ChatModel, ModelResponse, ToolCall
+from planloop.models.messages import (
+    ChatMessage,
+    ChatModel,
+    ModelResponse,
+    ResumableModel,
+    ToolCall,
+)
 
 if TYPE_CHECKING:
     from planloop.models.langchain import LangChainChatModel
@@ -20,6 +26,7 @@ __all__ = [
     "LangChainChatModel",
     "ModelResponse",
     "OpenAIChat",
+    "ResumableModel",
     "ToolCall",
     "from_env",
 ]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 
-__all__ = ["ChatMessage", "ChatModel", "ModelResponse", "ToolCall"]
+__all__ = ["ChatMessage", "ChatModel", "ModelResponse", "ResumableModel", "ToolCall"]
 
 
 class ToolCall(BaseModel):
@@ -85,6 +85,10 @@ class ChatModel(Protocol):
     JSON output that follows the schema; ``stop`` ends generation at any of
     the given strings.
 
+    A model may also be a :class:`ResumableModel`: one whose answers depend on
+    how many calls it has answered (a script) is told, when a stored run is
+    resumed, how many calls the recorded run already made.
+
     Example:
         A model is any object with a ``name`` and an async ``chat``; this one
         always answers the same:
@@ -112,3 +116,40 @@ class ChatModel(Protocol):
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse: ...
+
+
+@runtime_checkable
+class ResumableModel(Protocol):
+    """A chat model told how many calls a resumed run already made (optional).
+
+    When an :class:`~planloop.Agent` resumes a stored run (``agent.resume``,
+    ``planloop resume``), it calls ``resumed_after(calls)`` on its model, if the
+    model has it, before the run goes on: ``calls`` is the number of model calls
+    the run's recording made, whose answers the run already has. A model that
+    plays back a fixed sequence of answers goes on after that many, so a model
+    built afresh (a new process) does not answer the recorded calls again. A
+    model that has itself answered ``calls`` calls or more already is past them
+    and changes nothing. A model that answers from the conversation alone (any
+    real chat model) needs no such method.
+
+    Example:
+        >>> class Numbers:
+        ...     name = "numbers"
+        ...     def __init__(self):
+        ...         self.answered = 0
+        ...     def resumed_after(self, calls):
+        ...         self.answered = max(self.answered, calls)
+        ...     async def chat(self, messages, *, tools=None, response_schema=None, stop=None):
+        ...         self.answered += 1
+        ...         text = f"answer {self.answered}"
+        ...         return ModelResponse(message=ChatMessage(role="assistant", content=text))
+        >>> model = Numbers()
+        >>> isinstance(model, ResumableModel), isinstance(model, ChatModel)
+        (True, True)
+        >>> model.resumed_after(2)  # the recorded run made two calls
+        >>> import asyncio
+        >>> asyncio.run(model.chat([ChatMessage(role="user", content="next?")])).message.content
+        'answer 3'
+    """
+
+    def resumed_after(self, calls: int) -> None: ...
