@@ -24,6 +24,7 @@ PlanloopError
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
     └── PlannerFailed                    the planner (or its model) raised
+        └── ModelFailed (ModelError)     the planner's chat model raised a ModelError
 
 DiagramWarning (UserWarning)             a run's picture (``diagram_dir``) could not be written
 ```
@@ -39,7 +40,11 @@ PauseForApproval (Exception)             an approval step is ready; the run paus
 ```
 
 Every :class:`RunError` carries the partial :class:`~planloop.RunResult` of the
-run as ``.result`` (trace included), so nothing that was recorded is lost.
+run as ``.result`` (trace included), so nothing that was recorded is lost. A run
+whose model failed raises a :class:`ModelFailed`, which is both a
+:class:`PlannerFailed` and a :class:`ModelError`: ``except ModelError`` catches a
+failing model whether it was called directly or by a run, and ``__cause__`` is
+the model's own error (a :class:`ModelAuthError`, say).
 
 Import every class from here (``from planloop.errors import StepFailed``). Each
 family is written in a private module of its own: ``_definition`` (invalid
@@ -56,6 +61,7 @@ from planloop.errors._model import ModelAuthError, ModelError, ModelNotFound
 from planloop.errors._root import PlanloopError
 from planloop.errors._run import (
     InvalidTransition,
+    ModelFailed,
     OutputParserError,
     ParsingFailed,
     PauseForApproval,
@@ -81,6 +87,7 @@ __all__ = [
     "InvariantViolation",
     "ModelAuthError",
     "ModelError",
+    "ModelFailed",
     "ModelNotFound",
     "OutputParserError",
     "ParsingFailed",

@@ -14,8 +14,10 @@ class ModelError(PlanloopError, RuntimeError):
 
     Raised after the retries (429, 5xx, timeouts, dropped connections) are used
     up, at once for other 4xx answers, and for a body that is not a chat
-    completion. Inside a run it stops the run as a :class:`PlannerFailed`
-    whose ``__cause__`` is this error.
+    completion. Inside a run it stops the run, which raises a
+    :class:`ModelFailed`: a :class:`PlannerFailed` that is a ``ModelError`` too
+    (so ``except ModelError`` catches it), with this error as its ``__cause__``
+    and its attributes copied.
 
     Attributes:
         model: the model asked.
@@ -32,10 +34,10 @@ class ModelError(PlanloopError, RuntimeError):
         >>> chat = OpenAIChat("llama3.2", base_url=url, api_key="", max_retries=0)
         >>> try:
         ...     Agent(chat, store=False).run_sync("hi")
-        ... except PlannerFailed as err:
-        ...     print(type(err.__cause__).__name__, err.__cause__.status_code)
-        ...     print(err.__cause__.hint)
-        ModelError None
+        ... except ModelError as err:
+        ...     print(type(err).__name__, isinstance(err, PlannerFailed), err.status_code)
+        ...     print(err.hint)
+        ModelFailed True None
         is the server running, and is the base URL right? set OPENAI_BASE_URL or pass base_url=
     """
 
