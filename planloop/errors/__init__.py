@@ -8,6 +8,7 @@ PlanloopError
 │   └── InvalidTool                      a tool cannot be built from the given function
 ├── InvalidTransition (RuntimeError)     an event the current state does not accept
 ├── OutputParserError (ValueError)       a planner could not read the model's output
+├── InvalidMessage (ValueError)          messages given to a chat model are not chat messages
 ├── ToolArgumentsError (ValueError)      arguments failed a tool's schema
 ├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
 ├── StoreError (RuntimeError)            the run store cannot be opened, or a stored run is bad
@@ -48,8 +49,8 @@ the model's own error (a :class:`ModelAuthError`, say).
 
 Import every class from here (``from planloop.errors import StepFailed``). Each
 family is written in a private module of its own: ``_definition`` (invalid
-definitions), ``_run`` (failures and signals of a run), ``_model`` (chat-model
-servers), ``_store`` (the run store), ``_trace`` (traces, replay, invariants) and
+definitions), ``_run`` (failures and signals of a run), ``_model`` (chat models
+and their servers), ``_store`` (the run store), ``_trace`` (traces, replay, invariants) and
 ``_diagram`` (drawing).
 """
 
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 from planloop.errors._definition import DefinitionError, InvalidPlan, InvalidSpec, InvalidTool
 from planloop.errors._diagram import DiagramWarning, InvalidFormat, RenderError
-from planloop.errors._model import ModelAuthError, ModelError, ModelNotFound
+from planloop.errors._model import InvalidMessage, ModelAuthError, ModelError, ModelNotFound
 from planloop.errors._root import PlanloopError
 from planloop.errors._run import (
     InvalidTransition,
@@ -80,6 +81,7 @@ __all__ = [
     "DefinitionError",
     "DiagramWarning",
     "InvalidFormat",
+    "InvalidMessage",
     "InvalidPlan",
     "InvalidSpec",
     "InvalidTool",

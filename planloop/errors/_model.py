@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from planloop.errors._root import PlanloopError
 
-__all__ = ["ModelAuthError", "ModelError", "ModelNotFound"]
+__all__ = ["InvalidMessage", "ModelAuthError", "ModelError", "ModelNotFound"]
+
+
+class InvalidMessage(PlanloopError, ValueError):
+    """Messages given to a chat model are not chat messages (raised before any request).
+
+    A message is a :class:`~planloop.models.ChatMessage` or an OpenAI-style dict
+    (``{"role": "user", "content": "hi"}``); every bad one is listed at once.
+
+    Attributes:
+        problems: one line per bad message, naming it by its index.
+        indexes: the indexes of the bad messages.
+        index: the index of the first bad message.
+        count: how many messages were given.
+
+    Example:
+        >>> import asyncio
+        >>> from planloop.testing import ScriptedModel
+        >>> messages = [{"role": "user", "content": "hi"}, {"role": "bot", "content": "?"}]
+        >>> try:
+        ...     asyncio.run(ScriptedModel(["hello"]).chat(messages))
+        ... except InvalidMessage as err:
+        ...     print(err.index, err.problems[0])
+        1 message 1 has role 'bot'; use one of 'system', 'user', 'assistant', 'tool'
+    """
+
+    def __init__(self, problems: Mapping[int, str], count: int) -> None:
+        self.indexes: tuple[int, ...] = tuple(sorted(problems))
+        self.index = self.indexes[0] if self.indexes else -1
+        self.problems: tuple[str, ...] = tuple(problems[i] for i in self.indexes)
+        self.count = count
+        lines = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(f"invalid chat messages ({len(self.problems)} of {count}):{lines}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(zip(self.indexes, self.problems, strict=True)), self.count))
 
 
 class ModelError(PlanloopError, RuntimeError):

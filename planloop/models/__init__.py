@@ -14,6 +14,7 @@ from planloop.models.messages import (
     ModelResponse,
     ResumableModel,
     ToolCall,
+    as_messages,
 )
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "OpenAIChat",
     "ResumableModel",
     "ToolCall",
+    "as_messages",
     "from_env",
 ]
 
@@ -37,6 +39,11 @@ _LAZY = {
     "OpenAIChat": "planloop.models.openai",
     "from_env": "planloop.models.openai",
 }
+
+
+def __dir__() -> list[str]:
+    # The lazy names are listed before they are first used, as every name in __all__.
+    return sorted({*globals(), *__all__})
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import ScriptExhausted
-from planloop.models.messages import ChatMessage, ModelResponse, ToolCall
+from planloop.models.messages import ChatMessage, ModelResponse, ToolCall, as_messages
 
 __all__ = ["ModelRequest", "ScriptedModel", "ScriptedResponse"]
 
@@ -137,12 +137,13 @@ class ScriptedModel:
 
     async def chat(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[ChatMessage | Mapping[str, Any]],
         *,
         tools: Sequence[ToolSpec] | None = None,
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
+        messages = as_messages(messages)
         if tools is not None:
             # The same tools as the last call (the usual case) are kept once: a
             # request per call lives as long as the model, a heap the garbage
