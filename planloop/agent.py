@@ -16,7 +16,7 @@ from planloop.engine.spec import MachineSpec
 from planloop.engine.states import LoopState
 from planloop.engine.trace import Limits
 from planloop.errors import DefinitionError
-from planloop.models.messages import ChatModel
+from planloop.models.messages import ChatModel, ResumableModel
 from planloop.nodes.planners import ReActPlanner, ToolCallingPlanner
 from planloop.nodes.tool import Tool, as_tool
 
@@ -161,6 +161,7 @@ class Agent(Runnable):
             on_tool_error=on_tool_error or _tool_error_default(self.planner),
             name=name,
             interrupt_before=self.interrupt_before,
+            on_resume=model.resumed_after if isinstance(model, ResumableModel) else None,
         )
 
     @property

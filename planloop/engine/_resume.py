@@ -176,6 +176,8 @@ def restore(run: Resumable, checkpoint: Mapping[str, Any], decision: Decision | 
         done=done,
     )
     _record_resumption(run, state, pending is not None, decision)
+    if run.cfg.on_resume is not None:
+        run.cfg.on_resume(ctx.model_calls)  # the model goes on after the recorded calls
     for result in approved:
         stored = found.plan
         deps = stored.dependencies(stored.by_id[result.step_id]) if stored else ()

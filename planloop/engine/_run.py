@@ -42,7 +42,7 @@ from planloop.engine.trace import (
     TraceEvent,
     make_run_ended,
 )
-from planloop.errors import PlannerFailed, RunError, StepFailed
+from planloop.errors import ModelError, ModelFailed, PlannerFailed, RunError, StepFailed
 
 __all__ = ["Run"]
 
@@ -335,8 +335,14 @@ class Run:
             return
         state = self.machine.state
         what = "the planner" if state == LoopState.plan else f"state {state!r}"
-        cls = PlannerFailed if state == LoopState.plan else RunError
-        failure = cls(f"{what} raised {type(exc).__name__}: {exc}")
+        message = f"{what} raised {type(exc).__name__}: {exc}"
+        failure: RunError
+        if state != LoopState.plan:
+            failure = RunError(message)
+        elif isinstance(exc, ModelError):  # caught by ``except ModelError`` too
+            failure = ModelFailed(message, cause=exc)
+        else:
+            failure = PlannerFailed(message)
         failure.__cause__ = exc
         self.failure = failure
 

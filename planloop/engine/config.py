@@ -67,6 +67,11 @@ class LoopConfig:
     """Gives JSON data that, with the name, machine, planner and tools, defines the
     runnable (a workflow's steps); a resumed run must have the same. Called only when
     the run has a store."""
+    on_resume: Callable[[int], None] | None = None
+    """Called when a stored run is resumed, once its recording is read back and
+    before it goes on, with the number of model calls the recorded run made (an
+    agent passes its model's ``resumed_after``; see
+    :class:`~planloop.models.ResumableModel`)."""
     definition: str | None = None
     """Where the runnable is defined (``FILE.py:NAME``), recorded for ``planloop resume``."""
     on_end: Callable[[RunResult], None] | None = None

@@ -8,6 +8,7 @@ PlanloopError
 │   └── InvalidTool                      a tool cannot be built from the given function
 ├── InvalidTransition (RuntimeError)     an event the current state does not accept
 ├── OutputParserError (ValueError)       a planner could not read the model's output
+├── InvalidMessage (ValueError)          messages given to a chat model are not chat messages
 ├── ToolArgumentsError (ValueError)      arguments failed a tool's schema
 ├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
 ├── StoreError (RuntimeError)            the run store cannot be opened, or a stored run is bad
@@ -24,6 +25,7 @@ PlanloopError
     ├── StepFailed                       a tool raised and nothing handled it
     ├── ParsingFailed                    model output unreadable, ``handle_parsing_errors`` off
     └── PlannerFailed                    the planner (or its model) raised
+        └── ModelFailed (ModelError)     the planner's chat model raised a ModelError
 
 DiagramWarning (UserWarning)             a run's picture (``diagram_dir``) could not be written
 ```
@@ -39,12 +41,16 @@ PauseForApproval (Exception)             an approval step is ready; the run paus
 ```
 
 Every :class:`RunError` carries the partial :class:`~planloop.RunResult` of the
-run as ``.result`` (trace included), so nothing that was recorded is lost.
+run as ``.result`` (trace included), so nothing that was recorded is lost. A run
+whose model failed raises a :class:`ModelFailed`, which is both a
+:class:`PlannerFailed` and a :class:`ModelError`: ``except ModelError`` catches a
+failing model whether it was called directly or by a run, and ``__cause__`` is
+the model's own error (a :class:`ModelAuthError`, say).
 
 Import every class from here (``from planloop.errors import StepFailed``). Each
 family is written in a private module of its own: ``_definition`` (invalid
-definitions), ``_run`` (failures and signals of a run), ``_model`` (chat-model
-servers), ``_store`` (the run store), ``_trace`` (traces, replay, invariants) and
+definitions), ``_run`` (failures and signals of a run), ``_model`` (chat models
+and their servers), ``_store`` (the run store), ``_trace`` (traces, replay, invariants) and
 ``_diagram`` (drawing).
 """
 
@@ -52,10 +58,11 @@ from __future__ import annotations
 
 from planloop.errors._definition import DefinitionError, InvalidPlan, InvalidSpec, InvalidTool
 from planloop.errors._diagram import DiagramWarning, InvalidFormat, RenderError
-from planloop.errors._model import ModelAuthError, ModelError, ModelNotFound
+from planloop.errors._model import InvalidMessage, ModelAuthError, ModelError, ModelNotFound
 from planloop.errors._root import PlanloopError
 from planloop.errors._run import (
     InvalidTransition,
+    ModelFailed,
     OutputParserError,
     ParsingFailed,
     PauseForApproval,
@@ -74,6 +81,7 @@ __all__ = [
     "DefinitionError",
     "DiagramWarning",
     "InvalidFormat",
+    "InvalidMessage",
     "InvalidPlan",
     "InvalidSpec",
     "InvalidTool",
@@ -81,6 +89,7 @@ __all__ = [
     "InvariantViolation",
     "ModelAuthError",
     "ModelError",
+    "ModelFailed",
     "ModelNotFound",
     "OutputParserError",
     "ParsingFailed",

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from planloop.errors._root import PlanloopError
 
-__all__ = ["ModelAuthError", "ModelError", "ModelNotFound"]
+__all__ = ["InvalidMessage", "ModelAuthError", "ModelError", "ModelNotFound"]
+
+
+class InvalidMessage(PlanloopError, ValueError):
+    """Messages given to a chat model are not chat messages (raised before any request).
+
+    A message is a :class:`~planloop.models.ChatMessage` or an OpenAI-style dict
+    (``{"role": "user", "content": "hi"}``); every bad one is listed at once.
+
+    Attributes:
+        problems: one line per bad message, naming it by its index.
+        indexes: the indexes of the bad messages.
+        index: the index of the first bad message.
+        count: how many messages were given.
+
+    Example:
+        >>> import asyncio
+        >>> from planloop.testing import ScriptedModel
+        >>> messages = [{"role": "user", "content": "hi"}, {"role": "bot", "content": "?"}]
+        >>> try:
+        ...     asyncio.run(ScriptedModel(["hello"]).chat(messages))
+        ... except InvalidMessage as err:
+        ...     print(err.index, err.problems[0])
+        1 message 1 has role 'bot'; use one of 'system', 'user', 'assistant', 'tool'
+    """
+
+    def __init__(self, problems: Mapping[int, str], count: int) -> None:
+        self.indexes: tuple[int, ...] = tuple(sorted(problems))
+        self.index = self.indexes[0] if self.indexes else -1
+        self.problems: tuple[str, ...] = tuple(problems[i] for i in self.indexes)
+        self.count = count
+        lines = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(f"invalid chat messages ({len(self.problems)} of {count}):{lines}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(zip(self.indexes, self.problems, strict=True)), self.count))
 
 
 class ModelError(PlanloopError, RuntimeError):
@@ -14,8 +50,10 @@ class ModelError(PlanloopError, RuntimeError):
 
     Raised after the retries (429, 5xx, timeouts, dropped connections) are used
     up, at once for other 4xx answers, and for a body that is not a chat
-    completion. Inside a run it stops the run as a :class:`PlannerFailed`
-    whose ``__cause__`` is this error.
+    completion. Inside a run it stops the run, which raises a
+    :class:`ModelFailed`: a :class:`PlannerFailed` that is a ``ModelError`` too
+    (so ``except ModelError`` catches it), with this error as its ``__cause__``
+    and its attributes copied.
 
     Attributes:
         model: the model asked.
@@ -32,10 +70,10 @@ class ModelError(PlanloopError, RuntimeError):
         >>> chat = OpenAIChat("llama3.2", base_url=url, api_key="", max_retries=0)
         >>> try:
         ...     Agent(chat, store=False).run_sync("hi")
-        ... except PlannerFailed as err:
-        ...     print(type(err.__cause__).__name__, err.__cause__.status_code)
-        ...     print(err.__cause__.hint)
-        ModelError None
+        ... except ModelError as err:
+        ...     print(type(err).__name__, isinstance(err, PlannerFailed), err.status_code)
+        ...     print(err.hint)
+        ModelFailed True None
         is the server running, and is the base URL right? set OPENAI_BASE_URL or pass base_url=
     """
 

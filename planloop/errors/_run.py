@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from planloop.errors._model import ModelError
 from planloop.errors._root import PlanloopError
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidTransition",
+    "ModelFailed",
     "OutputParserError",
     "ParsingFailed",
     "PauseForApproval",
@@ -220,6 +222,42 @@ class PlannerFailed(RunError):
         ...     print(err, "|", repr(err.__cause__), "|", err.result.stop_reason)
         the planner raised KeyError: 'Bergen' | KeyError('Bergen') | error
     """
+
+
+class ModelFailed(PlannerFailed, ModelError):
+    """The planner failed because its chat model raised a :class:`ModelError`.
+
+    Both a :class:`PlannerFailed` (the run's partial result is on ``.result``)
+    and a :class:`ModelError`, so ``except ModelError`` catches a run whose model
+    failed as it catches a direct call to the model. The model's error is the
+    ``__cause__`` (its own class, :class:`ModelAuthError` say, is there); its
+    ``model``, ``base_url``, ``status_code``, ``hint`` and ``attempts`` are
+    copied onto this error.
+
+    Example:
+        >>> from planloop import Agent
+        >>> from planloop.testing import ScriptedModel
+        >>> down = ModelError("the server failed", status_code=503, hint="try later")
+        >>> try:
+        ...     Agent(ScriptedModel([down]), store=False).run_sync("hi")
+        ... except ModelError as err:
+        ...     print(err, "|", err.status_code, isinstance(err, PlannerFailed), err.result.status)
+        the planner raised ModelError: the server failed; try later | 503 True stopped
+    """
+
+    def __init__(
+        self, message: str, *, result: RunResult | None = None, cause: ModelError | None = None
+    ) -> None:
+        super().__init__(message, result=result)
+        if cause is not None:
+            self.model = cause.model
+            self.base_url = cause.base_url
+            self.status_code = cause.status_code
+            self.hint = cause.hint
+            self.attempts = cause.attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self),), dict(self.__dict__))
 
 
 class StopRun(Exception):

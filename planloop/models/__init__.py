@@ -8,7 +8,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from planloop.models.messages import ChatMessage, ChatModel, ModelResponse, ToolCall
+from planloop.models.messages import (
+    ChatMessage,
+    ChatModel,
+    ModelResponse,
+    ResumableModel,
+    ToolCall,
+    as_messages,
+)
 
 if TYPE_CHECKING:
     from planloop.models.langchain import LangChainChatModel
@@ -20,7 +27,9 @@ __all__ = [
     "LangChainChatModel",
     "ModelResponse",
     "OpenAIChat",
+    "ResumableModel",
     "ToolCall",
+    "as_messages",
     "from_env",
 ]
 
@@ -30,6 +39,11 @@ _LAZY = {
     "OpenAIChat": "planloop.models.openai",
     "from_env": "planloop.models.openai",
 }
+
+
+def __dir__() -> list[str]:
+    # The lazy names are listed before they are first used, as every name in __all__.
+    return sorted({*globals(), *__all__})
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import OutputParserError
-from planloop.models.messages import ChatMessage, ModelResponse, ToolCall
+from planloop.models.messages import ChatMessage, ModelResponse, ToolCall, as_messages
 
 try:
     from langchain_core.language_models import BaseChatModel
@@ -85,13 +85,13 @@ class LangChainChatModel:
 
     async def chat(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[ChatMessage | Mapping[str, Any]],
         *,
         tools: Sequence[ToolSpec] | None = None,
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
-        lc_messages = [to_langchain(m) for m in messages]
+        lc_messages = [to_langchain(m) for m in as_messages(messages)]
         runnable: Runnable[Any, Any] = self.chat_model
         structured = False
         if tools:

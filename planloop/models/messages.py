@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
+from planloop.errors import InvalidMessage
 
-__all__ = ["ChatMessage", "ChatModel", "ModelResponse", "ToolCall"]
+__all__ = [
+    "ChatMessage",
+    "ChatModel",
+    "ModelResponse",
+    "ResumableModel",
+    "ToolCall",
+    "as_messages",
+]
 
 
 class ToolCall(BaseModel):
@@ -58,6 +67,110 @@ class ChatMessage(BaseModel):
     name: str | None = None
 
 
+_ROLES = ("system", "user", "assistant", "tool")
+_FIELDS = tuple(ChatMessage.model_fields)
+# Keys of the messages OpenAI's API answers with; a message passed back as it came
+# (``message.model_dump()``) has them, empty, and they say nothing planloop keeps.
+_EMPTY_OK = ("refusal", "annotations", "audio", "function_call")
+
+
+def as_messages(messages: Sequence[ChatMessage | Mapping[str, Any]]) -> Sequence[ChatMessage]:
+    """``messages`` as :class:`ChatMessage` objects: each OpenAI-style dict is checked
+    and read into one (``"content": None`` is no text; ``tool_calls`` in OpenAI's
+    form, with JSON ``arguments``, or in planloop's, with ``args``).
+
+    Every model's ``chat`` takes its messages through this. A sequence of
+    :class:`ChatMessage` objects only is returned as it is.
+
+    Raises:
+        InvalidMessage: some messages are not messages; every problem is listed,
+            each naming its message by index.
+
+    Example:
+        >>> [m.role for m in as_messages([{"role": "system", "content": "Be brief."},
+        ...                               ChatMessage(role="user", content="hi")])]
+        ['system', 'user']
+        >>> as_messages([{"role": "user", "content": ["hi"]}])
+        Traceback (most recent call last):
+        ...
+        planloop.errors.InvalidMessage: invalid chat messages (1 of 1):
+          - message 0's content is a list, not a string; pass the text as a string
+    """
+    if all(isinstance(m, ChatMessage) for m in messages):
+        return cast("Sequence[ChatMessage]", messages)
+    read: list[ChatMessage] = []
+    problems: dict[int, str] = {}
+    for i, message in enumerate(messages):
+        try:
+            read.append(message if isinstance(message, ChatMessage) else _read(i, message))
+        except _Problem as problem:
+            problems[i] = str(problem)
+    if problems:
+        raise InvalidMessage(problems, len(messages))
+    return read
+
+
+class _Problem(Exception):
+    """What is wrong with one message (collected into an :class:`InvalidMessage`)."""
+
+
+def _read(i: int, message: object) -> ChatMessage:
+    """The message ``message`` (the ``i``-th) describes; :class:`_Problem` if none."""
+    where = f"message {i}"
+    if not isinstance(message, Mapping):
+        raise _Problem(
+            f"{where} is a {type(message).__name__}, not a message; pass a dict like "
+            "{'role': 'user', 'content': 'hi'} or a ChatMessage"
+        )
+    data = {k: v for k, v in message.items() if not (k in _EMPTY_OK and not v)}
+    unknown = sorted(str(k) for k in data if k not in _FIELDS)
+    roles = ", ".join(map(repr, _ROLES))
+    if unknown:
+        raise _Problem(f"{where} has unknown keys {unknown}; a message has {', '.join(_FIELDS)}")
+    if "role" not in data:
+        raise _Problem(f"{where} has no 'role'; give one of {roles}")
+    if data["role"] not in _ROLES:
+        raise _Problem(f"{where} has role {data['role']!r}; use one of {roles}")
+    content = data.get("content")
+    if content is None:
+        data["content"] = ""
+    elif not isinstance(content, str):
+        raise _Problem(
+            f"{where}'s content is a {type(content).__name__}, not a string; "
+            "pass the text as a string"
+        )
+    calls = data.get("tool_calls")
+    if isinstance(calls, Sequence) and not isinstance(calls, str):
+        data["tool_calls"] = [
+            _tool_call(f"{where}'s tool_calls[{j}]", call) for j, call in enumerate(calls)
+        ]
+    try:
+        return ChatMessage.model_validate(data)
+    except ValidationError as exc:
+        errors = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise _Problem(f"{where} is not valid: {errors}") from None
+
+
+def _tool_call(where: str, call: object) -> object:
+    """An OpenAI-style tool call (``{"function": {"name", "arguments"}}``) as planloop's;
+    anything else as it is, for pydantic to check."""
+    function = call.get("function") if isinstance(call, Mapping) else None
+    if not isinstance(call, Mapping) or not isinstance(function, Mapping):
+        return call
+    raw = function.get("arguments")
+    arguments = raw or {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            arguments = None
+    if not isinstance(arguments, Mapping):
+        raise _Problem(f"{where} has arguments that are not a JSON object: {raw!r}")
+    return {"name": function.get("name"), "args": dict(arguments), "id": call.get("id")}
+
+
 class ModelResponse(BaseModel):
     """What a chat model returned: the assistant message and the tokens used.
 
@@ -84,6 +197,10 @@ class ChatModel(Protocol):
     ``tools`` are offered for native tool calls; ``response_schema`` asks for
     JSON output that follows the schema; ``stop`` ends generation at any of
     the given strings.
+
+    A model may also be a :class:`ResumableModel`: one whose answers depend on
+    how many calls it has answered (a script) is told, when a stored run is
+    resumed, how many calls the recorded run already made.
 
     Example:
         A model is any object with a ``name`` and an async ``chat``; this one
@@ -112,3 +229,40 @@ class ChatModel(Protocol):
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse: ...
+
+
+@runtime_checkable
+class ResumableModel(Protocol):
+    """A chat model told how many calls a resumed run already made (optional).
+
+    When an :class:`~planloop.Agent` resumes a stored run (``agent.resume``,
+    ``planloop resume``), it calls ``resumed_after(calls)`` on its model, if the
+    model has it, before the run goes on: ``calls`` is the number of model calls
+    the run's recording made, whose answers the run already has. A model that
+    plays back a fixed sequence of answers goes on after that many, so a model
+    built afresh (a new process) does not answer the recorded calls again. A
+    model that has itself answered ``calls`` calls or more already is past them
+    and changes nothing. A model that answers from the conversation alone (any
+    real chat model) needs no such method.
+
+    Example:
+        >>> class Numbers:
+        ...     name = "numbers"
+        ...     def __init__(self):
+        ...         self.answered = 0
+        ...     def resumed_after(self, calls):
+        ...         self.answered = max(self.answered, calls)
+        ...     async def chat(self, messages, *, tools=None, response_schema=None, stop=None):
+        ...         self.answered += 1
+        ...         text = f"answer {self.answered}"
+        ...         return ModelResponse(message=ChatMessage(role="assistant", content=text))
+        >>> model = Numbers()
+        >>> isinstance(model, ResumableModel), isinstance(model, ChatModel)
+        (True, True)
+        >>> model.resumed_after(2)  # the recorded run made two calls
+        >>> import asyncio
+        >>> asyncio.run(model.chat([ChatMessage(role="user", content="next?")])).message.content
+        'answer 3'
+    """
+
+    def resumed_after(self, calls: int) -> None: ...

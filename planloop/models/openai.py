@@ -21,7 +21,7 @@ from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import DefinitionError, ModelError, OutputParserError
 from planloop.models._http import Endpoint, LoopClients, post_json
-from planloop.models.messages import ChatMessage, ModelResponse, ToolCall
+from planloop.models.messages import ChatMessage, ModelResponse, ToolCall, as_messages
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIChat", "from_env"]
 
@@ -211,28 +211,30 @@ class OpenAIChat:
 
     async def chat(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[ChatMessage | Mapping[str, Any]],
         *,
         tools: Sequence[ToolSpec] | None = None,
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
         """One chat completion: ``POST {base_url}/chat/completions``, with this loop's
-        client (its kept-alive connection).
+        client (its kept-alive connection). ``messages`` are :class:`ChatMessage`
+        objects or OpenAI-style dicts (see :func:`~planloop.models.as_messages`).
 
         Raises:
+            InvalidMessage: a message is not a chat message (nothing is sent).
             ModelError: the server failed (after retries), refused the request, or
                 answered with something that is not a chat completion.
             OutputParserError: a tool call's arguments are not a JSON object.
         """
-        body = self._body(messages, tools, response_schema, stop)
+        body = self._body(as_messages(messages), tools, response_schema, stop)
         client = await self._clients.get()
         data = await post_json(client, self._endpoint, "/chat/completions", body)
         return self._response(data)
 
     def chat_sync(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[ChatMessage | Mapping[str, Any]],
         *,
         tools: Sequence[ToolSpec] | None = None,
         response_schema: Mapping[str, Any] | None = None,

@@ -10,7 +10,7 @@ from typing import Any
 from planloop.engine.tooling import ToolSpec
 from planloop.engine.trace import Usage
 from planloop.errors import ScriptExhausted
-from planloop.models.messages import ChatMessage, ModelResponse, ToolCall
+from planloop.models.messages import ChatMessage, ModelResponse, ToolCall, as_messages
 
 __all__ = ["ModelRequest", "ScriptedModel", "ScriptedResponse"]
 
@@ -73,6 +73,12 @@ class ScriptedModel:
     exception instance (raised). Every request is kept in ``.requests``.
     Text is cut at the first ``stop`` string, as a real model would.
 
+    It is a :class:`~planloop.models.ResumableModel`: when a stored run is
+    resumed, a model that has not yet played as many responses as the recorded
+    run made calls skips ahead to that many, so an agent built afresh (as
+    ``planloop resume`` builds it from its file) with the same script goes on
+    where the run stopped instead of answering the recorded calls again.
+
     Args:
         responses: the script.
         delay: seconds each call waits before answering.
@@ -99,6 +105,7 @@ class ScriptedModel:
         self.delay = delay
         self._name = name
         self._next = 0
+        self._skipped = 0  # responses passed over by resumed_after
         self._last_tools: tuple[ToolSpec, ...] = ()
         # Each entry's message, made here once rather than on every call; with the
         # entry it was made from, so an entry replaced in ``responses`` is made anew.
@@ -113,16 +120,30 @@ class ScriptedModel:
     @property
     def remaining(self) -> int:
         """Responses not yet played."""
-        return len(self.responses) - self._next
+        return max(len(self.responses) - self._next, 0)
+
+    def resumed_after(self, calls: int) -> None:
+        """Go on after the first ``calls`` responses, unless already past them.
+
+        Example:
+            >>> model = ScriptedModel(["plan", "answer"])
+            >>> model.resumed_after(1)  # the resumed run made one call
+            >>> model.remaining
+            1
+        """
+        if calls > self._next:
+            self._skipped += calls - self._next
+            self._next = calls
 
     async def chat(
         self,
-        messages: Sequence[ChatMessage],
+        messages: Sequence[ChatMessage | Mapping[str, Any]],
         *,
         tools: Sequence[ToolSpec] | None = None,
         response_schema: Mapping[str, Any] | None = None,
         stop: Sequence[str] | None = None,
     ) -> ModelResponse:
+        messages = as_messages(messages)
         if tools is not None:
             # The same tools as the last call (the usual case) are kept once: a
             # request per call lives as long as the model, a heap the garbage
@@ -135,9 +156,12 @@ class ScriptedModel:
             tools = kept
         self.requests.append(ModelRequest(messages, tools, response_schema, stop))
         if self._next >= len(self.responses):
+            skipped = self._skipped
+            resumed = f" (and skipped {skipped} for a resumed run's recorded calls)"
             raise ScriptExhausted(
-                f"ScriptedModel {self._name!r} was called {len(self.requests)} times but its "
-                f"script has {len(self.responses)} responses; add responses for the extra calls"
+                f"ScriptedModel {self._name!r} was called {len(self.requests)} times"
+                f"{resumed if skipped else ''} but its script has {len(self.responses)} "
+                "responses; add responses for the extra calls"
             )
         i = self._next
         response = self.responses[i]

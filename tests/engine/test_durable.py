@@ -303,9 +303,11 @@ def agent(*script):
     return planloop.Agent(ScriptedModel(list(script)), [population], interrupt_before=["act"])
 
 
-# The first process plans; the process that resumes gives the answers after it.
-planner = agent(ToolCall("population", {"city": "Oslo"}))
-answerer = agent("Oslo has about 718k people.", "No lookup, then.", "Bergen: 292k.")
+# The first process plans; the process that resumes builds the agent with the same
+# script, and its model goes on after the call the recorded run made.
+SCRIPT = (ToolCall("population", {"city": "Oslo"}), "Oslo has about 718k people.")
+planner = agent(*SCRIPT)
+answerer = agent(*SCRIPT)
 '''
 
 
