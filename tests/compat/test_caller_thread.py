@@ -14,6 +14,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -148,3 +149,57 @@ def test_a_sync_tool_may_run_an_event_loop_of_its_own() -> None:
     theirs, ours = _both(nested_loop, _invoke)
     assert ours[0] == "agent=planloop tool=xx"
     assert theirs[0] == "agent=langchain_classic tool=xx"
+
+
+# --- PlanAndExecute -------------------------------------------------------------
+
+_ANSWER = 'Action:\n```\n{{"action": "{tool}", "action_input": {input}}}\n```'
+
+
+class _Seen(BaseCallbackHandler):
+    """The user the planner's model call sees, and what ``whoami`` answered."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+        self.seen.append(f"planner {_user()}")
+
+    def on_tool_end(self, output: Any, **kw: Any) -> None:
+        self.seen.append(f"tool {output}")
+
+
+@pytest.mark.parametrize("in_loop", [False, True], ids=["plain", "in a running loop"])
+def test_plan_and_execute_calls_its_planner_and_steps_on_the_callers_thread(
+    in_loop: bool,
+) -> None:
+    from langchain_core.language_models import FakeListChatModel, FakeListLLM
+    from langchain_experimental import plan_and_execute as lcx
+
+    import planloop.compat.langchain as ours
+
+    seen = []
+    for module, owner in ((lcx, "langchain_classic"), (ours, "planloop")):
+        planner = module.load_chat_planner(FakeListChatModel(responses=["Plan:\n1. Ask\n"]))
+        script = [
+            _ANSWER.format(tool="whoami", input='{"text": "x"}'),
+            _ANSWER.format(tool="Final Answer", input='"ok"'),
+        ]
+        executor = module.load_agent_executor(FakeListLLM(responses=script), [whoami])
+        pe = module.PlanAndExecute(planner=planner, executor=executor)
+        handler = _Seen()
+        call = partial(pe.invoke, {"input": "who?"}, {"callbacks": [handler]})
+        LOCAL.user = owner
+        try:
+            if in_loop:
+
+                async def inside(call: Callable[[], Any] = call) -> Any:
+                    return call()
+
+                asyncio.run(inside())
+            else:
+                call()
+        finally:
+            del LOCAL.user
+        seen.append([text.replace(owner, "<caller's>") for text in handler.seen])
+    assert seen[1] == seen[0] == ["planner <caller's>", "tool <caller's> main=True"]

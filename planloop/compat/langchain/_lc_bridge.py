@@ -47,7 +47,7 @@ class CallerThread:
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
 
-    async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on the thread waiting in :meth:`iterate`.
 
         It runs in a copy of the awaiting task's ``contextvars`` context; its
@@ -55,7 +55,7 @@ class CallerThread:
         """
         run = partial(contextvars.copy_context().run, fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
 
         def job() -> None:
             try:
@@ -85,6 +85,11 @@ class CallerThread:
                 self._wait(loop, context, loop.shutdown_asyncgens())
             finally:
                 loop.close()
+
+    def run(self, aw: Awaitable[T]) -> T:
+        """Await ``aw`` to its value (what :meth:`iterate` does for one item)."""
+        (value,) = self.iterate(_once(aw))
+        return value
 
     def _wait(
         self, loop: asyncio.AbstractEventLoop, context: contextvars.Context, aw: Awaitable[Any]
@@ -117,3 +122,7 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         future.set_exception(error)
     else:
         future.set_result(value)
+
+
+async def _once(aw: Awaitable[T]) -> AsyncGenerator[T, None]:
+    yield await aw

@@ -20,7 +20,6 @@ Two bugs of the original are fixed:
 
 from __future__ import annotations
 
-import asyncio
 import re
 import warnings
 from abc import abstractmethod
@@ -45,7 +44,7 @@ from langchain_core.prompts import ChatPromptTemplate, HumanMessagePromptTemplat
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from planloop.engine._sync import run_sync
+from planloop.compat.langchain._lc_bridge import CallerThread
 from planloop.engine.loop import LoopConfig, run_loop
 from planloop.engine.plan import Plan as LoopPlan
 from planloop.engine.plan import Step as LoopStep
@@ -338,10 +337,16 @@ class PlanAndExecute(Chain):
                     run_manager.on_text(text, verbose=self.verbose)
             return response
 
-        async def aplan() -> Plan:
-            return await asyncio.to_thread(plan)
+        # The planner and the executor run on the caller's thread, as in LangChain.
+        caller = CallerThread()
 
-        return run_sync(self._run(inputs, container, aplan, step))
+        async def on_caller_plan() -> Plan:
+            return await caller.call(plan)
+
+        async def on_caller_step(lc_step: Step, step_inputs: dict[str, Any]) -> StepResponse:
+            return await caller.call(step, lc_step, step_inputs)
+
+        return caller.run(self._run(inputs, container, on_caller_plan, on_caller_step))
 
     async def _acall(
         self,
@@ -444,8 +449,6 @@ class _Planner:
         )
 
     def _executor(self, ctx: RunContext, number: int, lc_step: Step) -> Callable[..., Any]:
-        # One callable per step: sync for a sync run (planloop runs it on a pool
-        # thread, where LangChain's sync code finds no event loop), async otherwise.
         chain, container, run_step = self.chain, self.container, self.run_step
         step_inputs = {
             "previous_steps": container,
@@ -461,15 +464,8 @@ class _Planner:
                 ctx.trace.children[f"step_{number}"] = trace
             return response.response
 
-        if asyncio.iscoroutinefunction(run_step):
-
-            async def execute_step(step: str) -> str:
-                return done(await run_step(lc_step, step_inputs))
-
-        else:
-
-            def execute_step(step: str) -> str:  # type: ignore[misc]
-                return done(run_step(lc_step, step_inputs))
+        async def execute_step(step: str) -> str:
+            return done(await run_step(lc_step, step_inputs))
 
         return execute_step
 
