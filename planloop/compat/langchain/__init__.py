@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from planloop.compat.langchain._executor import AgentExecutor, AgentExecutorIterator
+    from planloop.compat.langchain._pe_parts import (
+        BaseExecutor,
+        BasePlanner,
+        ChainExecutor,
+        LLMPlanner,
+        PlanningOutputParser,
+        StepResponse,
+    )
     from planloop.compat.langchain._plan_and_execute import (
         PlanAndExecute,
         load_agent_executor,
@@ -26,7 +34,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentExecutor",
     "AgentExecutorIterator",
+    "BaseExecutor",
+    "BasePlanner",
+    "ChainExecutor",
+    "LLMPlanner",
     "PlanAndExecute",
+    "PlanningOutputParser",
+    "StepResponse",
     "load_agent_executor",
     "load_chat_planner",
 ]
@@ -34,6 +48,12 @@ __all__ = [
 _WHERE = {
     "AgentExecutor": "_executor",
     "AgentExecutorIterator": "_executor",
+    "BaseExecutor": "_pe_parts",
+    "BasePlanner": "_pe_parts",
+    "ChainExecutor": "_pe_parts",
+    "LLMPlanner": "_pe_parts",
+    "PlanningOutputParser": "_pe_parts",
+    "StepResponse": "_pe_parts",
     "PlanAndExecute": "_plan_and_execute",
     "load_agent_executor": "_plan_and_execute",
     "load_chat_planner": "_plan_and_execute",

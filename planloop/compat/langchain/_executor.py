@@ -22,6 +22,10 @@ from planloop's own :class:`planloop.Agent`:
   read the clock only between steps, so a hanging tool hangs the run; async
   runs get a hard deadline. ``planloop.Agent`` has a hard deadline on both
   sides: what is in flight is cancelled, sync tools are abandoned.
+* **Threads.** Here, as in LangChain, the sync side calls the agent,
+  callbacks and tools on the caller's thread (its ``threading.local`` values
+  are seen, ``signal.signal`` works). ``planloop.Agent`` runs sync tools on a
+  daemon thread pool, so a deadline can abandon them.
 * **Stop reasons.** Here a stopped run answers LangChain's text (``"Agent
   stopped due to iteration limit or time limit."``, or the agent's own answer
   with ``early_stopping_method="generate"``); the typed reason is only in the
@@ -67,7 +71,6 @@ from langchain_core.runnables.utils import AddableDict
 from langchain_core.utils.input import get_color_mapping
 from pydantic import PrivateAttr
 
-from planloop.compat.langchain._lc_bridge import iterate_sync
 from planloop.compat.langchain._lc_run import Item, LangChainRun, Manager, drive
 from planloop.engine.trace import Trace
 
@@ -103,7 +106,7 @@ class AgentExecutor(LCAgentExecutor):
         manager = run_manager or CallbackManagerForChainRun.get_noop_manager()
         run = self._new_run(inputs, manager, is_async=False)
         try:
-            finish = _final(iterate_sync(drive(run)))
+            finish = _final(run.caller.iterate(drive(run)))
         finally:
             self._last_trace = run.trace
         return self._return(finish, run.steps, run_manager=run_manager)
@@ -219,7 +222,7 @@ class AgentExecutorIterator(LCAgentExecutorIterator):
         )
         run = self._run(executor, run_manager, is_async=False)
         try:
-            for item in (items := iterate_sync(drive(run))):
+            for item in (items := run.caller.iterate(drive(run))):
                 if item[0] == "finish":
                     if item[2]:
                         self.update_iterations()

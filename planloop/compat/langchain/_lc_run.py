@@ -10,7 +10,8 @@ and at the end the :class:`AgentFinish`.
 LangChain's two sides differ and both are kept:
 
 * sync (``invoke``, ``stream``, ``iter``): ``plan``, ``on_agent_action`` and
-  ``tool.run`` in a worker thread, the actions of one step one after another
+  ``tool.run`` on the caller's thread (through :class:`CallerThread`, which
+  :func:`drive`'s consumer iterates with), the actions of one step one after another
   (each step depends on the one before); ``max_execution_time`` is checked
   only before each step, so a slow tool is waited for;
 * async (``ainvoke``, ``astream``): ``aplan``, the actions of a step in
@@ -21,11 +22,9 @@ LangChain's two sides differ and both are kept:
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Set
-from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_classic.agents.agent import ExceptionTool
@@ -38,7 +37,7 @@ from langchain_core.callbacks import (
 from langchain_core.exceptions import OutputParserException
 from langchain_core.tools import BaseTool
 
-from planloop.engine._threads import run_in_thread
+from planloop.compat.langchain._lc_bridge import CallerThread
 from planloop.engine.loop import LoopConfig, StopRun, run_loop
 from planloop.engine.plan import Plan, Step
 from planloop.engine.planner import Answer, RunContext
@@ -164,13 +163,14 @@ class LangChainRun:
         """The stopped response raised (LangChain's iterator reports no chain error then)."""
         self.trace: Trace | None = None
         self.started = time.time()
+        self.caller = CallerThread()
+        """The sync side's consumer iterates :func:`drive` with it; the blocking calls run there."""
 
     # --- helpers ---------------------------------------------------------------
 
-    async def in_thread(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        # Daemon pool threads (never joined), each call in a copy of the run's context.
-        call = partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        return await run_in_thread(call)
+    async def on_caller(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        # On the caller's thread, as LangChain's sync side calls them.
+        return await self.caller.call(fn, *args, **kwargs)
 
     def child(self) -> Any:
         return self.manager.get_child()
@@ -191,7 +191,7 @@ class LangChainRun:
         if self.is_async:
             call = agent.aplan(visible, callbacks=self.child(), **inputs)
         else:
-            call = self.in_thread(agent.plan, visible, callbacks=self.child(), **inputs)
+            call = self.on_caller(agent.plan, visible, callbacks=self.child(), **inputs)
         try:
             output = await ctx.record_model_call(type(agent).__name__, call)
         except OutputParserException as exc:
@@ -242,7 +242,7 @@ class LangChainRun:
                     action.tool_input, verbose=verbose, color=None, callbacks=self.child(), **kwargs
                 )
 
-            result = await self.in_thread(run)
+            result = await self.on_caller(run)
         self.rejected = (action, result)
         self.channel.put(("step", AgentStep(action=action, observation=result)))
         return OutputParserError(str(exc), llm_output=text, observation=str(result))
@@ -254,7 +254,7 @@ class LangChainRun:
             if self.is_async:  # LangChain calls it on the loop, unawaited, in both sides
                 finish = stop(method, self.steps, **self.inputs)
             else:
-                finish = await self.in_thread(stop, method, self.steps, **self.inputs)
+                finish = await self.on_caller(stop, method, self.steps, **self.inputs)
         except BaseException:
             self.stop_failed = True
             raise
@@ -293,7 +293,7 @@ class LangChainRun:
                     tool_input, verbose=verbose, color=color, callbacks=self.child(), **kwargs
                 )
 
-            observation = await self.in_thread(run)
+            observation = await self.on_caller(run)
             self.channel.put(("step", AgentStep(action=action, observation=observation)))
         self.observations[index] = observation
         return observation

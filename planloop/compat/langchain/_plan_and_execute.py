@@ -20,10 +20,7 @@ Two bugs of the original are fixed:
 
 from __future__ import annotations
 
-import asyncio
-import re
 import warnings
-from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +29,6 @@ from langchain_classic.agents.structured_chat.base import StructuredChatAgent
 from langchain_classic.chains.base import Chain
 from langchain_classic.chains.llm import LLMChain
 from langchain_core._api import LangChainDeprecationWarning
-from langchain_core.callbacks import Callbacks
 from langchain_core.callbacks.manager import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
@@ -40,12 +36,24 @@ from langchain_core.callbacks.manager import (
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import SystemMessage
-from langchain_core.output_parsers import BaseOutputParser
 from langchain_core.prompts import ChatPromptTemplate, HumanMessagePromptTemplate
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from planloop.engine._sync import run_sync
+from planloop.compat.langchain._lc_bridge import CallerThread
+from planloop.compat.langchain._pe_parts import (
+    BaseExecutor,
+    BasePlanner,
+    BaseStepContainer,
+    ChainExecutor,
+    ListStepContainer,
+    LLMPlanner,
+    Plan,
+    PlanningOutputParser,
+    PlanOutputParser,
+    Step,
+    StepResponse,
+)
 from planloop.engine.loop import LoopConfig, run_loop
 from planloop.engine.plan import Plan as LoopPlan
 from planloop.engine.plan import Step as LoopStep
@@ -95,146 +103,6 @@ TASK_PREFIX = """{objective}
 """
 
 
-class Step(BaseModel):
-    """One step of a plan, as the planner wrote it."""
-
-    value: str
-
-
-class Plan(BaseModel):
-    """The planner's steps."""
-
-    steps: list[Step]
-
-
-class StepResponse(BaseModel):
-    """What the executor answered for one step."""
-
-    response: str
-
-
-class BaseStepContainer(BaseModel):
-    """Keeps the steps of a run and their responses."""
-
-    @abstractmethod
-    def add_step(self, step: Step, step_response: StepResponse) -> None:
-        """Add a step and its response."""
-
-    @abstractmethod
-    def get_final_response(self) -> str:
-        """The run's answer, from the steps taken."""
-
-
-class ListStepContainer(BaseStepContainer):
-    """The steps in order; the answer is the last step's response."""
-
-    steps: list[tuple[Step, StepResponse]] = Field(default_factory=list)
-
-    def add_step(self, step: Step, step_response: StepResponse) -> None:
-        self.steps.append((step, step_response))
-
-    def get_steps(self) -> list[tuple[Step, StepResponse]]:
-        return self.steps
-
-    def get_final_response(self) -> str:
-        return self.steps[-1][1].response
-
-
-class PlanOutputParser(BaseOutputParser[Plan]):
-    """Reads a :class:`Plan` from the planner's text."""
-
-    @abstractmethod
-    def parse(self, text: str) -> Plan:
-        """Parse into a plan."""
-
-
-_NUMBER = re.compile(r"\n\s*\d+\. ")
-
-
-class PlanningOutputParser(PlanOutputParser):
-    """Splits the text at each ``<n>. `` that starts a line.
-
-    What comes before the first number (the ``Plan:`` header) is not a step.
-    LangChain's parser also takes a first step that starts the text for that
-    header and drops it; this one keeps it.
-
-    Example:
-        >>> [s.value for s in PlanningOutputParser().parse("1. Look\\n2. Answer").steps]
-        ['Look', 'Answer']
-        >>> [s.value for s in PlanningOutputParser().parse("Plan:\\n1. Look\\n2. Answer").steps]
-        ['Look', 'Answer']
-    """
-
-    def parse(self, text: str) -> Plan:
-        return Plan(steps=[Step(value=v) for v in _NUMBER.split("\n" + text)[1:]])
-
-
-class BasePlanner(BaseModel):
-    """Makes the plan: ``plan`` and ``aplan`` of the run's inputs."""
-
-    @abstractmethod
-    def plan(self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any) -> Plan:
-        """The plan for ``inputs``."""
-
-    @abstractmethod
-    async def aplan(
-        self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any
-    ) -> Plan:
-        """The plan for ``inputs``."""
-
-
-class LLMPlanner(BasePlanner):
-    """Asks a chain (an ``LLMChain``) for the plan's text and parses it."""
-
-    llm_chain: Chain
-    output_parser: PlanOutputParser
-    stop: list[str] | None = None
-
-    def plan(self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any) -> Plan:
-        out = self.llm_chain.invoke({**inputs, "stop": self.stop}, {"callbacks": callbacks})
-        return self.output_parser.parse(out[self.llm_chain.output_keys[0]])
-
-    async def aplan(
-        self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any
-    ) -> Plan:
-        out = await self.llm_chain.ainvoke({**inputs, "stop": self.stop}, {"callbacks": callbacks})
-        return self.output_parser.parse(out[self.llm_chain.output_keys[0]])
-
-
-class BaseExecutor(BaseModel):
-    """Executes one step: ``step`` and ``astep`` of the step's inputs."""
-
-    @abstractmethod
-    def step(
-        self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any
-    ) -> StepResponse:
-        """Take the step."""
-
-    @abstractmethod
-    async def astep(
-        self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any
-    ) -> StepResponse:
-        """Take the step."""
-
-
-class ChainExecutor(BaseExecutor):
-    """Runs each step with a chain (an agent executor); its output is the response."""
-
-    chain: Chain
-
-    def step(
-        self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any
-    ) -> StepResponse:
-        out = self.chain.invoke(inputs, {"callbacks": callbacks})
-        return StepResponse(response=out[self.chain.output_keys[0]])
-
-    async def astep(
-        self, inputs: dict[str, Any], callbacks: Callbacks = None, **kwargs: Any
-    ) -> StepResponse:
-        out = await self.chain.ainvoke(inputs, {"callbacks": callbacks})
-        return StepResponse(response=out[self.chain.output_keys[0]])
-
-
 def _needs(value: Any, *methods: str) -> Any:
     missing = [m for m in methods if not callable(getattr(value, m, None))]
     if missing:
@@ -249,7 +117,9 @@ class PlanAndExecute(Chain):
     fields, input (``{"input": ...}``) and output (``{"output": <the last
     step's response>}``), the same callbacks (one chain run, with the planner's
     and each step's runs as its children) and texts. Planners, executors and
-    step containers of ``langchain_experimental`` work here too.
+    step containers of ``langchain_experimental`` work here too, and this
+    module's work in ``langchain_experimental``'s ``PlanAndExecute``: they are
+    instances of its base classes (see ``_pe_parts``).
 
     Each run is a planloop run: ``last_trace`` is its :class:`~planloop.Trace`
     (the plan as a DAG, each step's status and timing, and the nested trace of
@@ -338,10 +208,16 @@ class PlanAndExecute(Chain):
                     run_manager.on_text(text, verbose=self.verbose)
             return response
 
-        async def aplan() -> Plan:
-            return await asyncio.to_thread(plan)
+        # The planner and the executor run on the caller's thread, as in LangChain.
+        caller = CallerThread()
 
-        return run_sync(self._run(inputs, container, aplan, step))
+        async def on_caller_plan() -> Plan:
+            return await caller.call(plan)
+
+        async def on_caller_step(lc_step: Step, step_inputs: dict[str, Any]) -> StepResponse:
+            return await caller.call(step, lc_step, step_inputs)
+
+        return caller.run(self._run(inputs, container, on_caller_plan, on_caller_step))
 
     async def _acall(
         self,
@@ -444,8 +320,6 @@ class _Planner:
         )
 
     def _executor(self, ctx: RunContext, number: int, lc_step: Step) -> Callable[..., Any]:
-        # One callable per step: sync for a sync run (planloop runs it on a pool
-        # thread, where LangChain's sync code finds no event loop), async otherwise.
         chain, container, run_step = self.chain, self.container, self.run_step
         step_inputs = {
             "previous_steps": container,
@@ -461,15 +335,8 @@ class _Planner:
                 ctx.trace.children[f"step_{number}"] = trace
             return response.response
 
-        if asyncio.iscoroutinefunction(run_step):
-
-            async def execute_step(step: str) -> str:
-                return done(await run_step(lc_step, step_inputs))
-
-        else:
-
-            def execute_step(step: str) -> str:  # type: ignore[misc]
-                return done(run_step(lc_step, step_inputs))
+        async def execute_step(step: str) -> str:
+            return done(await run_step(lc_step, step_inputs))
 
         return execute_step
 
