@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from planloop.engine.states import RunStatus, StepStatus
 from planloop.engine.trace import Trace
 from planloop.visualize._timeline import Act, Folded, Rejection, StepView, paused
-from planloop.visualize.extract import duration_text, preview
+from planloop.visualize.extract import args_text, duration_text, preview
 from planloop.visualize.ir import Cluster, Node, Style
 
 __all__ = [
@@ -63,6 +63,8 @@ def step_node(node_id: str, step: StepView, child: Trace | None, timings: bool, 
     if timings and result is not None and result.duration is not None:
         facts.append(duration_text(result.duration))
     lines = [head, " · ".join(facts)]
+    if step.args:
+        lines.append(preview(args_text(step.args), st.preview_chars))
     if result is not None:
         if status is StepStatus.succeeded:
             lines.append("= " + preview(result.output, st.preview_chars))
@@ -83,10 +85,13 @@ def step_node(node_id: str, step: StepView, child: Trace | None, timings: bool, 
 
 
 def step_status(step: StepView) -> str:
-    """``succeeded``, ``failed`` ... or, for a step with no result, ``running`` or ``not run``."""
+    """``succeeded``, ``failed`` ... or, for a step with no result, ``running``,
+    ``waiting`` (for a decision) or ``not run``."""
     if step.result is not None:
         return step.result.status.value
-    return "running" if step.started else "not run"
+    if step.started:
+        return "running"
+    return "waiting" if step.waiting else "not run"
 
 
 def hidden_steps_node(
