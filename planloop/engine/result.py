@@ -32,7 +32,9 @@ class RunResult(BaseModel):
         stop_reason: set if and only if the run stopped.
         iterations: passes through ``observe``.
         intermediate_steps: ``(action, observation)`` pairs in execution order.
-        steps: every step result, in the order the steps ended.
+        steps: every step result, in the order the steps ended. Tool calls the
+            model gave no id are numbered across the run (``call_1``, ``call_2``
+            ...), so an id names one step of the run, whatever its iteration.
         trace: the full typed record of the run.
         run_id: the run's id (in the store, and in the trace).
         pending: what a paused run waits for a decision on (the plan about to

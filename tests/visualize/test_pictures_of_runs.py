@@ -88,3 +88,32 @@ def test_any_tooltip_text_keeps_the_dot_file_whole(text: str) -> None:
     diagram = Diagram(title="t", nodes=(Node("a", "a", tooltip=text), Node("b", "b")))
     svg = render_dot(ir_to_dot(diagram), "svg").decode()
     assert text.replace("\r\n", "\n").lstrip("\n") in [t.lstrip(" \n") for t in svg_titles(svg)]
+
+
+@planloop.tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def test_step_ids_are_unique_across_the_iterations_of_a_run() -> None:
+    from planloop.models import ToolCall
+    from planloop.testing import ScriptedModel
+
+    calls = [ToolCall("add", {"a": 1, "b": 2}), ToolCall("add", {"a": 3, "b": 4})]
+    model = ScriptedModel([calls[0], calls, "done"])
+    result = planloop.Agent(model, [add], store=False).run_sync("sums")
+    assert [s.step_id for s in result.steps] == ["call_1", "call_2", "call_3"]
+    assert [a.step_id for a, _ in result.intermediate_steps] == ["call_1", "call_2", "call_3"]
+    dot = to_dot(result, timings=False)
+    assert all(f'label="call_{n} · add' in dot for n in (1, 2, 3))
+
+
+def test_a_function_planner_numbers_its_calls_across_the_run() -> None:
+    from planloop.models import ToolCall
+
+    def plan(ctx: planloop.RunContext) -> object:
+        return ToolCall("add", {"a": ctx.iteration, "b": 1}) if ctx.iteration < 2 else "done"
+
+    result = planloop.Agent(None, [add], planner=planloop.FunctionPlanner(plan)).run_sync("x")
+    assert [s.step_id for s in result.steps] == ["call_1", "call_2"]
