@@ -26,6 +26,7 @@ from planloop._cli_progress import Progress
 if TYPE_CHECKING:
     from planloop._runnable import Runnable
     from planloop.engine.durable import Decision
+    from planloop.engine.pending import Pending
     from planloop.engine.result import RunResult
     from planloop.engine.store import Store
 
@@ -302,7 +303,9 @@ def show_command(store_path: Path | None, run_id: str, output: Path | None) -> N
     for label, value in lines:
         click.echo(f"{label + ':':<12}{value}")
     if record.status == "paused":
-        click.echo(_resume_hint(record.run_id))
+        from planloop.engine.pending import Pending
+
+        _pending(Pending.of(trace), record.run_id)
     if output is not None:
         _draw(trace, output)
 
@@ -508,7 +511,7 @@ def _report(result: RunResult) -> None:
     click.echo(f"run: {result.run_id}")
     click.echo(f"status: {_status_text(result.status, result.stop_reason)}")
     if result.status == "paused":
-        click.echo(_resume_hint(result.run_id))
+        _pending(result.pending, result.run_id)
         sys.exit(EXIT_PAUSED)
     click.echo(f"output: {_short(result.output)}")
     ended = result.trace.ended
@@ -521,8 +524,11 @@ def _status_text(status: str, stop_reason: str | None) -> str:
     return f"{status} ({stop_reason})" if stop_reason else str(status)
 
 
-def _resume_hint(run_id: str) -> str:
-    return (
+def _pending(pending: Pending | None, run_id: str) -> None:
+    """What a paused run waits for (secrets redacted), and how to decide it."""
+    for line in pending.describe() if pending is not None else ():
+        click.echo(line)
+    click.echo(
         f"waiting for a decision: planloop resume {run_id} "
         "--approve | --reject MESSAGE | --edit PLAN.json"
     )

@@ -37,6 +37,7 @@ __all__ = [
     "cities",
     "model_note",
     "run_demo",
+    "stop_note",
 ]
 
 DEFAULT_QUESTION = "Which city is more densely populated, Oslo or Stockholm, and by how much?"
@@ -227,9 +228,47 @@ def run_demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{result.run_id}.json").write_text(result.trace.to_json(indent=2), "utf-8")
     svg = render(result.trace, out_dir / f"{result.run_id}.svg")
+    why = stop_note(result)
+    if why is not None:
+        echo(why)
     echo(f"answer: {result.output}")
     echo(f"diagram: {svg}")
     return result, svg
+
+
+def stop_note(result: RunResult) -> str | None:
+    """Why a stopped run stopped, in one line; ``None`` for a run that did not stop.
+
+    Example:
+        >>> from planloop import Agent, FunctionPlanner, tool
+        >>> from planloop.models import ToolCall
+        >>> @tool
+        ... def ping() -> str:
+        ...     '''Ping.'''
+        ...     return "pong"
+        >>> looping = FunctionPlanner(lambda ctx: ToolCall("ping", {}))
+        >>> result = Agent(None, [ping], planner=looping, max_iterations=2).run_sync("x")
+        >>> stop_note(result)
+        'stopped: max_iterations (the run reached its limit of 2 iterations)'
+    """
+    reason = result.stop_reason
+    if reason is None:
+        return None
+    started = result.trace.started
+    limits = started.limits if started is not None else None
+    detail = ""
+    if reason == "max_iterations" and limits is not None and limits.max_iterations is not None:
+        detail = f"the run reached its limit of {limits.max_iterations} iterations"
+    elif reason == "max_execution_time" and limits is not None:
+        detail = f"the run reached its time limit of {limits.max_execution_time} s"
+    elif reason == "budget":
+        detail = "the run used up its model-call or token budget"
+    elif reason == "cancelled":
+        detail = "the run was cancelled"
+    ended = result.trace.ended
+    if ended is not None and ended.error:
+        detail = ended.error
+    return f"stopped: {reason.value}" + (f" ({detail})" if detail else "")
 
 
 def _show(event: Any, echo: Callable[[str], None]) -> None:

@@ -12,10 +12,12 @@ from planloop._diagrams import check_dir
 from planloop._runnable import Runnable
 from planloop.engine.approval import Approval
 from planloop.engine.durable import StoreOption
+from planloop.engine.events import Rejected, ReturnedDirect
 from planloop.engine.loop import LoopConfig
 from planloop.engine.plan import Plan, Step, callable_name
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.retry import RetryPolicy
+from planloop.engine.spec import MachineSpec
 from planloop.engine.states import StepStatus
 from planloop.engine.trace import Limits
 from planloop.errors import DefinitionError, StepFailed
@@ -26,6 +28,21 @@ __all__ = ["StepHandle", "Workflow"]
 # Memory addresses in an argument's repr differ between processes; the
 # definition a resumed run is checked against must not.
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+_MACHINE = MachineSpec(
+    states=MachineSpec.default().states,
+    transitions={
+        event: edges
+        for event, edges in MachineSpec.default().transitions.items()
+        if event not in (Rejected, ReturnedDirect)
+    },
+)
+"""A workflow's machine: the agent loop without the moves a workflow never makes.
+
+Its plan is fixed and validated when it is built, so the planner's output is never
+``Rejected``; its steps are callables, never ``return_direct`` tools, so nothing is
+``ReturnedDirect``. Traces and pictures show this machine.
+"""
 
 
 class StepHandle:
@@ -255,6 +272,7 @@ class Workflow(Runnable):
             max_concurrency=self.max_concurrency,
             max_plan_steps=None,
             name=self.name,
+            spec=_MACHINE,
             restore_plan=self._restore_plan,
             identity=self._identity,
         )

@@ -39,7 +39,11 @@ def _has_example(module: Any, name: str) -> bool:
     text = _doc(obj)
     if not text and _constant(obj):
         owner = inspect.getmodule(getattr(module, "__getattr__", None) or module)
-        loaded = [m for n, m in sorted(sys.modules.items()) if n.startswith(module.__name__ + ".")]
+        loaded = [  # namespace packages (planloop.data, once the demo loads it) have no source
+            m
+            for n, m in sorted(sys.modules.items())
+            if n.startswith(module.__name__ + ".") and getattr(m, "__file__", None)
+        ]
         for candidate in (owner, *_submodules(module), *loaded):
             text = _constant_doc(candidate, name)
             if text:

@@ -17,6 +17,7 @@ from planloop.engine.events import (
 )
 from planloop.engine.loop import FORCE_STOP_MESSAGE, LoopConfig, StateHandler, run_loop
 from planloop.engine.machine import Machine
+from planloop.engine.pending import Pending, PendingStep
 from planloop.engine.plan import Plan, Step, ref
 from planloop.engine.planner import Answer, Planner, RunContext
 from planloop.engine.redact import Redactor, register_secret
@@ -43,6 +44,8 @@ __all__ = [
     "LoopState",
     "Machine",
     "MachineSpec",
+    "Pending",
+    "PendingStep",
     "Plan",
     "Planned",
     "Planner",

@@ -26,6 +26,7 @@ from planloop.engine.events import (
     Stopped,
 )
 from planloop.engine.machine import Machine
+from planloop.engine.pending import Pending
 from planloop.engine.plan import Plan
 from planloop.engine.planner import RunContext, StopRun
 from planloop.engine.recorder import TraceRecorder, payload_of
@@ -86,6 +87,8 @@ class Run:
         limit = cfg.limits.max_execution_time
         self.deadline = None if limit is None else self.start + limit
         self.paused: dict[str, Any] | None = None
+        self.pause_record: RunPaused | None = None
+        """The record of the pause this run is waiting in (made by ``pause*``)."""
         self.resumed_done: dict[str, StepResult] | None = None
         self.ended: tuple[RunStatus, StopReason | None, Any, int] | None = None
         """How the run ended: status, stop reason, output, iterations."""
@@ -301,14 +304,10 @@ class Run:
 
     def pause_for_approval(self, questions: Mapping[str, str]) -> None:
         self.paused = {"approval": dict(questions), "source": str(self.machine.state)}
-        self.recorder.append(
-            RunPaused(
-                t=self.clock(),
-                state=str(self.machine.state),
-                reason="approval",
-                pending=self.paused,
-            )
+        self.pause_record = RunPaused(
+            t=self.clock(), state=str(self.machine.state), reason="approval", pending=self.paused
         )
+        self.recorder.append(self.pause_record)
 
     def pause(self, source: str, target: str, event: Event) -> None:
         self.paused = {
@@ -319,9 +318,10 @@ class Run:
         }
         if isinstance(event, Planned):
             note_callable_steps(self.paused, event.plan)
-        self.recorder.append(
-            RunPaused(t=self.clock(), state=str(target), reason="interrupt", pending=self.paused)
+        self.pause_record = RunPaused(
+            t=self.clock(), state=str(target), reason="interrupt", pending=self.paused
         )
+        self.recorder.append(self.pause_record)
 
     def keep_cancelled_steps(self) -> None:
         if self.outcome is not None:
@@ -362,8 +362,9 @@ class Run:
 
     def result(self) -> RunResult:
         """The run's result (a finished run's end is recorded here)."""
-        if self.paused is not None:
-            return self._result(None, RunStatus.paused, None, self.ctx.iteration)
+        if self.pause_record is not None:
+            pending = Pending.from_record(self.pause_record)
+            return self._result(None, RunStatus.paused, None, self.ctx.iteration, pending)
         if self.ended is None:
             event = self.last_event
             output = event.output if isinstance(event, Answered | ReturnedDirect) else None
@@ -373,7 +374,12 @@ class Run:
         return self._result(output, status, reason, iterations)
 
     def _result(
-        self, output: Any, status: RunStatus, reason: StopReason | None, iterations: int
+        self,
+        output: Any,
+        status: RunStatus,
+        reason: StopReason | None,
+        iterations: int,
+        pending: Pending | None = None,
     ) -> RunResult:
         return RunResult._later(
             self.recorder.trace,
@@ -384,6 +390,7 @@ class Run:
             stop_reason=reason,
             iterations=iterations,
             steps=list(self.steps),
+            pending=pending,
         )
 
     def _pairs(self) -> Callable[[], list[tuple[Action, Any]]]:

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from planloop.engine.pending import Pending
 from planloop.engine.states import RunStatus, StopReason
 from planloop.engine.steps import Action, StepResult
 from planloop.engine.trace import Trace
@@ -31,9 +32,15 @@ class RunResult(BaseModel):
         stop_reason: set if and only if the run stopped.
         iterations: passes through ``observe``.
         intermediate_steps: ``(action, observation)`` pairs in execution order.
-        steps: every step result, in the order the steps ended.
+        steps: every step result, in the order the steps ended. Tool calls the
+            model gave no id are numbered across the run (``call_1``, ``call_2``
+            ...), so an id names one step of the run, whatever its iteration.
         trace: the full typed record of the run.
         run_id: the run's id (in the store, and in the trace).
+        pending: what a paused run waits for a decision on (the plan about to
+            run, or the questions of its approval steps); ``None`` unless
+            ``status`` is ``paused``. ``Pending.of(trace)`` reads it from a
+            trace, one loaded from a store too.
 
     Example:
         >>> from planloop import Agent, tool
@@ -61,6 +68,7 @@ class RunResult(BaseModel):
     stop_reason: StopReason | None = None
     iterations: int = 0
     steps: list[StepResult]
+    pending: Pending | None = None
     # ``trace`` and ``intermediate_steps`` are made when first read: most runs never
     # read them, and a 10,000-step run would make 20,000 trace records and 20,000
     # pairs for them. They are still given to the constructor, compared, copied,

@@ -113,6 +113,10 @@ def _draw_act(trace: Trace, act: Act, prefix: str, timings: bool, st: Style, bod
     label = f"act {act.number}"
     if timings and act.first_t is not None and act.last_t is not None:
         label += f" · {duration_text(act.last_t - act.first_t)}"
+    if act.before is not None:
+        label = f"waiting for a decision · before {act.before}"
+    elif act.waiting:
+        label += " · waiting for a decision"
     body.clusters.append(
         Cluster(
             f"{prefix}act{act.number}",

@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 from planloop.engine.states import RunStatus, StepStatus
+from planloop.engine.steps import StepResult
 from planloop.engine.trace import Trace
 from planloop.visualize._timeline import Act, Folded, Rejection, StepView, paused
-from planloop.visualize.extract import duration_text, preview
+from planloop.visualize.extract import args_text, duration_text, preview
 from planloop.visualize.ir import Cluster, Node, Style
 
 __all__ = [
@@ -63,6 +64,8 @@ def step_node(node_id: str, step: StepView, child: Trace | None, timings: bool, 
     if timings and result is not None and result.duration is not None:
         facts.append(duration_text(result.duration))
     lines = [head, " · ".join(facts)]
+    if step.args:
+        lines.append(preview(args_text(step.args), st.preview_chars))
     if result is not None:
         if status is StepStatus.succeeded:
             lines.append("= " + preview(result.output, st.preview_chars))
@@ -79,14 +82,27 @@ def step_node(node_id: str, step: StepView, child: Trace | None, timings: bool, 
         font_color=st.ink,
         style=("rounded", "bold") if fatal else ("rounded",) if result else ("rounded", "dashed"),
         penwidth=2.5 if fatal else None,
+        tooltip=_whole(result, step),
     )
 
 
+def _whole(result: StepResult | None, step: StepView) -> str | None:
+    """The text a step's label shortens, whole, for its tooltip: its error or its arguments."""
+    if result is not None and result.status is not StepStatus.succeeded and result.error:
+        return result.error
+    if step.args:
+        return args_text(step.args)
+    return None
+
+
 def step_status(step: StepView) -> str:
-    """``succeeded``, ``failed`` ... or, for a step with no result, ``running`` or ``not run``."""
+    """``succeeded``, ``failed`` ... or, for a step with no result, ``running``,
+    ``waiting`` (for a decision) or ``not run``."""
     if step.result is not None:
         return step.result.status.value
-    return "running" if step.started else "not run"
+    if step.started:
+        return "running"
+    return "waiting" if step.waiting else "not run"
 
 
 def hidden_steps_node(
@@ -129,7 +145,9 @@ def rejection_node(rejection: Rejection, prefix: str, st: Style) -> Node:
     payload = rejection.event.payload
     error = str(payload.get("error") or "output rejected")
     lines = [f"rejected #{rejection.number}: {preview(error, st.preview_chars)}"]
-    feedback = str(payload.get("feedback") or "").strip()
+    feedback = whole = str(payload.get("feedback") or "").strip()
+    if not whole.startswith(error):
+        whole = f"{error}\n{whole}".strip()
     first, _, rest = feedback.partition("\n")
     if rest.strip() and first.startswith(error):
         # "invalid plan (1 problem):" repeats the error; the problems follow it.
@@ -143,6 +161,7 @@ def rejection_node(rejection: Rejection, prefix: str, st: Style) -> Node:
         fill=st.note_fill,
         color=st.note_color,
         font_color=st.ink,
+        tooltip=whole,  # the label cuts the error and the feedback
     )
 
 

@@ -30,17 +30,27 @@ class StepView:
     started: bool = False
     result: StepResult | None = None
     depends_on: tuple[str, ...] = ()
+    waiting: bool = False
+    """It waits for a decision: an approval step, or a step of a plan waiting to run."""
+    args: dict[str, Any] | None = None
+    """Its arguments, when they are worth drawing (a step waiting to run)."""
 
 
 @dataclass
 class Act:
-    """One pass through ``act``: its steps by id, its plan, its first and last event times."""
+    """One pass through ``act``: its steps by id, its plan, its first and last event times.
+
+    ``waiting`` names the steps that wait for a decision; ``before`` is set on the
+    plan of a run paused before entering that state (an act not yet begun).
+    """
 
     number: int
     steps: dict[str, StepView] = field(default_factory=dict)
     plan: Plan | None = None
     first_t: float | None = None
     last_t: float | None = None
+    waiting: frozenset[str] = frozenset()
+    before: str | None = None
 
 
 @dataclass
@@ -90,7 +100,30 @@ def timeline(trace: Trace) -> list[Act | Rejection]:
                 step.tool = result.tool or step.tool
                 step.result = result
                 step.depends_on = event.depends_on or step.depends_on
+    pause = paused(trace)
+    if pause is not None:
+        _add_waiting(pause, acts, entries, pending_plan)
     return entries
+
+
+def _add_waiting(
+    pause: RunPaused, acts: dict[int, Act], entries: list[Act | Rejection], plan: Plan | None
+) -> None:
+    """Mark what the run's last pause waits for: approval steps, or a plan not yet begun."""
+    number = max(acts, default=0) + 1
+    if pause.reason == "approval":
+        questions = pause.pending.get("approval")
+        waiting = frozenset(questions) if isinstance(questions, dict) else frozenset()
+        if plan is not None:  # no step of the act began before its approval step
+            entries.append(Act(number, plan=plan, waiting=waiting))
+        elif acts:
+            acts[number - 1].waiting = waiting
+        return
+    payload = pause.pending.get("payload")
+    waiting_plan = _plan_from_payload(payload.get("plan")) if isinstance(payload, dict) else None
+    if waiting_plan is not None:
+        ids = frozenset(step.id for step in waiting_plan.steps)
+        entries.append(Act(number, plan=waiting_plan, waiting=ids, before=pause.state))
 
 
 def _plan_from_payload(data: Any) -> Plan | None:
@@ -116,6 +149,9 @@ def ordered_steps(act: Act) -> list[StepView]:
         found = act.steps.get(step.id)
         if found is None:
             found = StepView(step.id, tool_name(step), depends_on=act.plan.dependencies(step))
+            if step.id in act.waiting:
+                found.waiting = True
+                found.args = step.args if act.before is not None else None
         if not found.depends_on:
             found.depends_on = act.plan.dependencies(step)
         ordered[step.id] = found

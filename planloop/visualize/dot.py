@@ -16,10 +16,21 @@ from collections.abc import Mapping
 
 from planloop.visualize.ir import Cluster, Diagram, Edge, Node, Style, check_diagram, cut_label
 
-__all__ = ["DEFAULT_MAX_LABEL", "escape_label", "ir_to_dot", "quote_id"]
+__all__ = [
+    "DEFAULT_MAX_LABEL",
+    "MAX_TOOLTIP",
+    "escape_label",
+    "escape_tooltip",
+    "ir_to_dot",
+    "quote_id",
+]
 
 DEFAULT_MAX_LABEL = 300
 """Labels longer than this many characters are cut, ending in an ellipsis."""
+
+MAX_TOOLTIP = 5000
+"""Tooltips longer than this many characters are cut: a node's tooltip holds the whole
+text its label shortens (an error message, say), up to this length."""
 
 
 def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
@@ -66,6 +77,21 @@ def escape_label(text: str, *, max_chars: int = DEFAULT_MAX_LABEL) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def escape_tooltip(text: str, *, max_chars: int = MAX_TOOLTIP) -> str:
+    r"""``text`` as a quoted DOT string that an SVG shows exactly as written on hover.
+
+    Graphviz reads a tooltip twice: once as a DOT string (``\\`` is one
+    backslash) and once for its own escapes (``\N`` is the node's name, ``\G``
+    the graph's). So each backslash is written four times, and the rest is
+    escaped as :func:`escape_label` escapes a label.
+
+    >>> print(escape_tooltip('C:\\new "dir"\nnext line'))
+    "C:\\\\new \"dir\"\nnext line"
+    """
+    text = cut_label(text, max_chars).replace("\\", "\\\\")
+    return escape_label(text, max_chars=len(text) + 1)
 
 
 def quote_id(text: str) -> str:
@@ -166,7 +192,7 @@ def _node(node: Node, limit: int) -> str:
     if node.penwidth is not None:
         attrs["penwidth"] = _num(node.penwidth)
     if node.tooltip is not None:
-        attrs["tooltip"] = escape_label(node.tooltip, max_chars=limit)
+        attrs["tooltip"] = escape_tooltip(node.tooltip)
     return f"{quote_id(node.id)} {_attrs(attrs)}"
 
 

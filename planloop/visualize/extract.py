@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from planloop.engine.plan import Plan, Step
@@ -25,7 +25,7 @@ from planloop.engine.redact import REDACTED, default_redactor
 from planloop.engine.spec import MachineSpec, SpecSummary, TransitionRule
 from planloop.visualize.ir import Diagram, Edge, Node, Style
 
-__all__ = ["duration_text", "plan_to_ir", "preview", "spec_to_ir"]
+__all__ = ["args_text", "duration_text", "plan_to_ir", "preview", "spec_to_ir"]
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_]+")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -154,7 +154,7 @@ def plan_to_ir(plan: Plan, *, style: Style | None = None) -> Diagram:
         ids.setdefault(step.id, f"p_{index}")
     nodes: list[Node] = []
     for index, step in enumerate(plan.steps):
-        args = ", ".join(f"{k}={_arg_text(k, v)}" for k, v in step.args.items())
+        args = args_text(step.args)
         lines = [f"{step.id} · {tool_name(step)}"]
         if args:
             lines.append(preview(args, st.preview_chars))
@@ -200,6 +200,15 @@ def tool_name(step: Step) -> str:
         return tool
     name = getattr(tool, "__qualname__", None) or getattr(tool, "__name__", None)
     return str(name) if name else type(tool).__name__
+
+
+def args_text(args: Mapping[str, Any]) -> str:
+    """A step's arguments as ``key=value, ...``: secrets redacted, references as ``$id``.
+
+    >>> args_text({"to": "boss@example.org", "api_key": "sk-1", "n": {"$ref": "a"}})
+    "to='boss@example.org', api_key=[redacted], n=$a"
+    """
+    return ", ".join(f"{k}={_arg_text(k, v)}" for k, v in args.items())
 
 
 def _arg_text(key: str, value: Any) -> str:

@@ -144,6 +144,7 @@ def _visited_state(
             font_color=st.ink,
             style=("rounded", "bold"),
             penwidth=2.5,
+            tooltip=ended.error or None,  # whole: the label shows its start
         )
     if count == 0:
         return Node(

@@ -464,6 +464,7 @@ def test_a_results_pairs_are_made_when_read_and_behave_as_a_field() -> None:
         "stop_reason",
         "iterations",
         "steps",
+        "pending",
         "trace",
         "intermediate_steps",
     ]

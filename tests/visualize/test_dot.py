@@ -129,7 +129,8 @@ def test_failed_step_is_red_with_its_error_and_the_finish_is_green() -> None:
     assert (
         '"a1_1" [color="#c62828", fillcolor="#ffcdd2", fontcolor="#37474f", '
         'label="call_2 · nope\\nfailed\\nnope is not a valid tool, try one of [a…", '
-        'shape="box", style="rounded,filled"];'
+        'shape="box", style="rounded,filled", '
+        'tooltip="nope is not a valid tool, try one of [add]."];'  # the whole error
     ) in dot
     assert (
         '"a1_0" [color="#2e7d32", fillcolor="#c8e6c9", fontcolor="#37474f", '
@@ -228,7 +229,8 @@ def test_user_states_and_rejected_outputs_are_drawn() -> None:
     assert (
         '"r1" [color="#f9a825", fillcolor="#fff9c4", fontcolor="#37474f", '
         "label=\"rejected #1: invalid plan\\n- step 'x' depends on 'ghost', which is…\", "
-        'shape="note", style="filled"];'
+        'shape="note", style="filled", '
+        "tooltip=\"invalid plan (1 problem):\\n  - step 'x' depends on 'ghost', which is not"
     ) in dot
     assert 'label="reflective · finished · 1 iteration"' in dot
     assert "cluster_legend" not in dot  # no act, no step colours to explain

@@ -11,21 +11,32 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from planloop.engine.plan import Plan, Step, independent_plan
+from planloop.engine.planner import RunContext
 from planloop.engine.steps import Action
 from planloop.models.messages import ChatMessage, ToolCall
 
-__all__ = ["observation_text", "plan_from_calls", "tool_call_history"]
+__all__ = ["next_call_number", "observation_text", "plan_from_calls", "tool_call_history"]
 
 
-def plan_from_calls(calls: Sequence[ToolCall], log: str = "") -> Plan:
-    """One independent step per call; steps get the call ids when they are unique."""
+def plan_from_calls(calls: Sequence[ToolCall], log: str = "", *, first: int = 1) -> Plan:
+    """One independent step per call; steps get the call ids when they are unique.
+
+    Otherwise they are numbered ``call_<first>``, ``call_<first + 1>`` ...: the
+    planners pass the number of actions the run has taken so far plus one, so a
+    step id names one step of the whole run, not only of its plan.
+    """
     ids = [call.id for call in calls]
     usable = all(ids) and len(set(ids)) == len(ids)
     steps = tuple(
         Step(id=str(call.id) if usable else f"call_{i}", tool=call.name, args=call.args)
-        for i, call in enumerate(calls, 1)
+        for i, call in enumerate(calls, first)
     )
     return independent_plan(steps, log)
+
+
+def next_call_number(ctx: RunContext) -> int:
+    """The number the run's next unnamed tool call gets (its actions so far, plus one)."""
+    return len(ctx.all_steps) + 1
 
 
 def observation_text(observation: Any) -> str:

@@ -10,7 +10,7 @@ from planloop.engine.loop import FORCE_STOP_MESSAGE
 from planloop.engine.plan import Plan
 from planloop.engine.planner import Answer, RunContext
 from planloop.models.messages import ToolCall
-from planloop.nodes.planners._calls import plan_from_calls
+from planloop.nodes.planners._calls import next_call_number, plan_from_calls
 
 __all__ = ["FunctionPlanner", "PlannerFunction"]
 
@@ -48,10 +48,10 @@ class FunctionPlanner:
         self.final = final
 
     async def plan(self, ctx: RunContext) -> Plan | Answer:
-        return _decision(await _call(self.fn, ctx))
+        return _decision(await _call(self.fn, ctx), ctx)
 
     async def final_answer(self, ctx: RunContext) -> Answer:
-        decision = _decision(await _call(self.final or self.fn, ctx))
+        decision = _decision(await _call(self.final or self.fn, ctx), ctx)
         if isinstance(decision, Answer):
             return decision
         return Answer(FORCE_STOP_MESSAGE)
@@ -64,15 +64,15 @@ async def _call(fn: PlannerFunction, ctx: RunContext) -> Decision:
     return value
 
 
-def _decision(value: Any) -> Plan | Answer:
+def _decision(value: Any, ctx: RunContext) -> Plan | Answer:
     if isinstance(value, Plan | Answer):
         return value
     if isinstance(value, str):
         return Answer(value)
     if isinstance(value, ToolCall):
-        return plan_from_calls([value])
+        return plan_from_calls([value], first=next_call_number(ctx))
     if isinstance(value, Sequence) and value and all(isinstance(v, ToolCall) for v in value):
-        return plan_from_calls(list(value))
+        return plan_from_calls(list(value), first=next_call_number(ctx))
     raise TypeError(
         f"the planner function returned {type(value).__name__}; return a Plan, an Answer, "
         "a ToolCall, a list of ToolCalls or a string"

@@ -8,7 +8,11 @@ from planloop.engine.plan import Plan
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.tooling import ToolLike, ToolSpec
 from planloop.models.messages import ChatMessage, ChatModel
-from planloop.nodes.planners._calls import plan_from_calls, tool_call_history
+from planloop.nodes.planners._calls import (
+    next_call_number,
+    plan_from_calls,
+    tool_call_history,
+)
 
 __all__ = ["FINAL_ANSWER_PROMPT", "ToolCallingPlanner"]
 
@@ -77,7 +81,8 @@ class ToolCallingPlanner:
         )
         message = response.message
         if message.tool_calls:
-            return plan_from_calls(message.tool_calls, log=message.content)
+            first = next_call_number(ctx)
+            return plan_from_calls(message.tool_calls, log=message.content, first=first)
         content = message.content
         return Answer(content, log=content)
 
