@@ -1,3 +1,13 @@
+"""Every test runs with a store of its own, and the session leaves the checkout as it found it.
+
+A run's default store is ``$PLANLOOP_HOME/planloop.db``, else ``./.planloop/planloop.db``
+in the working directory, which for the suite is the checkout. The root ``conftest.py``
+gives the test process a temporary ``PLANLOOP_HOME`` (inherited by the processes it
+starts), each test gets another one, and a child process started with an environment of
+its own runs in a temporary directory. The session fails, naming the files, if any test
+left a file in the checkout that git does not track (tests/_hygiene.py: which files count).
+"""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +17,9 @@ from typing import Any
 import pytest
 
 from planloop.engine.durable import close_stores
+from tests._hygiene import Snapshot, left_behind, snapshot
+
+_CHECKOUT = pytest.StashKey[Snapshot | None]()
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +51,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             "tests/engine/golden) from the current code"
         ),
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.stash[_CHECKOUT] = snapshot(session.config.rootpath)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the session if its tests left files in the checkout (see tests/_hygiene.py)."""
+    before = session.stash.get(_CHECKOUT, None)
+    after = snapshot(session.config.rootpath) if before is not None else None
+    if before is None or after is None:  # not a git checkout
+        return
+    leftovers = left_behind(before, after)
+    if leftovers:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [
+            "the tests left files in the checkout (or something else wrote there meanwhile):",
+            *(f"    {path}" for path in leftovers),
+        ]
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
