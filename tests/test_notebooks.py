@@ -56,7 +56,9 @@ def _workflows(nb: Any) -> None:
         r"sequential ([0-9.]+) s, parallel ([0-9.]+) s, speed-up ([0-9.]+)x\n", speed
     )
     assert match, speed
-    assert float(match[1]) >= 0.8 and float(match[2]) <= 0.3 and float(match[3]) >= 2.5
+    # Four 0.2 s naps: under 0.4 s (two naps) only if they all overlapped. Loose enough
+    # for a slow, shared machine; the notebook itself checks the same.
+    assert float(match[1]) >= 0.8 and float(match[2]) < 0.4 and float(match[3]) >= 2
     assert _svgs(_cell(nb, "SVG(to_svg(wf.plan))"))
     assert "invalid plan (2 problems):" in _texts(_cell(nb, "broken.validate"))[0]
     skipped = _texts(_cell(nb, "fragile.run_sync()"))[0]
