@@ -20,6 +20,7 @@ from planloop.engine.durable import close_stores
 from tests._hygiene import Snapshot, left_behind, snapshot
 
 _CHECKOUT = pytest.StashKey[Snapshot | None]()
+_LEFT_BEHIND = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(autouse=True)
@@ -63,14 +64,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     after = snapshot(session.config.rootpath) if before is not None else None
     if before is None or after is None:  # not a git checkout
         return
-    leftovers = left_behind(before, after)
+    leftovers = session.config.stash[_LEFT_BEHIND] = left_behind(before, after)
     if leftovers:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        lines = [
-            "the tests left files in the checkout (or something else wrote there meanwhile):",
-            *(f"    {path}" for path in leftovers),
-        ]
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line("\n".join(lines), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Name the files the tests left in the checkout, after the session's own report."""
+    leftovers = config.stash.get(_LEFT_BEHIND, [])
+    if leftovers:
+        terminalreporter.write_line(
+            "the tests left files in the checkout (or something else wrote there meanwhile):",
+            red=True,
+        )
+        for path in leftovers:
+            terminalreporter.write_line(f"    {path}", red=True)
