@@ -3,9 +3,10 @@
 A run's default store is ``$PLANLOOP_HOME/planloop.db``, else ``./.planloop/planloop.db``
 in the working directory, which for the suite is the checkout. The root ``conftest.py``
 gives the test process a temporary ``PLANLOOP_HOME`` (inherited by the processes it
-starts), each test gets another one, and a child process started with an environment of
-its own runs in a temporary directory. The session fails, naming the files, if any test
-left a file in the checkout that git does not track (tests/_hygiene.py: which files count).
+starts), each test gets another one, and the child process of tests/_child.py, whose
+environment has no ``PLANLOOP_HOME``, runs in a temporary directory. The session fails,
+naming the files, if any test left a file in the checkout that git does not track
+(tests/_hygiene.py: which files count).
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     """Name the files the tests left in the checkout, after the session's own report."""
     leftovers = config.stash.get(_LEFT_BEHIND, [])
     if leftovers:
