@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def run_without_dot(code: str, path: Path) -> subprocess.CompletedProcess[str]:
-    """``python -c code`` with ``PATH`` set to ``path`` only (so no ``dot``), its output as text."""
+    """``python -c code`` with ``PATH`` set to ``path`` only (so no ``dot``), its output as text.
+
+    It runs in ``path`` too: with no ``PLANLOOP_HOME`` in its environment, its runs are
+    recorded in ``path/.planloop``, not in the checkout.
+    """
     return subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -16,4 +20,5 @@ def run_without_dot(code: str, path: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
         env={"PATH": str(path)},
+        cwd=path,
     )

@@ -1,3 +1,14 @@
+"""Every test runs with a store of its own, and the session leaves the checkout as it found it.
+
+A run's default store is ``$PLANLOOP_HOME/planloop.db``, else ``./.planloop/planloop.db``
+in the working directory, which for the suite is the checkout. The root ``conftest.py``
+gives the test process a temporary ``PLANLOOP_HOME`` (inherited by the processes it
+starts), each test gets another one, and the child process of tests/_child.py, whose
+environment has no ``PLANLOOP_HOME``, runs in a temporary directory. The session fails,
+naming the files, if any test left a file in the checkout that git does not track
+(tests/_hygiene.py: which files count).
+"""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +18,10 @@ from typing import Any
 import pytest
 
 from planloop.engine.durable import close_stores
+from tests._hygiene import Snapshot, left_behind, snapshot
+
+_CHECKOUT = pytest.StashKey[Snapshot | None]()
+_LEFT_BEHIND = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +53,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             "tests/engine/golden) from the current code"
         ),
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.stash[_CHECKOUT] = snapshot(session.config.rootpath)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the session if its tests left files in the checkout (see tests/_hygiene.py)."""
+    before = session.stash.get(_CHECKOUT, None)
+    after = snapshot(session.config.rootpath) if before is not None else None
+    if before is None or after is None:  # not a git checkout
+        return
+    leftovers = session.config.stash[_LEFT_BEHIND] = left_behind(before, after)
+    if leftovers:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Name the files the tests left in the checkout, after the session's own report."""
+    leftovers = config.stash.get(_LEFT_BEHIND, [])
+    if leftovers:
+        terminalreporter.write_line(
+            "the tests left files in the checkout (or something else wrote there meanwhile):",
+            red=True,
+        )
+        for path in leftovers:
+            terminalreporter.write_line(f"    {path}", red=True)

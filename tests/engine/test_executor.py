@@ -177,7 +177,7 @@ def test_no_queued_step_starts_after_the_act_is_cancelled() -> None:
     # A worker whose tool swallows its cancellation goes back to the queue; the
     # queued steps were ended "cancelled" with the act and must not run.
     ran: list[str] = []
-    first_started = asyncio.Event()
+    first_started, first_ended = asyncio.Event(), asyncio.Event()
 
     @tool
     async def stubborn() -> str:
@@ -187,6 +187,7 @@ def test_no_queued_step_starts_after_the_act_is_cancelled() -> None:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
             await asyncio.sleep(0.05)
+        first_ended.set()
         return "kept going"
 
     @tool
@@ -218,7 +219,8 @@ def test_no_queued_step_starts_after_the_act_is_cancelled() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.sleep(0.2)  # time for the stubborn worker to go on
+        await asyncio.wait_for(first_ended.wait(), 10)
+        await asyncio.sleep(0.05)  # the stubborn step's worker goes back to the queue
 
     try:
         asyncio.run(go())

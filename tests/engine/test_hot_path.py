@@ -250,7 +250,8 @@ def test_results_of_steps_that_end_together_all_arrive() -> None:
 
 
 def test_idle_workers_leave_and_new_ones_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_threads, "_IDLE_SECONDS", 0.05)
+    # Idle long enough that calls in a row find the worker warm on a loaded machine.
+    monkeypatch.setattr(_threads, "_IDLE_SECONDS", 0.5)
     monkeypatch.setattr(_threads, "_POOL", _threads._Pool())  # workers of this test only
 
     def me() -> threading.Thread:
@@ -260,7 +261,7 @@ def test_idle_workers_leave_and_new_ones_start(monkeypatch: pytest.MonkeyPatch) 
         first = []
         for _ in range(3):
             first.append(await _threads.run_in_thread(me))
-        await asyncio.sleep(0.3)  # the idle worker times out and leaves
+        first[0].join(timeout=10)  # the idle worker times out and leaves
         return first, await _threads.run_in_thread(me)
 
     first, last = asyncio.run(go())

@@ -7,7 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import planloop
+from planloop.engine import scheduler
 from planloop.engine.durable import Recorder
 from planloop.engine.recorder import TraceRecorder
 from planloop.engine.redact import Redactor
@@ -124,7 +127,14 @@ def test_checkpoints_wait_for_the_next_write_and_only_the_latest_is_kept() -> No
     assert not recorder.waiting
 
 
-def test_a_run_writes_twice_per_iteration_and_resumes_from_what_it_wrote(tmp_path: Path) -> None:
+def test_a_run_writes_twice_per_iteration_and_resumes_from_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker whose step took a time slice (2 ms, which a loaded machine can take) lets
+    # the event loop run, and that loop pass writes once more: with a long slice the
+    # count below does not depend on the machine's speed.
+    monkeypatch.setattr(scheduler, "_SLICE", 60.0)
+
     class Counting(SQLiteStore):
         saves = 0
 

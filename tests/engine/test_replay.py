@@ -159,7 +159,8 @@ def test_a_time_limit_in_act_replays_with_the_steps_it_cancelled() -> None:
         return seconds
 
     calls = [ToolCall("slow", {"seconds": 0.0}), ToolCall("slow", {"seconds": 5.0})]
-    agent = Agent(ScriptedModel([calls]), [slow], store=False, max_execution_time=0.3)
+    # 1 s: time for the instant step to end first even on a loaded machine
+    agent = Agent(ScriptedModel([calls]), [slow], store=False, max_execution_time=1.0)
     trace = recorded(agent, "go")
     assert [r.status for r in trace.step_results] == ["succeeded", "cancelled"]
     assert_replays(trace)

@@ -187,20 +187,21 @@ def test_plan_and_execute_gets_its_plan_as_structured_output() -> None:
 
 
 def test_a_slow_answer_times_out_and_the_retry_succeeds() -> None:
-    with ChatServer([answer("too late", delay=0.6), answer("in time")]) as server:
-        response = client(server, timeout=0.2).chat_sync(HI)
+    # 0.5 s is ample for an immediate answer on a loaded machine, and 2 s never in time.
+    with ChatServer([answer("too late", delay=2.0), answer("in time")]) as server:
+        response = client(server, timeout=0.5).chat_sync(HI)
     assert response.message.content == "in time"
     assert len(server.requests) == 2
 
 
 def test_timeouts_on_every_attempt_give_a_clear_error() -> None:
     with (
-        ChatServer([answer("late", delay=0.6), answer("late", delay=0.6)]) as server,
+        ChatServer([answer("late", delay=2.0), answer("late", delay=2.0)]) as server,
         pytest.raises(ModelError) as info,
     ):
-        client(server, timeout=0.2, max_retries=1).chat_sync(HI)
+        client(server, timeout=0.5, max_retries=1).chat_sync(HI)
     assert str(info.value) == (
-        f"the model server at {server.url} did not answer within 0.2 s, 2 attempts; "
+        f"the model server at {server.url} did not answer within 0.5 s, 2 attempts; "
         "raise timeout= (a local model can take minutes to load and answer), "
         "or check that the server is not overloaded"
     )
