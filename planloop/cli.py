@@ -2,9 +2,10 @@
 
 Exit codes: 0 the run finished (or the command succeeded), 1 the run stopped or
 failed (or a replay differs from the recording), 2 a usage error (bad option,
-unknown run, missing definition file, an unreadable trace or store, an output
-file or folder that cannot be written, a run that cannot be resumed or replayed,
-no Graphviz to draw an image), 3 the run is paused, waiting for a decision.
+unknown or ambiguous run id, missing definition file, an unreadable trace or
+store, an output file or folder that cannot be written, a run that cannot be
+resumed or replayed, no Graphviz to draw an image), 3 the run is paused, waiting
+for a decision.
 Every error is printed as one ``Error: ...`` message on stderr, with no traceback.
 """
 
@@ -12,51 +13,50 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from planloop._cli_errors import EXIT_FINISHED, EXIT_PAUSED, EXIT_STOPPED
+from planloop._cli_errors import fail as _fail
+from planloop._cli_errors import planloop_errors as _errors
+from planloop._cli_errors import writing as _writing
+from planloop._cli_output import EVERY_FORMAT, PICTURES
+from planloop._cli_output import output_format as _output_format
+from planloop._cli_output import text as _text
+from planloop._cli_output import write as _write
 from planloop._cli_progress import Progress
+from planloop._cli_runs import open_store as _open
+from planloop._cli_runs import started as _started
+from planloop._cli_runs import store_path as _store_path
+from planloop._cli_runs import stored_run as _stored_run
+from planloop._cli_runs import table as _table
 
 if TYPE_CHECKING:
     from planloop._runnable import Runnable
     from planloop.engine.durable import Decision
     from planloop.engine.pending import Pending
     from planloop.engine.result import RunResult
-    from planloop.engine.store import Store
 
 __all__ = ["main"]
-
-EXIT_FINISHED, EXIT_STOPPED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
 
 _EPILOG = """\b
 Runs are recorded in $PLANLOOP_HOME/planloop.db, or ./.planloop/planloop.db
 when PLANLOOP_HOME is not set; --store PATH reads and writes another file.
+RUN_ID may be the first characters of a run id that no other id starts with.
 
 \b
 Exit codes:
   0  the run finished (or the command succeeded)
   1  the run stopped (a limit, an error), or a replay differs from the recording
-  2  usage error: bad option, unknown run id, missing definition file, an
-     unreadable trace or store, an output that cannot be written (-o, --out),
-     a run that cannot be resumed or replayed, no Graphviz to draw an image
+  2  usage error: bad option, unknown or ambiguous run id, missing definition
+     file, an unreadable trace or store, an output that cannot be written (-o,
+     --out), a run that cannot be resumed or replayed, no Graphviz to draw an image
   3  the run is paused, waiting for a decision (planloop resume)
 """
-
-
-class _UsageFailure(click.ClickException):
-    """One line on stderr, exit code 2."""
-
-    exit_code = EXIT_USAGE
-
-
-def _fail(message: str) -> NoReturn:
-    raise _UsageFailure(message)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
@@ -144,7 +144,7 @@ def demo(
     sys.exit(0 if result.status == "finished" else 1)
 
 
-@main.command()
+@main.command(short_help="Draw a trace saved as JSON.")
 @click.argument("trace_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--output",
@@ -159,7 +159,7 @@ def demo(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["dot", "mermaid", "svg", "png", "pdf"]),
+    type=click.Choice(PICTURES),
     default=None,
     help=(
         "'dot' and 'mermaid' are text (printed, or written to --output); svg, png "
@@ -167,36 +167,20 @@ def demo(
     ),
 )
 def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
-    """Draw a trace saved as JSON."""
+    """Draw a trace saved as JSON (by `planloop demo`, or `planloop show RUN_ID -o run.json`)."""
     from planloop.engine.trace import Trace, TraceError
-    from planloop.visualize import InvalidFormat, RenderError, to_dot, to_mermaid
-    from planloop.visualize import render as render_to
 
+    fmt = _output_format(output, fmt, PICTURES)
     try:
         trace = Trace.from_json(trace_file.read_bytes())
     except OSError as exc:
         _fail(f"cannot read {trace_file}: {exc.strerror or exc}")
     except TraceError as exc:
         _fail(f"{trace_file}: {exc}")
-    if fmt is None and output is not None and output.suffix.lower() == ".mmd":
-        fmt = "mermaid"
-    if fmt in ("dot", "mermaid") or (output is None and fmt is None):
-        text = to_mermaid(trace) if fmt == "mermaid" else to_dot(trace)
-        if output is None:
-            click.echo(text, nl=False)
-        else:
-            with _writing("-o"):
-                output.write_text(text, encoding="utf-8")
-            click.echo(str(output))
-        return
     if output is None:
-        raise click.UsageError(f"--format {fmt} needs --output FILE")
-    try:
-        with _writing("-o"):
-            written = render_to(trace, output, format=fmt)
-    except (InvalidFormat, RenderError) as exc:
-        _fail(str(exc))
-    click.echo(str(written))
+        click.echo(_text(trace, fmt), nl=False)
+    else:
+        click.echo(str(_write(trace, output, fmt)))
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +233,8 @@ def runs_command(store_path: Path | None, limit: int) -> None:
     rows = [
         (
             r.run_id,
-            r.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            r.name or "-",
+            _started(r),
             r.status,
             r.stop_reason or "-",
             str(r.iterations),
@@ -257,28 +242,47 @@ def runs_command(store_path: Path | None, limit: int) -> None:
         )
         for r in records
     ]
-    header = ("RUN ID", "STARTED", "STATUS", "STOP REASON", "ITERATIONS", "DURATION")
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    header = ("RUN ID", "NAME", "STARTED", "STATUS", "STOP REASON", "ITERATIONS", "DURATION")
+    for line in _table([header, *rows]):
+        click.echo(line)
 
 
-@main.command("show")
+@main.command("show", short_help="Summarize a stored run; write its trace or picture.")
 @click.argument("run_id")
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write the run's picture here (.svg, .png, .pdf, .dot, .mmd).",
+    help=(
+        "Also write the run here: its trace as JSON (.json, what `planloop render` "
+        "reads), or its picture (.svg, .png, .pdf, .dot, .mmd)."
+    ),
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EVERY_FORMAT),
+    default=None,
+    help=(
+        "What to write when the suffix of --output does not say. Without --output, "
+        "json, dot and mermaid are printed instead of the summary."
+    ),
 )
 @click.pass_obj
-def show_command(store_path: Path | None, run_id: str, output: Path | None) -> None:
-    """Summarize the stored run RUN_ID, and optionally draw it."""
+def show_command(
+    store_path: Path | None, run_id: str, output: Path | None, fmt: str | None
+) -> None:
+    """Summarize the stored run RUN_ID (or the first characters of its id), and
+    optionally write its trace or picture."""
+    if output is not None or fmt is not None:
+        fmt = _output_format(output, fmt, EVERY_FORMAT)  # before anything is read
+    store, record = _stored_run(store_path, run_id)
     with _errors():
-        store = _open(_store_path(store_path), run_id=run_id)
-        record = store.get_run(run_id)
-        trace = store.load_trace(run_id)
+        trace = store.load_trace(record.run_id)
+    if fmt is not None and output is None:
+        click.echo(_text(trace, fmt), nl=False)
+        return
     duration = "-" if record.duration is None else f"{record.duration:.2f}s"
     statuses: dict[str, int] = {}
     for step in trace.step_results:
@@ -289,7 +293,7 @@ def show_command(store_path: Path | None, run_id: str, output: Path | None) -> N
         ("name", record.name or "-"),
         ("definition", record.definition or "-"),
         ("status", _status_text(record.status, record.stop_reason)),
-        ("started", record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+        ("started", _started(record)),
         ("duration", duration),
         ("iterations", str(record.iterations)),
         ("states", " -> ".join(str(s) for s in trace.states)),
@@ -306,8 +310,9 @@ def show_command(store_path: Path | None, run_id: str, output: Path | None) -> N
         from planloop.engine.pending import Pending
 
         _pending(Pending.of(trace), record.run_id)
-    if output is not None:
-        _draw(trace, output)
+    if fmt is not None and output is not None:
+        written = _write(trace, output, fmt)
+        click.echo(f"{'trace' if fmt == 'json' else 'picture'}: {written}")
 
 
 @main.command("resume", short_help="Continue a paused or interrupted run.")
@@ -348,8 +353,8 @@ def resume_command(
     if len(chosen) > 1:
         raise click.UsageError(f"{' and '.join(chosen)} exclude each other; give one decision")
     path = _store_path(store_path)
-    with _errors():
-        record = _open(path, run_id=run_id).get_run(run_id)
+    _, record = _stored_run(store_path, run_id)
+    run_id = record.run_id
     if record.definition is None:
         _fail(
             f"run {run_id!r} has no recorded definition (it was not started with "
@@ -374,8 +379,10 @@ def replay_command(store_path: Path | None, run_id: str) -> None:
     """
     from planloop.engine.replay import ReplayError
 
+    store, record = _stored_run(store_path, run_id)
+    run_id = record.run_id
     with _errors():
-        trace = _open(_store_path(store_path), run_id=run_id).load_trace(run_id)
+        trace = store.load_trace(run_id)
     try:
         replayed = trace.replay()
     except ReplayError as exc:
@@ -398,36 +405,9 @@ def replay_command(store_path: Path | None, run_id: str) -> None:
 # Helpers
 
 
-def _store_path(option: Path | None) -> Path:
-    from planloop.engine.store import default_store_path
-
-    return option if option is not None else default_store_path()
-
-
-def _open(path: Path, *, run_id: str | None = None) -> Store:
-    from planloop.engine.durable import open_store
-
-    if run_id is not None and not path.exists():
-        _fail(f"no run {run_id!r}: there is no store at {path} (set PLANLOOP_HOME or --store)")
-    store = open_store(path)
-    assert store is not None
-    return store
-
-
 def _use_store(runnable: Runnable, option: Path | None) -> None:
     if option is not None:
         runnable.store = option
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """planloop's own errors as one line and exit code 2 (run failures are handled apart)."""
-    from planloop.errors import CannotResume, DefinitionError, StoreError
-
-    try:
-        yield
-    except (StoreError, CannotResume, DefinitionError) as exc:
-        _fail(str(exc))
 
 
 def _ran(call: Callable[[], RunResult]) -> RunResult:
@@ -461,17 +441,25 @@ def _load(target: str, *, recorded_for: str | None = None) -> Runnable:
     sys.path.insert(0, str(path.parent))
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # not this command's exit code: the file is not a definition
+        _fail(f"{path}: importing it called sys.exit({exc.code!r}){whose}")
     except Exception as exc:  # noqa: BLE001 - the user's file failed to import: say so in one line
         _fail(f"{path}: importing it raised {type(exc).__name__}: {exc}{whose}")
     finally:
         sys.path.remove(str(path.parent))
     obj = getattr(module, name, None)
-    if obj is None:
-        _fail(f"{path} defines no {name!r}{whose}")
     if not isinstance(obj, Runnable):
+        names = [n for n, value in vars(module).items() if isinstance(value, Runnable)]
+        defined = (
+            f"it defines: {', '.join(names)}"
+            if names
+            else "it defines no Agent, Workflow or PlanAndExecute at its top level"
+        )
+        if obj is None:
+            _fail(f"{path} has no {name!r}; {defined}{whose}")
         _fail(
             f"{path}:{name} is not an Agent, Workflow or PlanAndExecute "
-            f"(its type is {type(obj).__name__})"
+            f"(its type is {type(obj).__name__}); {defined}{whose}"
         )
     obj.definition = f"{path}:{name}"
     return obj
@@ -538,53 +526,6 @@ def _short(value: Any, width: int = 300) -> str:
     text = value if isinstance(value, str) else repr(value)
     text = " ".join(text.split("\n")) if "\n" in text else text
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _draw(trace: Any, output: Path) -> None:
-    from planloop.visualize import InvalidFormat, RenderError, to_mermaid
-    from planloop.visualize import render as render_to
-
-    try:
-        with _writing("-o"):
-            if output.suffix.lower() == ".mmd":
-                output.write_text(to_mermaid(trace), encoding="utf-8")
-                written = output
-            else:
-                written = render_to(trace, output)
-    except (InvalidFormat, RenderError) as exc:
-        _fail(str(exc))
-    click.echo(f"picture: {written}")
-
-
-@contextmanager
-def _writing(option: str) -> Iterator[None]:
-    """A file or folder that ``option`` names and that cannot be written: one line, exit 2.
-
-    Only errors about a path (an ``OSError`` with a file name) are turned into that line;
-    anything else is not about the output and propagates.
-    """
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None:
-            raise
-        _fail(_cannot_write(Path(os.fsdecode(exc.filename)), exc, option))
-
-
-def _cannot_write(path: Path, exc: OSError, option: str) -> str:
-    """Why ``path`` could not be written (``exc`` says), and what to do instead."""
-    if isinstance(exc, FileNotFoundError) and not path.parent.exists():
-        return (
-            f"cannot write {path}: folder {path.parent} does not exist; "
-            f"create it or choose another {option}"
-        )
-    if isinstance(exc, NotADirectoryError):
-        blocker = next((p for p in reversed(path.parents) if p.is_file()), None)
-        if blocker is not None:
-            return (
-                f"cannot write {path}: {blocker} is a file, not a folder; choose another {option}"
-            )
-    return f"cannot write {path}: {exc.strerror or exc}; choose another {option}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import pytest
 
 from planloop import Trace
 from planloop.testing import check_trace
+from tests._cli_agents import AGENTS
 
 PLANLOOP = str(Path(sys.executable).parent / "planloop")
 
@@ -226,51 +227,6 @@ main(sys.argv[1:])
 
 # --- durable runs: run, runs, show, resume, replay ------------------------------------
 
-AGENTS = '''
-import planloop
-from planloop.models import ToolCall
-from planloop.testing import ScriptedModel
-
-
-@planloop.tool
-def population(city: str) -> int:
-    """Population of a city."""
-    return {"Oslo": 717_710, "Bergen": 291_940}[city]
-
-
-class Turns:
-    """A ScriptedModel that answers by how far the conversation got, so a process that
-    resumes a run (with a fresh model) gives the answers that come next."""
-
-    name = "turns"
-
-    def __init__(self, *script):
-        self.script = list(script)
-
-    async def chat(self, messages, **options):
-        turn = sum(1 for m in messages if m.role == "assistant")
-        return await ScriptedModel(self.script[turn:]).chat(messages, **options)
-
-
-SCRIPT = [ToolCall("population", {"city": "Oslo"}), "Oslo has about 718k people."]
-helper = planloop.Agent(ScriptedModel(SCRIPT), [population], name="helper")
-careful = planloop.Agent(Turns(*SCRIPT), [population], name="careful", interrupt_before=["act"])
-limited = planloop.Agent(Turns(*SCRIPT * 3), [population], name="limited", max_iterations=1)
-
-
-def fetch(url: str) -> str:
-    return f"text of {url}"
-
-
-def shout(text: str) -> str:
-    return text.upper()
-
-
-report = planloop.Workflow("report")
-report.step(shout, text=report.step(fetch, url="https://example.org"))
-not_runnable = 42
-'''
-
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PLANLOOP_HOME": str(tmp_path / "home")}
@@ -302,6 +258,7 @@ def test_run_lists_shows_draws_and_replays_a_workflow(tmp_path: Path) -> None:
     assert header.split() == [
         "RUN",
         "ID",
+        "NAME",
         "STARTED",
         "STATUS",
         "STOP",
@@ -310,8 +267,14 @@ def test_run_lists_shows_draws_and_replays_a_workflow(tmp_path: Path) -> None:
         "DURATION",
     ]
     cells = row.split()
-    assert (cells[0], cells[3], cells[4], cells[5]) == (run_id, "finished", "-", "1")
-    assert cells[6].endswith("s")
+    assert (cells[0], cells[1], cells[4], cells[5], cells[6]) == (
+        run_id,
+        "report",
+        "finished",
+        "-",
+        "1",
+    )
+    assert cells[7].endswith("s")
 
     shown = cli(tmp_path, "show", run_id, "-o", "run.svg")
     assert shown.returncode == 0, shown.stderr
@@ -352,7 +315,7 @@ def test_a_paused_run_is_approved_in_another_process(tmp_path: Path) -> None:
         f"waiting for a decision: planloop resume {run_id} "
         "--approve | --reject MESSAGE | --edit PLAN.json"
     )
-    assert cli(tmp_path, "runs").stdout.splitlines()[1].split()[3] == "paused"
+    assert cli(tmp_path, "runs").stdout.splitlines()[1].split()[4] == "paused"
     not_yet = cli(tmp_path, "replay", run_id)
     assert (not_yet.returncode, not_yet.stderr) == (
         2,
@@ -398,6 +361,8 @@ def test_a_rejected_plan_is_planned_again_and_paused_again(tmp_path: Path) -> No
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     (tmp_path / "agents.py").write_text(AGENTS)
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(5)\n")
+    (tmp_path / "empty.py").write_text("import planloop\nanswer = 42\n")
     agents = tmp_path / "agents.py"
     db = tmp_path / "home" / "planloop.db"
     cases = [
@@ -407,10 +372,22 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
         ),
         (
             ("run", "agents.py:not_runnable"),
-            f"Error: {agents}:not_runnable is not an Agent, "
-            "Workflow or PlanAndExecute (its type is int)",
+            f"Error: {agents}:not_runnable is not an Agent, Workflow or PlanAndExecute "
+            "(its type is int); it defines: helper, careful, limited, report",
         ),
-        (("run", "agents.py:missing"), f"Error: {agents} defines no 'missing'"),
+        (
+            ("run", "agents.py:helpr"),
+            f"Error: {agents} has no 'helpr'; it defines: helper, careful, limited, report",
+        ),
+        (
+            ("run", "exits.py:helper"),
+            f"Error: {tmp_path / 'exits.py'}: importing it called sys.exit(5)",
+        ),
+        (
+            ("run", "empty.py:helper"),
+            f"Error: {tmp_path / 'empty.py'} has no 'helper'; it defines no Agent, Workflow "
+            "or PlanAndExecute at its top level",
+        ),
         (("run", "gone.py:helper"), f"Error: {tmp_path / 'gone.py'}: no such file"),
     ]
     for args, message in cases:

@@ -147,6 +147,12 @@ class MemoryBackend:
         rows.sort(key=lambda row: (row[5], created[str(row[0])]), reverse=True)
         return rows[:limit]
 
+    def read_runs_by_prefix(self, prefix: str, limit: int) -> list[RunRow]:
+        db = self._open()
+        with db.lock:
+            rows = [tuple(row) for run_id, row in db.runs.items() if run_id.startswith(prefix)]
+        return sorted(rows, key=lambda row: str(row[0]))[:limit]
+
     def read_trace(self, run_id: str) -> TraceRows:
         db = self._open()
         with db.lock:

@@ -79,7 +79,7 @@ def test_a_cancelled_run_is_stored_as_stopped_cancelled(tmp_path: Path) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     [row] = [line for line in listed.stdout.splitlines() if line.startswith("r1 ")]
-    assert row.split()[3:5] == ["stopped", "cancelled"], row
+    assert row.split()[4:6] == ["stopped", "cancelled"], row  # after RUN ID, NAME, STARTED
 
 
 def test_resuming_a_cancelled_run_is_refused_and_adds_no_second_end(tmp_path: Path) -> None:

@@ -158,6 +158,12 @@ class Backend(Protocol):
         time, the one stored last comes first."""
         ...
 
+    def read_runs_by_prefix(self, prefix: str, limit: int) -> list[RunRow]:
+        """At most ``limit`` runs whose id starts with ``prefix`` (case-sensitive;
+        no character is a wildcard), by id: a search of an index of the ids where
+        the database has one, not a scan of every run."""
+        ...
+
     def read_trace(self, run_id: str) -> TraceRows:
         """The run's events and child traces as of one moment (empty for an unknown run)."""
         ...

@@ -168,6 +168,26 @@ class BaseStore:
         """The ``limit`` most recently started runs, newest first."""
         return [decode_run(row) for row in self._backend.read_runs(limit)]
 
+    def find_runs(self, prefix: str, limit: int = 10) -> list[RunRecord]:
+        """At most ``limit`` runs whose id starts with ``prefix``, by id.
+
+        What lets a person type the first characters of a run id: one run is the
+        run meant, several are ambiguous. Case matters, and no character is a
+        wildcard (``%``, ``_``, ``*`` and ``?`` are themselves).
+
+        Example:
+            >>> import datetime, pathlib, tempfile
+            >>> from planloop.engine.store import SQLiteStore
+            >>> with SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "runs.db") as store:
+            ...     for run_id in ("3f2a91", "3f7c04", "b1e5d0"):
+            ...         store.create_run(run_id, name="demo", started_at=datetime.datetime.now())
+            ...     [run.run_id for run in store.find_runs("3f")], store.find_runs("3f7")[0].run_id
+            (['3f2a91', '3f7c04'], '3f7c04')
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        return [decode_run(row) for row in self._backend.read_runs_by_prefix(prefix, limit)]
+
     # -- events and checkpoints -------------------------------------------
 
     def append_events(self, run_id: str, events: Sequence[TraceEvent], *, first_seq: int) -> None:

@@ -114,6 +114,11 @@ def _insert_rows(n: int) -> str:
     )
 
 
+def _glob_prefix(prefix: str) -> str:
+    """A GLOB pattern of the texts that start with ``prefix``: its wildcards escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in prefix) + "*"
+
+
 class SQLiteBackend:
     """A :class:`~planloop.engine.store.Backend` on one SQLite file (created if needed).
 
@@ -212,6 +217,14 @@ class SQLiteBackend:
         return self._read(
             f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, num DESC LIMIT ?",
             (limit,),
+        )
+
+    def read_runs_by_prefix(self, prefix: str, limit: int) -> list[RunRow]:
+        # GLOB, not LIKE: LIKE ignores case by default, and then SQLite cannot use
+        # the index of run_id (case-sensitive text); GLOB's prefix is a range on it.
+        return self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id GLOB ? ORDER BY run_id LIMIT ?",
+            (_glob_prefix(prefix), limit),
         )
 
     # -- events, checkpoints, children ------------------------------------

@@ -1,0 +1,83 @@
+"""The stored runs a ``planloop`` command reads: the store it opens, the run a (partial)
+run id names, and runs as a table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from planloop._cli_errors import fail, planloop_errors
+
+if TYPE_CHECKING:
+    from planloop.engine.store import BaseStore, RunRecord
+
+__all__ = ["open_store", "started", "store_path", "stored_run", "table"]
+
+SHOWN_MATCHES = 10
+"""How many runs the error about an ambiguous run id lists."""
+
+
+def store_path(option: Path | None) -> Path:
+    """The ``--store`` file, else the default store (``$PLANLOOP_HOME``, or ``./.planloop``)."""
+    from planloop.engine.store import default_store_path
+
+    return option if option is not None else default_store_path()
+
+
+def open_store(path: Path, *, run_id: str | None = None) -> BaseStore:
+    """The store at ``path``; when reading the run ``run_id``, one that exists."""
+    from planloop.engine.durable import open_store as open_option
+    from planloop.engine.store import BaseStore
+
+    if run_id is not None and not path.exists():
+        fail(f"no run {run_id!r}: there is no store at {path} (set PLANLOOP_HOME or --store)")
+    store = open_option(path)
+    assert isinstance(store, BaseStore)  # a path opens a SQLiteStore
+    return store
+
+
+def stored_run(option: Path | None, given: str) -> tuple[BaseStore, RunRecord]:
+    """The store and the run that ``given`` names: a whole run id, or the first
+    characters of exactly one (a whole id wins over the longer ones it starts).
+
+    Raises:
+        click.ClickException: no run, or several, have an id that starts with ``given``
+            (the message lists them).
+    """
+    if not given:
+        fail("the run id is empty; `planloop runs` lists the stored runs")
+    with planloop_errors():
+        store = open_store(store_path(option), run_id=given)
+        found = store.find_runs(given, limit=SHOWN_MATCHES + 1)  # by id: a whole id first
+        if not found:
+            found = [store.get_run(given)]  # raises the store's "no run ..." error
+    if found[0].run_id != given and len(found) > 1:
+        fail(_ambiguous(given, found))
+    return store, found[0]
+
+
+def _ambiguous(given: str, found: list[RunRecord]) -> str:
+    shown = sorted(found[:SHOWN_MATCHES], key=lambda r: r.started_at, reverse=True)
+    rows = [(r.run_id, r.name or "-", started(r), r.status) for r in shown]
+    more = "\n  ... and more (`planloop runs` lists them)" if len(found) > SHOWN_MATCHES else ""
+    count = f"more than {SHOWN_MATCHES}" if more else str(len(found))
+    return (
+        f"{given!r} is the start of {count} run ids; give more of the one you mean:\n"
+        + "\n".join(f"  {line}" for line in table(rows))
+        + more
+    )
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` as lines of left-aligned columns, two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def started(record: RunRecord) -> str:
+    """When the run started, in local time."""
+    return record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
