@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from planloop.models.messages import (
     ChatMessage,
     ChatModel,
+    Conversation,
     ModelResponse,
     ResumableModel,
     ToolCall,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ChatMessage",
     "ChatModel",
+    "Conversation",
     "LangChainChatModel",
     "ModelResponse",
     "OpenAIChat",

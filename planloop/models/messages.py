@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol, Self, SupportsIndex, cast, overload, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,6 +15,7 @@ from planloop.errors import InvalidMessage
 __all__ = [
     "ChatMessage",
     "ChatModel",
+    "Conversation",
     "ModelResponse",
     "ResumableModel",
     "ToolCall",
@@ -74,6 +75,64 @@ _FIELDS = tuple(ChatMessage.model_fields)
 _EMPTY_OK = ("refusal", "annotations", "audio", "function_call")
 
 
+class Conversation(list[ChatMessage]):
+    """A chat history that holds :class:`ChatMessage` objects only, checked as it grows.
+
+    A model takes any sequence of messages and checks each one on every call
+    (:func:`as_messages`); a conversation is taken as it is, so a history kept
+    for a whole run and extended each iteration costs each call only its new
+    messages, not the whole history again.
+
+    Example:
+        >>> history = Conversation([ChatMessage(role="user", content="hi")])
+        >>> history.append(ChatMessage(role="assistant", content="hello"))
+        >>> as_messages(history) is history
+        True
+        >>> history.append({"role": "user", "content": "hi"})
+        Traceback (most recent call last):
+        ...
+        TypeError: a Conversation holds only ChatMessage objects, not dict (see as_messages)
+    """
+
+    def __init__(self, messages: Iterable[ChatMessage] = (), /) -> None:
+        super().__init__(_checked(messages))
+
+    def append(self, message: ChatMessage, /) -> None:
+        super().append(_checked_one(message))
+
+    def extend(self, messages: Iterable[ChatMessage], /) -> None:
+        super().extend(_checked(messages))
+
+    def insert(self, index: SupportsIndex, message: ChatMessage, /) -> None:
+        super().insert(index, _checked_one(message))
+
+    def __iadd__(self, messages: Iterable[ChatMessage], /) -> Self:  # type: ignore[override,misc]
+        return super().__iadd__(_checked(messages))
+
+    @overload
+    def __setitem__(self, index: SupportsIndex, message: ChatMessage, /) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, message: Iterable[ChatMessage], /) -> None: ...
+    def __setitem__(self, index: SupportsIndex | slice, message: Any, /) -> None:
+        if isinstance(index, slice):
+            super().__setitem__(index, _checked(message))
+        else:
+            super().__setitem__(index, _checked_one(message))
+
+
+def _checked_one(message: object) -> ChatMessage:
+    if not isinstance(message, ChatMessage):
+        raise TypeError(
+            f"a Conversation holds only ChatMessage objects, not {type(message).__name__} "
+            "(see as_messages)"
+        )
+    return message
+
+
+def _checked(messages: Iterable[object]) -> list[ChatMessage]:
+    return [_checked_one(m) for m in messages]
+
+
 def as_messages(messages: Sequence[ChatMessage | Mapping[str, Any]]) -> Sequence[ChatMessage]:
     """``messages`` as :class:`ChatMessage` objects: each OpenAI-style dict is checked
     and read into one (``"content": None`` is no text; ``tool_calls`` in OpenAI's
@@ -96,6 +155,8 @@ def as_messages(messages: Sequence[ChatMessage | Mapping[str, Any]]) -> Sequence
         planloop.errors.InvalidMessage: invalid chat messages (1 of 1):
           - message 0's content is a list, not a string; pass the text as a string
     """
+    if isinstance(messages, Conversation):  # checked as it grew
+        return messages
     if all(isinstance(m, ChatMessage) for m in messages):
         return cast("Sequence[ChatMessage]", messages)
     read: list[ChatMessage] = []

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from planloop.engine.plan import Plan
 from planloop.engine.planner import Answer, RunContext
 from planloop.engine.tooling import ToolLike, ToolSpec
-from planloop.models.messages import ChatMessage, ChatModel
+from planloop.models.messages import ChatMessage, ChatModel, Conversation
 from planloop.nodes.planners._calls import (
     next_call_number,
     plan_from_calls,
@@ -51,7 +51,7 @@ class ToolCallingPlanner:
     def with_model(self, model: ChatModel) -> ToolCallingPlanner:
         return ToolCallingPlanner(model, system_prompt=self.system_prompt)
 
-    def _messages(self, ctx: RunContext) -> list[ChatMessage]:
+    def _messages(self, ctx: RunContext) -> Conversation:
         # The conversation only grows while every step is visible, so it is kept
         # per run and extended with the new steps: a long run costs the same per
         # iteration as a short one. Trimming rebuilds it from the visible steps.
@@ -60,7 +60,7 @@ class ToolCallingPlanner:
         key = ("tool_calling.messages", self)
         cached = ctx.state.get(key) if whole else None
         if cached is None:
-            messages: list[ChatMessage] = []
+            messages = Conversation()
             if self.system_prompt:
                 messages.append(ChatMessage(role="system", content=self.system_prompt))
             messages.append(ChatMessage(role="user", content=str(ctx.input)))
