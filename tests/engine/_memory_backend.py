@@ -11,7 +11,7 @@ import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from planloop.engine.store import (
     ChildRow,
@@ -168,3 +168,28 @@ class MemoryBackend:
                 return None
             seq = max(checkpoints)
             return seq, checkpoints[seq]
+
+    def prune_runs(
+        self, statuses: Sequence[str], ended_before: datetime, *, delete: bool
+    ) -> list[RunRow]:
+        db = self._open()
+        with db.lock:  # chosen and deleted under one lock: none reopened in between
+            chosen = sorted(
+                run_id
+                for run_id, row in db.runs.items()
+                if row[2] in statuses and _ended_before(row[6], ended_before)
+            )
+            rows = [tuple(db.runs[run_id]) for run_id in chosen]
+            if delete:
+                for run_id in chosen:
+                    for table in (db.runs, db.created, db.events, db.checkpoints, db.children):
+                        del table[run_id]
+        return rows
+
+
+def _ended_before(ended: object, limit: datetime) -> bool:
+    """Whether ``ended`` (a run's end time, ``None`` if it has not ended) is before
+    ``limit``; a time without a time zone is UTC."""
+    if not isinstance(ended, datetime):
+        return False
+    return (ended if ended.tzinfo is not None else ended.replace(tzinfo=UTC)) < limit

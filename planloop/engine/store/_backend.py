@@ -173,6 +173,21 @@ class Backend(Protocol):
         when it has none (or there is no such run)."""
         ...
 
+    def prune_runs(
+        self, statuses: Sequence[str], ended_before: datetime, *, delete: bool
+    ) -> list[RunRow]:
+        """The runs whose status is one of ``statuses`` and whose end time is before
+        ``ended_before`` (a time with a time zone; a stored end time without one
+        counts as UTC), by id; with ``delete``, they are deleted too, with all their
+        rows (events, checkpoints, child traces).
+
+        ``statuses`` never holds ``"running"`` or ``"paused"``. The runs are chosen
+        and deleted in one transaction, all or none of them, that no other writer
+        comes into: a run another backend reopened (marked running) before it
+        committed is not chosen, and it cannot be reopened in the middle.
+        """
+        ...
+
     def close(self) -> None:
         """Release the database (idempotent); every other method then raises
         :func:`store_closed`'s error."""

@@ -10,8 +10,8 @@ words every error; the backend only moves rows in and out of its database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -289,6 +289,63 @@ class BaseStore:
             children=decode_children(run_id, location, rows.children),
         )
 
+    # -- retention --------------------------------------------------------
+
+    def prune(
+        self,
+        older_than: timedelta | float,
+        *,
+        statuses: Iterable[str] = ("finished", "stopped"),
+        dry_run: bool = False,
+    ) -> list[RunRecord]:
+        """Delete the runs that ended more than ``older_than`` ago (a
+        :class:`~datetime.timedelta`, or seconds) with one of ``statuses``, each
+        with everything stored for it (events, checkpoints, child traces); the
+        runs deleted, by id. With ``dry_run``, the runs that would be, deleting none.
+
+        The runs go in one transaction: all of them or none. A run that is running
+        or paused is never deleted (it has not ended, or waits to be resumed), nor
+        one resumed by another process while this one prunes. The database keeps
+        the space it freed for new runs; ``sqlite3 FILE VACUUM`` gives a SQLite
+        file's back to the disk.
+
+        Raises:
+            ValueError: ``older_than`` is negative, or ``statuses`` is empty or
+                holds ``"running"`` or ``"paused"``.
+            StoreError: the database failed the deletes (none was made).
+
+        Example:
+            >>> import datetime, pathlib, tempfile
+            >>> from planloop.engine.store import SQLiteStore
+            >>> now = datetime.datetime.now(datetime.UTC)
+            >>> with SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "runs.db") as store:
+            ...     for run_id, days in (("old", 40), ("new", 1)):
+            ...         ended = now - datetime.timedelta(days=days)
+            ...         store.create_run(run_id, name="demo", started_at=ended)
+            ...         store.finish_run(run_id, status="finished", stop_reason=None,
+            ...                          iterations=1, ended_at=ended)
+            ...     [run.run_id for run in store.prune(datetime.timedelta(days=30))]
+            ...     [run.run_id for run in store.list_runs()]
+            ['old']
+            ['new']
+        """
+        age = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
+        if age < timedelta(0):
+            raise ValueError(f"older_than must not be negative, got {older_than!r}")
+        chosen = [statuses] if isinstance(statuses, str) else list(statuses)
+        if not chosen:
+            raise ValueError("statuses is empty: give the statuses of the runs to delete")
+        for status in chosen:
+            if status in _NEVER_PRUNED:
+                raise ValueError(
+                    f"runs that are {status} are never pruned ({_NEVER_PRUNED[status]});"
+                    " give statuses of runs that ended, such as 'finished' and 'stopped'"
+                )
+        rows = self._backend.prune_runs(
+            [str(status) for status in chosen], datetime.now(UTC) - age, delete=not dry_run
+        )
+        return [decode_run(row) for row in rows]
+
     # -- lifetime ---------------------------------------------------------
 
     def close(self) -> None:
@@ -330,6 +387,12 @@ class BaseStore:
             f"run {run_id!r} in {self._backend.location}: an event in {span} is already"
             " stored; events are append-only (nothing was written)"
         )
+
+
+_NEVER_PRUNED = {
+    "running": "it has not ended",
+    "paused": "it waits for a decision, to be resumed",
+}
 
 
 def _check_seq(seq: int) -> None:

@@ -307,8 +307,8 @@ class SQLiteBackend:
                 try:
                     events = conn.execute(
                         "SELECT seq, body FROM events WHERE pos >= ? AND pos < ? AND kind != ?"
-                        " ORDER BY pos",
-                        (base, base + SPAN, CHECKPOINT_KIND),
+                        " AND run_id = ? ORDER BY pos",
+                        (base, base + SPAN, CHECKPOINT_KIND, run_id),
                     ).fetchall()
                     children = conn.execute(
                         "SELECT name, body FROM children WHERE run_id = ? ORDER BY rowid",
@@ -326,10 +326,48 @@ class SQLiteBackend:
             return None
         rows = self._read(
             "SELECT seq, body FROM events WHERE pos >= ? AND pos < ? AND kind = ?"
-            " ORDER BY pos DESC LIMIT 1",
-            (base, base + SPAN, CHECKPOINT_KIND),
+            " AND run_id = ? ORDER BY pos DESC LIMIT 1",
+            (base, base + SPAN, CHECKPOINT_KIND, run_id),
         )
         return (rows[0][0], rows[0][1]) if rows else None
+
+    # -- retention --------------------------------------------------------
+
+    def prune_runs(
+        self, statuses: Sequence[str], ended_before: datetime, *, delete: bool
+    ) -> list[RunRow]:
+        # julianday() reads the ISO 8601 times whatever their offset (none is UTC).
+        marks = ", ".join("?" * len(statuses))
+        select = (
+            f"SELECT num, {_RUN_COLUMNS} FROM runs WHERE status IN ({marks})"
+            " AND julianday(ended_at) < julianday(?) ORDER BY run_id"
+        )
+        params = (*statuses, ended_before.isoformat())
+        if not delete:
+            return [row[1:] for row in self._read(select, params)]
+        with self._lock:
+            conn = self._connection()
+            try:
+                # Off for these deletes only, which remove a run's rows before the run: on,
+                # SQLite would scan the whole events table (no index on its run_id) for
+                # every run deleted. It cannot change inside a transaction, hence outside.
+                conn.execute("PRAGMA foreign_keys = OFF")
+                with immediate(conn):  # chosen under the write lock: none reopened meanwhile
+                    rows = conn.execute(select, params).fetchall()
+                    for num, run_id, *_ in rows:
+                        conn.execute(
+                            "DELETE FROM events WHERE pos >= ? AND pos < ?",
+                            (num * SPAN, (num + 1) * SPAN),
+                        )
+                        conn.execute("DELETE FROM children WHERE run_id = ?", (run_id,))
+                        conn.execute("DELETE FROM runs WHERE num = ?", (num,))
+            except sqlite3.Error as exc:
+                raise self._failed(exc, writing=True) from None
+            finally:
+                conn.execute("PRAGMA foreign_keys = ON")
+            for _, run_id, *_ in rows:
+                self._bases.pop(run_id, None)
+        return [row[1:] for row in rows]
 
     # -- plumbing ---------------------------------------------------------
 
@@ -382,7 +420,9 @@ class SQLiteBackend:
         return base
 
     def _remember(self, run_id: str, num: Any) -> int:
-        # Run numbers never change: kept for the process (a few thousand at most).
+        # A run's number never changes: kept for the process (a few thousand at most).
+        # Once the run is pruned, its number may be a newer run's: reads take only the
+        # rows of the range that carry the run's id, so a kept number finds none.
         if not isinstance(num, int) or not 0 <= num < RUN_LIMIT:
             raise StoreError(f"run {run_id!r} in {self.path}: its number {num!r} is corrupt")
         if len(self._bases) >= 4096:
