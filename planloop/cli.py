@@ -401,6 +401,33 @@ def replay_command(store_path: Path | None, run_id: str) -> None:
     sys.exit(EXIT_STOPPED)
 
 
+@main.command("prune", short_help="Delete the runs that ended long ago.")
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="AGE",
+    help="Delete the runs that ended more than AGE ago: 45s, 90m, 12h, 30d or 2w.",
+)
+@click.option(
+    "--status",
+    default="finished,stopped",
+    show_default=True,
+    help="Only runs that ended with these statuses (comma-separated).",
+)
+@click.option("--dry-run", is_flag=True, help="List the runs it would delete, and delete none.")
+@click.pass_obj
+def prune_command(store_path: Path | None, older_than: str, status: str, dry_run: bool) -> None:
+    """Delete the runs that ended more than AGE ago, each with its events, checkpoints
+    and sub-run traces, all in one transaction; say how many went.
+
+    Running and paused runs are never deleted. The file keeps the space for new runs;
+    `sqlite3 FILE VACUUM` gives it back to the disk.
+    """
+    from planloop._cli_prune import prune
+
+    prune(_store_path(store_path), older_than, status, dry_run=dry_run)
+
+
 # ---------------------------------------------------------------------------
 # Helpers
 

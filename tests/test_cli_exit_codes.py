@@ -118,6 +118,8 @@ def test_every_command_exits_as_the_help_says(folder: Path) -> None:
     check("finished", "render", "run.json")
     check("finished", "render", "run.json", "-o", "run.dot")
     check_installed("finished", "demo", "--offline", "--out", "demo")  # loads what it draws
+    check("finished", "prune", "--older-than", "30d", "--dry-run")
+    check("finished", "prune", "--older-than", "2w", "--status", "stopped")  # none that old
     check("finished", "--version")
     check("finished", "--help")
     for name in main.commands:
@@ -136,6 +138,7 @@ def test_every_command_exits_as_the_help_says(folder: Path) -> None:
     check("usage", "show", done, "--format", "gif")
     check("usage", "render", "run.json", "--format", "json")
     check("usage", "render", "missing.json")
+    check("usage", "prune")  # --older-than is required
 
     # planloop's usage and input errors
     for target in (
@@ -169,6 +172,9 @@ def test_every_command_exits_as_the_help_says(folder: Path) -> None:
     check("usage", "demo", "--offline", "--model", "some-model")
     check("usage", "demo", "--base-url", "http://127.0.0.1:9/v1")  # and no model
     check("usage", "demo", "--offline", "--out", "a_file/demo")
+    check("usage", "prune", "--older-than", "30x")
+    check("usage", "prune", "--older-than", "1d", "--status", "paused")
+    check("usage", "--store", "bad.db", "prune", "--older-than", "1d")
 
     wrong = [
         f"planloop {' '.join(args)}: exit {code}, the help says {codes[meaning]} ({meaning})"

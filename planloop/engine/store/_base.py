@@ -341,8 +341,12 @@ class BaseStore:
                     f"runs that are {status} are never pruned ({_NEVER_PRUNED[status]});"
                     " give statuses of runs that ended, such as 'finished' and 'stopped'"
                 )
+        try:
+            ended_before = datetime.now(UTC) - age
+        except OverflowError:  # before the year 1: no run ended that long ago
+            ended_before = datetime.min.replace(tzinfo=UTC)
         rows = self._backend.prune_runs(
-            [str(status) for status in chosen], datetime.now(UTC) - age, delete=not dry_run
+            [str(status) for status in chosen], ended_before, delete=not dry_run
         )
         return [decode_run(row) for row in rows]
 
