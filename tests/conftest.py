@@ -6,7 +6,8 @@ gives the test process a temporary ``PLANLOOP_HOME`` (inherited by the processes
 starts), each test gets another one, and the child process of tests/_child.py, whose
 environment has no ``PLANLOOP_HOME``, runs in a temporary directory. The session fails,
 naming the files, if any test left a file in the checkout that git does not track
-(tests/_hygiene.py: which files count).
+(tests/_hygiene.py: which files count). The PostgreSQL fixtures of tests/_postgres.py
+(a real server, started once per session) are imported here, for every test.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import pytest
 
 from planloop.engine.durable import close_stores
 from tests._hygiene import Snapshot, left_behind, snapshot
+from tests._postgres import fresh_postgresql_url, postgresql_server, postgresql_url
+
+__all__ = ["fresh_postgresql_url", "postgresql_server", "postgresql_url"]  # fixtures for all tests
 
 _CHECKOUT = pytest.StashKey[Snapshot | None]()
 _LEFT_BEHIND = pytest.StashKey[list[str]]()
