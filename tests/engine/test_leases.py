@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,9 +91,11 @@ def _python(code: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait(condition: object, what: str, process: subprocess.Popen[str] | None = None) -> None:
+def _wait(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[str] | None = None
+) -> None:
     deadline = time.monotonic() + 60
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if process is not None:
             assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, f"{what} never happened"

@@ -135,6 +135,11 @@ class Store(Protocol):
     * Stores on the same database (other threads, other processes) see each
       other's writes; of two writing the same event numbers or creating the
       same run, exactly one succeeds.
+    * A store may keep *leases* (:class:`~planloop.engine.store.BaseStore`
+      does): the process running a run holds one, renewed while it runs, so a
+      run whose process died is told apart (:attr:`RunRecord.state` is
+      ``"abandoned"``) and two processes never resume the same run at once. A
+      store without the lease methods records runs without leases.
     * Failures raise :class:`~planloop.errors.StoreError` with a message that
       names the run and the database; numbers out of range raise ``ValueError``.
 

@@ -123,7 +123,8 @@ _SCHEMA = (_META, _RUNS, _RUNS_BY_START, _EVENTS, _CHILDREN)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection to the store at ``path``, its schema created if the file is empty.
+    """A connection to the store at ``path``, its schema created if the file is empty
+    (or migrated, if it has the layout before leases: see :func:`_migrate`).
 
     It is in autocommit mode (transactions are explicit), usable from any thread
     (the caller serializes its use), in WAL mode with ``synchronous=NORMAL``,
