@@ -4,6 +4,7 @@ run id names, and runs as a table."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from planloop._cli_errors import fail, planloop_errors
 if TYPE_CHECKING:
     from planloop.engine.store import BaseStore, RunRecord
 
-__all__ = ["open_store", "started", "store_path", "stored_run", "table"]
+__all__ = ["lease_lines", "open_store", "started", "store_path", "stored_run", "table"]
 
 SHOWN_MATCHES = 10
 """How many runs the error about an ambiguous run id lists."""
@@ -81,3 +82,16 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
 def started(record: RunRecord) -> str:
     """When the run started, in local time."""
     return record.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def lease_lines(record: RunRecord) -> list[tuple[str, str]]:
+    """What ``planloop show`` says of a running run's lease: who holds it and when its
+    process was last seen (an ``abandoned`` run's, when its process was gone)."""
+    if record.status != "running" or record.last_seen is None:
+        return []
+    seen = record.last_seen
+    ago = (datetime.now(UTC) - (seen if seen.tzinfo else seen.replace(tzinfo=UTC))).total_seconds()
+    when = f"{seen.astimezone().strftime('%Y-%m-%d %H:%M:%S')} ({max(ago, 0):.0f}s ago)"
+    if record.abandoned:
+        return [("last seen", f"{when}; its process is gone: `planloop resume` continues it")]
+    return [("last seen", when), ("held by", record.lease_owner or "-")]

@@ -29,6 +29,7 @@ from planloop._cli_output import output_format as _output_format
 from planloop._cli_output import text as _text
 from planloop._cli_output import write as _write
 from planloop._cli_progress import Progress
+from planloop._cli_runs import lease_lines
 from planloop._cli_runs import open_store as _open
 from planloop._cli_runs import started as _started
 from planloop._cli_runs import store_path as _store_path
@@ -220,7 +221,11 @@ def run_command(store_path: Path | None, target: str, input_text: str | None) ->
 )
 @click.pass_obj
 def runs_command(store_path: Path | None, limit: int) -> None:
-    """List the latest runs in the store, newest first."""
+    """List the latest runs in the store, newest first.
+
+    STATUS is `abandoned` for a run that says running but whose process is gone (it
+    stopped renewing its lease); `planloop resume` continues it.
+    """
     path = _store_path(store_path)
     if not path.exists():
         click.echo(f"no runs recorded yet in {path}")
@@ -235,7 +240,7 @@ def runs_command(store_path: Path | None, limit: int) -> None:
             r.run_id,
             r.name or "-",
             _started(r),
-            r.status,
+            r.state,  # "abandoned": running, but its process is gone (lease expired)
             r.stop_reason or "-",
             str(r.iterations),
             "-" if r.duration is None else f"{r.duration:.2f}s",
@@ -292,7 +297,8 @@ def show_command(
         ("run", record.run_id),
         ("name", record.name or "-"),
         ("definition", record.definition or "-"),
-        ("status", _status_text(record.status, record.stop_reason)),
+        ("status", _status_text(record.state, record.stop_reason)),
+        *lease_lines(record),
         ("started", _started(record)),
         ("duration", duration),
         ("iterations", str(record.iterations)),

@@ -62,9 +62,12 @@ class Run:
         on_event: Callable[[Any], None] | None,
         *,
         trace: Trace | None = None,
+        owner: str | None = None,
     ) -> None:
-        """``trace``: what a resumed run recorded before (time goes on from its last event)."""
+        """``trace``: what a resumed run recorded before (time goes on from its last event);
+        ``owner``: the lease a new run is created holding (see ``store._lease``)."""
         self.cfg = cfg
+        self.owner = owner
         self.start = time.perf_counter()
         if trace is not None:
             self.start -= trace.events[-1].t if trace.events else 0.0
@@ -216,12 +219,15 @@ class Run:
         cfg = self.cfg
         started_at = datetime.now(UTC)
         if cfg.store is not None:
+            # A run on a store with leases is created holding its owner's (run_loop's).
+            lease = {} if self.owner is None else {"owner": self.owner}
             cfg.store.create_run(
                 self.run_id,
                 name=cfg.name,
                 started_at=started_at,
                 definition=cfg.definition,
                 definition_hash=definition_hash(cfg),
+                **lease,
             )
             self.attach_store(seq=0)
         values = (self.run_id, cfg.name, self.ctx.input, started_at, cfg.limits, cfg.spec)

@@ -13,6 +13,7 @@ PlanloopError
 ├── ScriptExhausted (RuntimeError)       a ScriptedModel was asked for more than its script
 ├── StoreError (RuntimeError)            the run store cannot be opened, or a stored run is bad
 ├── CannotResume (RuntimeError)          a stored run cannot be resumed (ended, other definition)
+│   └── RunLocked                        another process is running it (holds its lease)
 ├── ModelError (RuntimeError)            a chat model's server failed, refused or answered garbage
 │   ├── ModelAuthError                   the server refused the API key (401) or access (403)
 │   └── ModelNotFound                    the server has no such model or endpoint (404)
@@ -73,7 +74,7 @@ from planloop.errors._run import (
     StopRun,
     ToolArgumentsError,
 )
-from planloop.errors._store import CannotResume, StoreError
+from planloop.errors._store import CannotResume, RunLocked, StoreError
 from planloop.errors._trace import InvariantViolation, ReplayError, TraceError
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "RenderError",
     "ReplayError",
     "RunError",
+    "RunLocked",
     "ScriptExhausted",
     "StepFailed",
     "StopRun",

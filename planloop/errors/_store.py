@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from planloop.errors._root import PlanloopError
 
-__all__ = ["CannotResume", "StoreError"]
+__all__ = ["CannotResume", "RunLocked", "StoreError"]
 
 
 class StoreError(PlanloopError, RuntimeError):
@@ -57,3 +59,35 @@ class CannotResume(PlanloopError, RuntimeError):
     def __init__(self, message: str, *, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class RunLocked(CannotResume):
+    """Another process is running the stored run: it holds the run's lease.
+
+    A process that runs a run holds a lease on it in the store, renewed in the
+    background while the run goes. Resuming a run whose lease is alive raises
+    this; once its process is gone the lease expires, the run is ``abandoned``
+    (see :attr:`~planloop.engine.store.RunRecord.state`) and can be resumed.
+    ``owner`` names the holder (host, process id and a random part) and
+    ``expires`` when its lease runs out unless it is renewed.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> err = RunLocked("r1", owner="box:4242:9f1c", expires=datetime(2026, 1, 1, tzinfo=UTC))
+        >>> isinstance(err, CannotResume), err.owner
+        (True, 'box:4242:9f1c')
+        >>> print(str(err).split(", whose")[0])
+        run 'r1' is being run by another process (box:4242:9f1c)
+    """
+
+    def __init__(self, run_id: str, *, owner: str | None, expires: datetime | None) -> None:
+        when = "-" if expires is None else expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"run {run_id!r} is being run by another process ({owner}), whose lease expires"
+            f" at {when}; it renews the lease while the run goes. Wait for it to end (or"
+            " pause), or, if that process is gone, resume the run once the lease has expired"
+            " (`planloop runs` then lists it as abandoned)",
+            run_id=run_id,
+        )
+        self.owner = owner
+        self.expires = expires

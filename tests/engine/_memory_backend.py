@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from planloop.engine.store import (
     ChildRow,
     EventRow,
+    Lease,
     Refusal,
     RunRecord,
     RunRow,
@@ -75,6 +76,9 @@ class MemoryBackend:
                 run.ended_at,
                 run.definition,
                 run.definition_hash,
+                run.lease_owner,
+                run.last_seen,
+                run.lease_expires,
             ]
             db.created[run.run_id] = next(db.numbers)
             db.events[run.run_id], db.checkpoints[run.run_id] = {}, {}
@@ -131,6 +135,38 @@ class MemoryBackend:
             if row is None:
                 return False
             row[2], row[6] = "running", None
+        return True
+
+    # The row's last three fields are the lease: owner, last seen, expires.
+
+    def take_lease(self, run_id: str, lease: Lease, *, now: datetime) -> bool:
+        db = self._open()
+        with db.lock:
+            row = db.runs.get(run_id)
+            if row is None:
+                return False
+            expires = row[11]
+            if row[9] is not None and isinstance(expires, datetime) and expires > now:
+                return False
+            row[9:12] = [lease.owner, lease.seen, lease.expires]
+        return True
+
+    def renew_lease(self, run_id: str, lease: Lease) -> bool:
+        db = self._open()
+        with db.lock:
+            row = db.runs.get(run_id)
+            if row is None or row[9] != lease.owner:
+                return False
+            row[10:12] = [lease.seen, lease.expires]
+        return True
+
+    def release_lease(self, run_id: str, owner: str, *, now: datetime) -> bool:
+        db = self._open()
+        with db.lock:
+            row = db.runs.get(run_id)
+            if row is None or row[9] != owner:
+                return False
+            row[9:12] = [None, now, now]
         return True
 
     def read_run(self, run_id: str) -> RunRow | None:

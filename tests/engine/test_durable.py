@@ -237,7 +237,7 @@ def test_a_run_killed_in_the_middle_of_act_resumes_in_a_new_process(tmp_path: Pa
     env = {**os.environ, "STEP_LOG": str(log), "STARTED": str(started), "PYTHONPATH": "."}
     first = _python(
         "from crashy import wf\nwf.run_sync(run_id='crash-1')",
-        {**env, "SLOW": "60"},
+        {**env, "SLOW": "60", "PLANLOOP_LEASE_SECONDS": "1"},  # abandoned 1 s after the kill
         tmp_path,
     )
     deadline = time.monotonic() + 60
@@ -253,6 +253,9 @@ def test_a_run_killed_in_the_middle_of_act_resumes_in_a_new_process(tmp_path: Pa
 
     store = SQLiteStore(Path(env["PLANLOOP_HOME"]) / "planloop.db")
     assert store.get_run("crash-1").status == "running"
+    while not store.get_run("crash-1").abandoned:  # its lease expires: it can be resumed
+        assert time.monotonic() < deadline, "the killed run's lease never expired"
+        time.sleep(0.05)
     store.close()
 
     second = _python(

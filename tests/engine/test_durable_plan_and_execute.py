@@ -96,6 +96,7 @@ def _setup(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
     (tmp_path / "defs.py").write_text(DEFINITIONS)
     log, started = tmp_path / "steps.log", tmp_path / "started"
     env = {**os.environ, "STEP_LOG": str(log), "STARTED": str(started), "PYTHONPATH": "."}
+    env["PLANLOOP_LEASE_SECONDS"] = "1"  # a killed run is abandoned, resumable, 1 s after
     env.pop("PLANLOOP_STORE", None)
     return env, log, started
 
@@ -142,6 +143,9 @@ def test_a_plan_and_execute_run_killed_mid_act_resumes_in_a_new_process(
         [record] = store.list_runs()
         run_id = record.run_id
         assert record.status == "running"
+        while not store.get_run(run_id).abandoned:  # its lease expires: it can be resumed
+            assert time.monotonic() < deadline, "the killed run's lease never expired"
+            time.sleep(0.05)
         # the steps that completed are on disk with their sub-agent runs
         assert sorted(store.load_trace(run_id).children) == ["step_1", "step_2"]
 

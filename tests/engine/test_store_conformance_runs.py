@@ -166,7 +166,9 @@ def test_a_run_killed_in_the_middle_of_act_resumes_in_another_process(
         "PYTHONPATH": ".",
     }
     first = python(
-        "from crashy import wf\nwf.run_sync(run_id='crash-1')", {**env, "SLOW": "60"}, tmp_path
+        "from crashy import wf\nwf.run_sync(run_id='crash-1')",
+        {**env, "SLOW": "60", "PLANLOOP_LEASE_SECONDS": "1"},  # abandoned 1 s after the kill
+        tmp_path,
     )
     deadline = time.monotonic() + 60
     while not started.exists():
@@ -179,6 +181,9 @@ def test_a_run_killed_in_the_middle_of_act_resumes_in_another_process(
     assert sorted(log.read_text().split()) == ["a", "side"]
     with db.open() as store:
         assert store.get_run("crash-1").status == "running"
+        while not store.get_run("crash-1").abandoned:  # its lease expires: it can be resumed
+            assert time.monotonic() < deadline, "the killed run's lease never expired"
+            time.sleep(0.05)
         checkpoint = store.load_checkpoint("crash-1")
         assert checkpoint is not None and checkpoint.state["state"] == "act"
         done = {

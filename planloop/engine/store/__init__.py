@@ -19,7 +19,7 @@ Three layers:
   :class:`SQLiteStore` is a :class:`BaseStore` over it). A new database is a
   new backend, held to the same behaviour by the conformance tests
   (``tests/engine/test_store_conformance.py``); what it needs is exported
-  here: the row types, :class:`Refusal`, :class:`TraceRows` and the errors of
+  here: the row types, :class:`Lease`, :class:`Refusal`, :class:`TraceRows` and the errors of
   :func:`cannot_read`, :func:`cannot_write` and :func:`store_closed`.
 """
 
@@ -30,6 +30,7 @@ from planloop.engine.store._backend import (
     Backend,
     ChildRow,
     EventRow,
+    Lease,
     Refusal,
     RunRow,
     TraceRows,
@@ -50,6 +51,7 @@ __all__ = [
     "Checkpoint",
     "ChildRow",
     "EventRow",
+    "Lease",
     "Refusal",
     "RunRecord",
     "RunRow",

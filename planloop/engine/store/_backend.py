@@ -30,6 +30,7 @@ __all__ = [
     "Backend",
     "ChildRow",
     "EventRow",
+    "Lease",
     "Refusal",
     "RunRow",
     "TraceRows",
@@ -48,8 +49,26 @@ ChildRow = tuple[str, str]
 """A sub-run's trace as a backend stores it: the id of the step that ran it, and its JSON."""
 
 RunRow = Sequence[Any]
-"""A run as a backend reads it back: the fields of :class:`RunRecord`, in their order;
-the two times as :class:`~datetime.datetime` or ISO 8601 text."""
+"""A run as a backend reads it back: the fields of :class:`RunRecord`, in their order
+(the lease's three last); the times as :class:`~datetime.datetime` or ISO 8601 text."""
+
+
+class Lease(NamedTuple):
+    """A process's hold on a run, as a backend writes it.
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> Lease("box:4242:9f1c", now, now + timedelta(seconds=30)).expires.second
+        30
+    """
+
+    owner: str
+    """Who holds it: ``host:pid:random``, unique to one execution of the run."""
+    seen: datetime
+    """When it was taken or last renewed (UTC)."""
+    expires: datetime
+    """When it runs out unless renewed (UTC)."""
 
 
 class TraceRows(NamedTuple):
@@ -101,7 +120,8 @@ class Backend(Protocol):
         ...
 
     def insert_run(self, run: RunRecord) -> bool:
-        """Store a new run; ``False`` (nothing written) when a run has its id already.
+        """Store a new run, with its lease if it has one (``run.lease_owner``);
+        ``False`` (nothing written) when a run has its id already.
 
         Of two backends inserting the same id at once, exactly one succeeds.
         """
@@ -147,6 +167,29 @@ class Backend(Protocol):
     def reopen_run(self, run_id: str) -> bool:
         """Set the run's status to ``"running"`` and clear its end time (its stop reason
         and iterations stay); ``False`` when there is no such run."""
+        ...
+
+    # A run's lease: which process runs it, and until when (see BaseStore). Every
+    # lease method is one conditional write, atomic against other processes.
+
+    def take_lease(self, run_id: str, lease: Lease, *, now: datetime) -> bool:
+        """Give the run to ``lease`` if no live lease holds it: none was taken, it was
+        released, or it expired at or before ``now``. ``False`` (nothing written)
+        when another lease is alive, or there is no such run.
+
+        One conditional update: of two backends taking the same run's lease at
+        once, exactly one gets ``True``.
+        """
+        ...
+
+    def renew_lease(self, run_id: str, lease: Lease) -> bool:
+        """Move the lease's last-seen and expiry times on, if ``lease.owner`` still
+        holds it; ``False`` (nothing written) when it does not."""
+        ...
+
+    def release_lease(self, run_id: str, owner: str, *, now: datetime) -> bool:
+        """Give the lease up if ``owner`` holds it: no owner, last seen and expired at
+        ``now``; ``False`` (nothing written) when ``owner`` does not hold it."""
         ...
 
     def read_run(self, run_id: str) -> RunRow | None:

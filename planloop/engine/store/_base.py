@@ -11,13 +11,14 @@ words every error; the backend only moves rows in and out of its database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from planloop.engine._json import valid_text
 from planloop.engine.redact import Redactor, default_redactor
-from planloop.engine.store._backend import SEQ_LIMIT, Backend, Refusal
+from planloop.engine.store._backend import SEQ_LIMIT, Backend, Lease, Refusal
 from planloop.engine.store._codec import (
     Encoder,
     decode_checkpoint,
@@ -25,9 +26,10 @@ from planloop.engine.store._codec import (
     decode_events,
     decode_run,
 )
+from planloop.engine.store._lease import lease_times
 from planloop.engine.store._protocol import Checkpoint, RunRecord
 from planloop.engine.trace import Trace, TraceEvent
-from planloop.errors import StoreError
+from planloop.errors import RunLocked, StoreError
 
 __all__ = ["BaseStore"]
 
@@ -43,6 +45,17 @@ class BaseStore:
             :func:`~planloop.engine.redact.default_redactor` when omitted (see
             :func:`~planloop.register_secret`). Register secrets on it
             (``store.redactor.register(...)``).
+        lease_seconds: how long a run's lease lasts unless renewed (default
+            ``$PLANLOOP_LEASE_SECONDS``, else 30): a run whose process was killed
+            is abandoned, and can be resumed, at most this long after its last
+            renewal.
+        heartbeat_seconds: how often a running run renews its lease (default a
+            third of ``lease_seconds``); below ``lease_seconds``.
+
+    A process running a run holds a lease on it (see
+    :mod:`~planloop.engine.store._lease`): :meth:`create_run` with an ``owner``
+    creates the run holding one, :meth:`take_lease` takes one for a resume,
+    :meth:`renew_lease` keeps it alive, :meth:`release_lease` gives it up.
 
     Example:
         >>> import datetime, pathlib, tempfile
@@ -55,9 +68,19 @@ class BaseStore:
         {'state': 'plan', 'api_key': '[redacted]'}
     """
 
-    def __init__(self, backend: Backend, *, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        redactor: Redactor | None = None,
+        lease_seconds: float | None = None,
+        heartbeat_seconds: float | None = None,
+    ) -> None:
+        lease_seconds, heartbeat_seconds = lease_times(lease_seconds, heartbeat_seconds)
         self._backend = backend
         self._encoder = Encoder(redactor if redactor is not None else default_redactor())
+        self._lease = timedelta(seconds=lease_seconds)
+        self._heartbeat = float(heartbeat_seconds)
 
     @property
     def backend(self) -> Backend:
@@ -88,8 +111,9 @@ class BaseStore:
         started_at: datetime,
         definition: str | None = None,
         definition_hash: str | None = None,
+        owner: str | None = None,
     ) -> None:
-        """Record a new run, status ``"running"``.
+        """Record a new run, status ``"running"``; held by ``owner``'s lease if given.
 
         A ``name`` or ``definition`` holding lone surrogates is stored with each
         replaced by U+FFFD (see :mod:`~planloop.engine.store._codec`).
@@ -114,6 +138,9 @@ class BaseStore:
             definition=None if definition is None else valid_text(definition),
             definition_hash=definition_hash,
         )
+        if owner is not None:
+            lease = self._new_lease(owner)
+            run = replace(run, lease_owner=owner, last_seen=lease.seen, lease_expires=lease.expires)
         if not self._backend.insert_run(run):
             raise StoreError(
                 f"run {run_id!r} already exists in {self._backend.location}; run ids must be"
@@ -187,6 +214,47 @@ class BaseStore:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         return [decode_run(row) for row in self._backend.read_runs_by_prefix(prefix, limit)]
+
+    # -- leases -----------------------------------------------------------
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease lasts unless renewed."""
+        return self._lease.total_seconds()
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a running run renews its lease."""
+        return self._heartbeat
+
+    def take_lease(self, run_id: str, owner: str) -> None:
+        """Make ``owner`` the run's lease holder, for :attr:`lease_seconds`, unless a
+        live lease holds it (one atomic conditional write: of two processes taking
+        it at once, exactly one succeeds).
+
+        Raises:
+            RunLocked: another lease on the run is alive (the error names its owner
+                and when it expires).
+            StoreError: the run is unknown.
+        """
+        now = datetime.now(UTC)
+        if self._backend.take_lease(run_id, self._new_lease(owner, now), now=now):
+            return
+        record = self.get_run(run_id)  # raises for an unknown run
+        raise RunLocked(run_id, owner=record.lease_owner, expires=record.lease_expires)
+
+    def renew_lease(self, run_id: str, owner: str) -> bool:
+        """Extend ``owner``'s lease by :attr:`lease_seconds` from now; ``False`` when
+        ``owner`` no longer holds it."""
+        return self._backend.renew_lease(run_id, self._new_lease(owner))
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease, if it holds it (else nothing happens)."""
+        self._backend.release_lease(run_id, owner, now=datetime.now(UTC))
+
+    def _new_lease(self, owner: str, now: datetime | None = None) -> Lease:
+        seen = datetime.now(UTC) if now is None else now
+        return Lease(owner, seen, seen + self._lease)
 
     # -- events and checkpoints -------------------------------------------
 

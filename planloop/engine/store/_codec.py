@@ -249,8 +249,11 @@ def decode_run(row: RunRow) -> RunRecord:
             ended_at=None if row[6] is None else _time(row[6]),
             definition=row[7],
             definition_hash=row[8],
+            lease_owner=row[9],
+            last_seen=None if row[10] is None else _time(row[10]),
+            lease_expires=None if row[11] is None else _time(row[11]),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, IndexError) as exc:
         raise StoreError(f"run {run_id!r}: its row in the runs table is corrupt: {exc}") from None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from planloop.engine.trace import Trace, TraceEvent
@@ -19,6 +19,16 @@ class RunRecord:
     ``status`` is ``"running"`` until :meth:`Store.finish_run` records how the run
     ended (a :class:`~planloop.RunStatus` value, or whatever status the runner
     chose, such as ``"paused"``).
+
+    A process running the run holds a *lease* on it (see
+    :class:`~planloop.engine.store.BaseStore`): ``lease_owner`` names it (host,
+    process id, a random part), ``last_seen`` is when it last renewed the lease
+    and ``lease_expires`` when the lease runs out unless renewed again. A run
+    that ends or pauses gives its lease back. ``status`` stays ``"running"``
+    whether its process is alive or was killed; :attr:`state` tells them apart:
+    ``"abandoned"`` for a running run whose lease expired (its process is gone:
+    resume it), else ``status``. A run recorded without a lease (by a store that
+    has none) has no lease fields and its state is its status.
 
     Example:
         >>> from datetime import datetime
@@ -40,6 +50,38 @@ class RunRecord:
     definition: str | None
     """Where the agent or workflow is defined (``FILE.py:NAME``), if known."""
     definition_hash: str | None
+    lease_owner: str | None = None
+    """The process holding the run's lease (``host:pid:random``), or ``None``."""
+    last_seen: datetime | None = None
+    """When the run's process last took or renewed its lease (UTC)."""
+    lease_expires: datetime | None = None
+    """When the lease runs out unless renewed (UTC); ``None``: the run never had one."""
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether the run says ``running`` but its lease expired: its process is gone.
+
+        Example:
+            >>> from datetime import UTC, datetime
+            >>> run = RunRecord(run_id="r1", name="demo", status="running", stop_reason=None,
+            ...                 iterations=0, started_at=datetime(2026, 1, 1, tzinfo=UTC),
+            ...                 ended_at=None, definition=None, definition_hash=None,
+            ...                 lease_owner=None, last_seen=datetime(2026, 1, 1, tzinfo=UTC),
+            ...                 lease_expires=datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC))
+            >>> run.abandoned, run.state
+            (True, 'abandoned')
+        """
+        expires = self.lease_expires
+        if self.status != "running" or expires is None:
+            return False
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        return expires <= datetime.now(UTC)
+
+    @property
+    def state(self) -> str:
+        """``"abandoned"`` for an :attr:`abandoned` run, else :attr:`status`."""
+        return "abandoned" if self.abandoned else self.status
 
     @property
     def duration(self) -> float | None:
@@ -93,6 +135,11 @@ class Store(Protocol):
     * Stores on the same database (other threads, other processes) see each
       other's writes; of two writing the same event numbers or creating the
       same run, exactly one succeeds.
+    * A store may keep *leases* (:class:`~planloop.engine.store.BaseStore`
+      does): the process running a run holds one, renewed while it runs, so a
+      run whose process died is told apart (:attr:`RunRecord.state` is
+      ``"abandoned"``) and two processes never resume the same run at once. A
+      store without the lease methods records runs without leases.
     * Failures raise :class:`~planloop.errors.StoreError` with a message that
       names the run and the database; numbers out of range raise ``ValueError``.
 

@@ -11,9 +11,17 @@ rowid table, in the order they happened, and a write appends a few rows to the
 end of it: about one page written per transaction, and no index beside the
 table to keep up to date, which matters at a write or two per iteration.
 
-A file of another version, or that is not a planloop database, raises
-:class:`~planloop.errors.StoreError` and is left untouched: the store reads and
-writes one layout, and never rewrites a file into it. A file whose pages SQLite
+A run's lease (which process runs it, see :class:`~planloop.engine.store.BaseStore`)
+is three columns of ``runs``: ``lease_owner``, ``last_seen`` and ``lease_expires``,
+the times as UTC ISO 8601 text with microseconds (:func:`stamp`), all of one
+length, so that text order is time order and SQL compares them as text.
+
+The store reads and writes one layout. A file of the layout before it (version
+4, which had no lease columns) is brought to this one when it is opened, in one
+transaction (:func:`_migrate`: the columns added, the version set; a crash
+leaves the old layout whole). A file of any other version, or that is not a
+planloop database, raises :class:`~planloop.errors.StoreError` and is left
+untouched. A file whose pages SQLite
 finds corrupt (``SQLITE_CORRUPT``, "database disk image is malformed") raises one
 that says the file is damaged and how to check and recover it (:func:`damaged`),
 whether the damage shows when the store opens or at a later read or write.
@@ -25,6 +33,7 @@ import shlex
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from planloop.engine.store._backend import SEQ_LIMIT
@@ -39,10 +48,14 @@ __all__ = [
     "connect",
     "damaged",
     "immediate",
+    "stamp",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version of the database layout this planloop reads and writes."""
+
+_MIGRATES_FROM = 4
+"""The one older version that opening a file brings to :data:`SCHEMA_VERSION`."""
 
 SPAN = 2 * SEQ_LIMIT
 """The ``pos`` range of one run: its events and checkpoints, interleaved."""
@@ -67,9 +80,14 @@ CREATE TABLE runs (
     started_at      TEXT NOT NULL,
     ended_at        TEXT,
     definition      TEXT,
-    definition_hash TEXT
+    definition_hash TEXT,
+    lease_owner     TEXT,
+    last_seen       TEXT,
+    lease_expires   TEXT
 )
 """
+
+_LEASE_COLUMNS = ("lease_owner", "last_seen", "lease_expires")
 
 _RUNS_BY_START = "CREATE INDEX runs_by_start ON runs (started_at)"
 
@@ -105,7 +123,8 @@ _SCHEMA = (_META, _RUNS, _RUNS_BY_START, _EVENTS, _CHILDREN)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """A connection to the store at ``path``, its schema created if the file is empty.
+    """A connection to the store at ``path``, its schema created if the file is empty
+    (or migrated, if it has the layout before leases: see :func:`_migrate`).
 
     It is in autocommit mode (transactions are explicit), usable from any thread
     (the caller serializes its use), in WAL mode with ``synchronous=NORMAL``,
@@ -123,8 +142,11 @@ def connect(path: Path) -> sqlite3.Connection:
         raise StoreError(f"cannot open the store {path}: {exc}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if not _check(conn, path):
+        found = _check(conn, path)
+        if found is None:
             _create(conn, path)
+        elif found != SCHEMA_VERSION:
+            _migrate(conn, path)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -159,7 +181,7 @@ def _create(conn: sqlite3.Connection, path: Path) -> None:
     just did (checked again under the write lock)."""
     try:
         with immediate(conn):
-            if _check(conn, path):
+            if _check(conn, path) is not None:
                 return
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -174,9 +196,51 @@ def _create(conn: sqlite3.Connection, path: Path) -> None:
         ) from None
 
 
-def _check(conn: sqlite3.Connection, path: Path) -> bool:
-    """``True`` if ``conn`` holds a planloop database of our version, ``False`` if it
-    holds nothing.
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the database of ``conn``, of version :data:`_MIGRATES_FROM`, to
+    :data:`SCHEMA_VERSION` in one transaction, unless another process just did.
+
+    The lease columns are added. A run the file says is running gets a lease
+    that expired now, owned by no one: no process of this version runs it, so it
+    is listed as abandoned and can be resumed.
+    """
+    try:
+        with immediate(conn):
+            if _check(conn, path) == SCHEMA_VERSION:
+                return
+            for column in _LEASE_COLUMNS:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+            now = stamp(datetime.now(UTC))
+            conn.execute(
+                "UPDATE runs SET last_seen = ?, lease_expires = ? WHERE status = 'running'",
+                (now, now),
+            )
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+    except sqlite3.Error as exc:
+        raise damaged(path, exc, opening=True) or StoreError(
+            f"cannot bring the store {path} from schema version {_MIGRATES_FROM} to"
+            f" {SCHEMA_VERSION}: {exc}. The file was not modified."
+        ) from None
+
+
+def stamp(moment: datetime) -> str:
+    """``moment`` as the store writes times: UTC ISO 8601 with microseconds, so that
+    every stamp has the same length and text order is time order.
+
+    Example:
+        >>> stamp(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+        '2026-01-01T12:00:00.000000+00:00'
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _check(conn: sqlite3.Connection, path: Path) -> int | None:
+    """The schema version of the planloop database ``conn`` holds (ours, or the one
+    we migrate from), or ``None`` if it holds nothing.
 
     Raises:
         StoreError: it holds something else.
@@ -188,7 +252,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> bool:
     except sqlite3.DatabaseError as exc:
         raise damaged(path, exc, opening=True) or _foreign(path, str(exc)) from None
     if not tables:
-        return False
+        return None
     if "meta" not in tables:
         raise _foreign(path, "it has no planloop 'meta' table")
     try:
@@ -200,9 +264,9 @@ def _check(conn: sqlite3.Connection, path: Path) -> bool:
     if meta.get("application") != "planloop" or "schema_version" not in meta:
         raise _foreign(path, "its 'meta' table does not identify a planloop store")
     found = str(meta["schema_version"])
-    if found != str(SCHEMA_VERSION):
+    if found not in (str(SCHEMA_VERSION), str(_MIGRATES_FROM)):
         raise _other_version(path, found)
-    return True
+    return int(found)
 
 
 def _other_version(path: Path, found: str) -> StoreError:

@@ -40,6 +40,7 @@ from planloop.engine.redact import Redactor
 from planloop.engine.store._backend import (
     ChildRow,
     EventRow,
+    Lease,
     Refusal,
     RunRow,
     TraceRows,
@@ -48,6 +49,7 @@ from planloop.engine.store._backend import (
     store_closed,
 )
 from planloop.engine.store._base import BaseStore
+from planloop.engine.store._lease import lease_times
 from planloop.engine.store._protocol import RunRecord
 from planloop.engine.store._schema import (
     CHECKPOINT_KIND,
@@ -56,6 +58,7 @@ from planloop.engine.store._schema import (
     connect,
     damaged,
     immediate,
+    stamp,
 )
 from planloop.errors import StoreError
 
@@ -92,13 +95,26 @@ _INSERT_CHECKPOINT = (
     "INSERT OR REPLACE INTO events (pos, run_id, seq, kind, body) VALUES (?, ?, ?, ?, ?)"
 )
 _INSERT_CHILD = "INSERT OR REPLACE INTO children (run_id, name, body) VALUES (?, ?, ?)"
-_INSERT_RUN = (
-    "INSERT INTO runs (run_id, name, status, stop_reason, iterations, started_at, ended_at,"
-    " definition, definition_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _RUN_COLUMNS = (
     "run_id, name, status, stop_reason, iterations, started_at, ended_at,"
-    " definition, definition_hash"
+    " definition, definition_hash, lease_owner, last_seen, lease_expires"
+)
+_INSERT_RUN = f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join(['?'] * 12)})"
+
+# A lease is taken, renewed and released by one conditional UPDATE each: SQLite runs
+# the statement as a transaction that holds the write lock, so of two processes
+# taking an expired lease at once one changes the row (rowcount 1) and the other
+# then finds it alive (rowcount 0).
+_TAKE_LEASE = (
+    "UPDATE runs SET lease_owner = ?, last_seen = ?, lease_expires = ?"
+    " WHERE run_id = ? AND (lease_owner IS NULL OR lease_expires <= ?)"
+)
+_RENEW_LEASE = (
+    "UPDATE runs SET last_seen = ?, lease_expires = ? WHERE run_id = ? AND lease_owner = ?"
+)
+_RELEASE_LEASE = (
+    "UPDATE runs SET lease_owner = NULL, last_seen = ?, lease_expires = ?"
+    " WHERE run_id = ? AND lease_owner = ?"
 )
 
 _MAX_ROWS_PER_INSERT = 64
@@ -178,6 +194,9 @@ class SQLiteBackend:
             None if run.ended_at is None else run.ended_at.isoformat(),
             run.definition,
             run.definition_hash,
+            run.lease_owner,
+            None if run.last_seen is None else stamp(run.last_seen),
+            None if run.lease_expires is None else stamp(run.lease_expires),
         )
         with self._lock:
             try:
@@ -208,6 +227,18 @@ class SQLiteBackend:
         return self._update(
             "UPDATE runs SET status = 'running', ended_at = NULL WHERE run_id = ?", (run_id,)
         )
+
+    def take_lease(self, run_id: str, lease: Lease, *, now: datetime) -> bool:
+        owner, seen, expires = lease.owner, stamp(lease.seen), stamp(lease.expires)
+        return self._update(_TAKE_LEASE, (owner, seen, expires, run_id, stamp(now)))
+
+    def renew_lease(self, run_id: str, lease: Lease) -> bool:
+        return self._update(
+            _RENEW_LEASE, (stamp(lease.seen), stamp(lease.expires), run_id, lease.owner)
+        )
+
+    def release_lease(self, run_id: str, owner: str, *, now: datetime) -> bool:
+        return self._update(_RELEASE_LEASE, (stamp(now), stamp(now), run_id, owner))
 
     def read_run(self, run_id: str) -> RunRow | None:
         rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
@@ -442,10 +473,18 @@ class SQLiteStore(BaseStore):
             the process-wide :func:`~planloop.engine.redact.default_redactor` when
             omitted (see :func:`~planloop.register_secret`).
             Register secrets on it (``store.redactor.register(...)``).
+        lease_seconds: how long a run's lease lasts unless renewed: a run whose
+            process was killed is listed as abandoned, and can be resumed, this
+            long after its last renewal at most (default ``$PLANLOOP_LEASE_SECONDS``,
+            else 30).
+        heartbeat_seconds: how often a running run renews its lease (default a
+            third of ``lease_seconds``: 10); less than ``lease_seconds``.
 
     Raises:
         StoreError: the file is not a planloop database, is damaged, has another
-            schema version, or cannot be opened. The file is not modified.
+            schema version, or cannot be opened. The file is not modified (a
+            file of the previous layout, version 4, is brought to this one).
+        ValueError: ``heartbeat_seconds`` is not a positive number below ``lease_seconds``.
 
     Example:
         >>> import tempfile, datetime, pathlib
@@ -457,8 +496,19 @@ class SQLiteStore(BaseStore):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, redactor: Redactor | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        redactor: Redactor | None = None,
+        lease_seconds: float | None = None,
+        heartbeat_seconds: float | None = None,
     ) -> None:
+        lease_seconds, heartbeat_seconds = lease_times(lease_seconds, heartbeat_seconds)
         backend = SQLiteBackend(path if path is not None else default_store_path())
-        super().__init__(backend, redactor=redactor)
+        super().__init__(
+            backend,
+            redactor=redactor,
+            lease_seconds=lease_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+        )
         self.path = backend.path
