@@ -54,7 +54,7 @@ from planloop.engine.planner import StopRun
 from planloop.engine.redact import register_secret
 from planloop.engine.replay import Replay, ReplayError
 from planloop.engine.retry import RetryPolicy
-from planloop.engine.store import SQLiteStore, Store
+from planloop.engine.store import PostgresStore, SQLiteStore, Store
 from planloop.errors import (
     CannotResume,
     DefinitionError,
@@ -134,6 +134,7 @@ __all__ = [
     "Planner",
     "PlannerFailed",
     "PlanningOutputParser",
+    "PostgresStore",
     "ReActPlanner",
     "Reject",
     "Rejected",

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from planloop.engine.plan import Plan
-from planloop.engine.store import SQLiteStore, Store, default_store_path
+from planloop.engine.store import BaseStore, PostgresStore, SQLiteStore, Store, default_store_path
+from planloop.engine.store._postgres_schema import is_url
 from planloop.engine.trace import StepFinished, StepStarted, Trace
 from planloop.errors import DefinitionError
 
@@ -69,8 +70,10 @@ __all__ = [
 CHECKPOINT_VERSION = 1
 
 StoreOption = Store | str | os.PathLike[str] | bool | None
-"""What ``store=`` accepts: ``None`` (the default store, unless ``PLANLOOP_STORE=off``),
-``True`` (the default store), ``False`` (no store), a path, or a :class:`Store`."""
+"""What ``store=`` accepts: ``None`` (the default store, unless ``PLANLOOP_STORE=off``, or
+the database of ``PLANLOOP_STORE=postgresql://...``), ``True`` (the default store),
+``False`` (no store), a path, a ``postgresql://user:password@host:port/database`` URL,
+or a :class:`Store`."""
 
 
 class Approve(BaseModel):
@@ -352,12 +355,12 @@ def definition_hash(config: LoopConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_STORES: dict[Path, SQLiteStore] = {}
+_STORES: dict[Path | str, BaseStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
 def close_stores() -> None:
-    """Close the SQLite stores :func:`open_store` opened (they reopen when next asked for)."""
+    """Close the stores :func:`open_store` opened (they reopen when next asked for)."""
     with _STORES_LOCK:
         stores = list(_STORES.values())
         _STORES.clear()
@@ -368,18 +371,27 @@ def close_stores() -> None:
 def open_store(option: StoreOption) -> Store | None:
     """The store a run uses for its ``store=`` option (see :data:`StoreOption`).
 
-    SQLite stores opened from a path are shared by every run in the process.
+    Stores opened from a path or a URL are shared by every run in the process.
 
     Raises:
         DefinitionError: the option is not one of the accepted kinds.
-        StoreError: the file cannot be opened as a planloop store.
+        StoreError: the file or database cannot be opened as a planloop store.
     """
     if option is False:
         return None
     if option is None:
-        if os.environ.get("PLANLOOP_STORE", "").strip().lower() in ("off", "0", "false", "no"):
+        setting = os.environ.get("PLANLOOP_STORE", "").strip()
+        if setting.lower() in ("off", "0", "false", "no"):
             return None
-        option = True
+        option = setting if is_url(setting) else True
+    if is_url(option):
+        assert isinstance(option, str)
+        url = option.strip()
+        with _STORES_LOCK:
+            found = _STORES.get(url)
+            if found is None or found.closed:
+                found = _STORES[url] = PostgresStore(url)
+        return found
     if option is True:
         path = default_store_path()
     elif isinstance(option, str | os.PathLike):
@@ -389,7 +401,7 @@ def open_store(option: StoreOption) -> Store | None:
     else:
         raise DefinitionError(
             f"store={option!r}; use None or True (the default store), False (no store), "
-            "a file path, or a Store"
+            "a file path, a postgresql:// URL, or a Store"
         )
     key = path.expanduser().absolute()
     with _STORES_LOCK:

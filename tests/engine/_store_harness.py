@@ -13,13 +13,14 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import psycopg
 import pytest
 
 from planloop import Agent, Trace
 from planloop.engine import Redactor
-from planloop.engine.store import BaseStore, SQLiteStore, Store
+from planloop.engine.store import BaseStore, PostgresStore, SQLiteStore, Store
 from planloop.engine.trace import Transitioned
 from planloop.models import ToolCall
 from planloop.testing import ScriptedModel
@@ -169,6 +170,60 @@ class MemoryHarness:
         self.db.children[run_id][name] = body
 
 
+class PostgresHarness:
+    """A database of its own on the session's PostgreSQL server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def open(self, *, redactor: Redactor | None = None) -> BaseStore:
+        return PostgresStore(self.url, redactor=redactor)
+
+    def store_option(self) -> str:
+        return self.url
+
+    def _change(self, sql: str, *params: object) -> None:
+        # PostgreSQL's TEXT cannot hold NUL (a body never has one: JSON escapes it), so
+        # garbage is written without its NULs: the rest of it corrupts the row as well.
+        params = tuple(p.replace("\x00", "") if isinstance(p, str) else p for p in params)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            assert conn.execute(sql.encode(), params).rowcount == 1
+
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql.encode()).fetchall()
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        events = dict(self._rows("SELECT run_id, count(*) FROM planloop.events GROUP BY run_id"))
+        checkpoints = dict(
+            self._rows("SELECT run_id, count(*) FROM planloop.checkpoints GROUP BY run_id")
+        )
+        return {
+            run_id: (events.get(run_id, 0), checkpoints.get(run_id, 0))
+            for run_id in {*events, *checkpoints}
+        }
+
+    def set_event(self, run_id: str, seq: int, body: str) -> None:
+        sql = "UPDATE planloop.events SET body = %s WHERE run_id = %s AND seq = %s"
+        self._change(sql, body, run_id, seq)
+
+    def drop_event(self, run_id: str, seq: int) -> None:
+        self._change("DELETE FROM planloop.events WHERE run_id = %s AND seq = %s", run_id, seq)
+
+    def set_checkpoint(self, run_id: str, seq: int, body: str) -> None:
+        sql = "UPDATE planloop.checkpoints SET body = %s WHERE run_id = %s AND seq = %s"
+        self._change(sql, body, run_id, seq)
+
+    def set_child(self, run_id: str, name: str, body: str) -> None:
+        sql = "UPDATE planloop.children SET body = %s WHERE run_id = %s AND name = %s"
+        self._change(sql, body, run_id, name)
+
+
+def _postgresql_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("fresh_postgresql_url")
+    return url
+
+
 def _tmp_path(request: pytest.FixtureRequest) -> Path:
     path: Path = request.getfixturevalue("tmp_path")
     return path
@@ -177,5 +232,6 @@ def _tmp_path(request: pytest.FixtureRequest) -> Path:
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "sqlite": lambda request: SQLiteHarness(_tmp_path(request)),
     "memory": lambda request: MemoryHarness(),
+    "postgresql": lambda request: PostgresHarness(_postgresql_url(request)),
 }
 """Every backend the conformance tests run against, by test id."""

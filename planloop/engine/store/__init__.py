@@ -16,7 +16,8 @@ Three layers:
   everything before it is written, error messages;
 * a :class:`Backend`, how one database does it, over rows already encoded and
   redacted: :class:`SQLiteBackend` (one file, the default;
-  :class:`SQLiteStore` is a :class:`BaseStore` over it). A new database is a
+  :class:`SQLiteStore` is a :class:`BaseStore` over it) and
+  :class:`PostgresBackend` (a PostgreSQL database; :class:`PostgresStore`). A new database is a
   new backend, held to the same behaviour by the conformance tests
   (``tests/engine/test_store_conformance.py``); what it needs is exported
   here: the row types, :class:`Lease`, :class:`Refusal`, :class:`TraceRows` and the errors of
@@ -39,6 +40,7 @@ from planloop.engine.store._backend import (
     store_closed,
 )
 from planloop.engine.store._base import BaseStore
+from planloop.engine.store._postgres import PostgresBackend, PostgresStore
 from planloop.engine.store._protocol import Checkpoint, RunRecord, Store
 from planloop.engine.store._schema import SCHEMA_VERSION
 from planloop.engine.store._sqlite import SQLiteBackend, SQLiteStore, default_store_path
@@ -52,6 +54,8 @@ __all__ = [
     "ChildRow",
     "EventRow",
     "Lease",
+    "PostgresBackend",
+    "PostgresStore",
     "Refusal",
     "RunRecord",
     "RunRow",
