@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import click
 
 from planloop._cli_errors import fail, planloop_errors
-from planloop._cli_runs import open_store, started, table
+from planloop._cli_runs import StoreAt, has_runs, open_store, shown, started, table
 
 __all__ = ["ENDED", "age", "prune", "statuses"]
 
@@ -63,23 +62,25 @@ def statuses(text: str) -> list[str]:
     return names
 
 
-def prune(path: Path, older_than: str, status: str, *, dry_run: bool) -> None:
+def prune(path: StoreAt, older_than: str, status: str, *, dry_run: bool) -> None:
     """Delete (or with ``dry_run`` list) the runs of the store at ``path`` that ended
     more than ``older_than`` ago with a status of ``status``, and say how many."""
     chosen, ago = statuses(status), age(older_than)
     which = f"{' or '.join(chosen)} runs that ended more than {older_than.strip()} ago"
-    if not path.exists():
+    if not has_runs(path):
         click.echo(f"no runs recorded yet in {path}")
         return
     with planloop_errors(), open_store(path) as store:
         records = store.prune(ago, statuses=chosen, dry_run=dry_run)
     count = f"{len(records)} run{'' if len(records) == 1 else 's'}"
     if not dry_run:
-        click.echo(f"deleted {count} from {path}: the {which}")
+        click.echo(f"deleted {count} from {shown(path)}: the {which}")
         return
     if records:
         header = ("RUN ID", "NAME", "STARTED", "STATUS")
         rows = [(r.run_id, r.name or "-", started(r), r.status) for r in records]
         for line in table([header, *rows]):
             click.echo(line)
-    click.echo(f"would delete {count} from {path}: the {which} (--dry-run: none was deleted)")
+    click.echo(
+        f"would delete {count} from {shown(path)}: the {which} (--dry-run: none was deleted)"
+    )

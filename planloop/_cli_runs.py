@@ -3,42 +3,89 @@ run id names, and runs as a table."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import click
 
 from planloop._cli_errors import fail, planloop_errors
 
 if TYPE_CHECKING:
     from planloop.engine.store import BaseStore, RunRecord
 
-__all__ = ["lease_lines", "open_store", "started", "store_path", "stored_run", "table"]
+__all__ = [
+    "StoreAt",
+    "StoreType",
+    "has_runs",
+    "lease_lines",
+    "open_store",
+    "shown",
+    "started",
+    "store_path",
+    "stored_run",
+    "table",
+]
+
+StoreAt = Path | str
+"""Where a command's store is: a SQLite file, or a ``postgresql://`` URL (a ``str``)."""
 
 SHOWN_MATCHES = 10
 """How many runs the error about an ambiguous run id lists."""
 
 
-def store_path(option: Path | None) -> Path:
-    """The ``--store`` file, else the default store (``$PLANLOOP_HOME``, or ``./.planloop``)."""
+class StoreType(click.ParamType[Any]):
+    """``--store``'s value: a ``postgresql://`` URL as given, else a file path."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from planloop.engine.store._postgres_schema import is_url
+
+        if isinstance(value, str) and is_url(value):
+            return value.strip()
+        return click.Path(dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
+def store_path(option: StoreAt | None) -> StoreAt:
+    """The ``--store`` file or URL, else ``$PLANLOOP_STORE`` if it is a ``postgresql://``
+    URL, else the default store file (``$PLANLOOP_HOME``, or ``./.planloop``)."""
     from planloop.engine.store import default_store_path
+    from planloop.engine.store._postgres_schema import is_url
 
-    return option if option is not None else default_store_path()
+    if option is not None:
+        return option
+    setting = os.environ.get("PLANLOOP_STORE", "").strip()
+    return setting if is_url(setting) else default_store_path()
 
 
-def open_store(path: Path, *, run_id: str | None = None) -> BaseStore:
+def has_runs(where: StoreAt) -> bool:
+    """Whether the store may hold runs: a database always, a file once it exists."""
+    return isinstance(where, str) or where.exists()
+
+
+def shown(where: StoreAt) -> str:
+    """``where`` as messages name it: a URL without its password."""
+    from planloop.engine.store._postgres_schema import hide_password
+
+    return hide_password(where) if isinstance(where, str) else str(where)
+
+
+def open_store(path: StoreAt, *, run_id: str | None = None) -> BaseStore:
     """The store at ``path``; when reading the run ``run_id``, one that exists."""
     from planloop.engine.durable import open_store as open_option
     from planloop.engine.store import BaseStore
 
-    if run_id is not None and not path.exists():
+    if run_id is not None and not has_runs(path):
         fail(f"no run {run_id!r}: there is no store at {path} (set PLANLOOP_HOME or --store)")
     store = open_option(path)
-    assert isinstance(store, BaseStore)  # a path opens a SQLiteStore
+    assert isinstance(store, BaseStore)  # a path or URL opens a SQLiteStore or PostgresStore
     return store
 
 
-def stored_run(option: Path | None, given: str) -> tuple[BaseStore, RunRecord]:
+def stored_run(option: StoreAt | None, given: str) -> tuple[BaseStore, RunRecord]:
     """The store and the run that ``given`` names: a whole run id, or the first
     characters of exactly one (a whole id wins over the longer ones it starts).
 

@@ -29,8 +29,11 @@ from planloop._cli_output import output_format as _output_format
 from planloop._cli_output import text as _text
 from planloop._cli_output import write as _write
 from planloop._cli_progress import Progress
-from planloop._cli_runs import lease_lines
+from planloop._cli_runs import StoreAt, lease_lines
+from planloop._cli_runs import StoreType as _StoreType
+from planloop._cli_runs import has_runs as _has_runs
 from planloop._cli_runs import open_store as _open
+from planloop._cli_runs import shown as _shown
 from planloop._cli_runs import started as _started
 from planloop._cli_runs import store_path as _store_path
 from planloop._cli_runs import stored_run as _stored_run
@@ -46,7 +49,9 @@ __all__ = ["main"]
 
 _EPILOG = """\b
 Runs are recorded in $PLANLOOP_HOME/planloop.db, or ./.planloop/planloop.db
-when PLANLOOP_HOME is not set; --store PATH reads and writes another file.
+when PLANLOOP_HOME is not set; --store PATH reads and writes another file,
+and --store postgresql://USER:PASSWORD@HOST:PORT/DB (or PLANLOOP_STORE=that URL)
+a PostgreSQL database (pip install 'planloop[postgresql]').
 RUN_ID may be the first characters of a run id that no other id starts with.
 
 \b
@@ -65,12 +70,12 @@ Exit codes:
 @click.option(
     "--store",
     "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_StoreType(),
     default=None,
-    help="The run store (SQLite file) to use instead of the default one.",
+    help="The run store to use instead of the default one: a SQLite file, or a postgresql:// URL.",
 )
 @click.pass_context
-def main(ctx: click.Context, store_path: Path | None) -> None:
+def main(ctx: click.Context, store_path: StoreAt | None) -> None:
     """Run agents and workflows as typed state machines, and draw every run."""
     ctx.obj = store_path
 
@@ -192,7 +197,7 @@ def render(trace_file: Path, output: Path | None, fmt: str | None) -> None:
 @click.argument("target", metavar="FILE.py:NAME")
 @click.option("--input", "-i", "input_text", default=None, help="The run's input (text).")
 @click.pass_obj
-def run_command(store_path: Path | None, target: str, input_text: str | None) -> None:
+def run_command(store_path: StoreAt | None, target: str, input_text: str | None) -> None:
     """Run the agent or workflow NAME defined in FILE.py, recorded in the store.
 
     NAME is an Agent, Workflow or PlanAndExecute object at the top level of the
@@ -220,20 +225,20 @@ def run_command(store_path: Path | None, target: str, input_text: str | None) ->
     help="How many of the latest runs to list.",
 )
 @click.pass_obj
-def runs_command(store_path: Path | None, limit: int) -> None:
+def runs_command(store_path: StoreAt | None, limit: int) -> None:
     """List the latest runs in the store, newest first.
 
     STATUS is `abandoned` for a run that says running but whose process is gone (it
     stopped renewing its lease); `planloop resume` continues it.
     """
     path = _store_path(store_path)
-    if not path.exists():
+    if not _has_runs(path):
         click.echo(f"no runs recorded yet in {path}")
         return
     with _errors():
         records = _open(path).list_runs(limit=limit)
     if not records:
-        click.echo(f"no runs recorded yet in {path}")
+        click.echo(f"no runs recorded yet in {_shown(path)}")
         return
     rows = [
         (
@@ -276,7 +281,7 @@ def runs_command(store_path: Path | None, limit: int) -> None:
 )
 @click.pass_obj
 def show_command(
-    store_path: Path | None, run_id: str, output: Path | None, fmt: str | None
+    store_path: StoreAt | None, run_id: str, output: Path | None, fmt: str | None
 ) -> None:
     """Summarize the stored run RUN_ID (or the first characters of its id), and
     optionally write its trace or picture."""
@@ -339,7 +344,7 @@ def show_command(
 )
 @click.pass_obj
 def resume_command(
-    store_path: Path | None, run_id: str, approve: bool, reject: str | None, edit: Path | None
+    store_path: StoreAt | None, run_id: str, approve: bool, reject: str | None, edit: Path | None
 ) -> None:
     """Continue the stored run RUN_ID: a paused one with a decision, or one whose
     process died (without one).
@@ -377,7 +382,7 @@ def resume_command(
 @main.command("replay", short_help="Replay a stored run without models or tools.")
 @click.argument("run_id")
 @click.pass_obj
-def replay_command(store_path: Path | None, run_id: str) -> None:
+def replay_command(store_path: StoreAt | None, run_id: str) -> None:
     """Replay the stored run RUN_ID from its trace, calling no model and no tool.
 
     Exits 0 when the replay reproduces the recorded state path, step results and
@@ -422,7 +427,7 @@ def replay_command(store_path: Path | None, run_id: str) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="List the runs it would delete, and delete none.")
 @click.pass_obj
-def prune_command(store_path: Path | None, older_than: str, status: str, dry_run: bool) -> None:
+def prune_command(store_path: StoreAt | None, older_than: str, status: str, dry_run: bool) -> None:
     """Delete the runs that ended more than AGE ago, each with its events, checkpoints
     and sub-run traces, all in one transaction; say how many went.
 
@@ -438,7 +443,7 @@ def prune_command(store_path: Path | None, older_than: str, status: str, dry_run
 # Helpers
 
 
-def _use_store(runnable: Runnable, option: Path | None) -> None:
+def _use_store(runnable: Runnable, option: StoreAt | None) -> None:
     if option is not None:
         runnable.store = option
 

@@ -123,7 +123,7 @@ class PostgresBackend:
             ) as conn:
                 create(conn, self.location)
         except self._psycopg.Error as exc:
-            raise explain(self.location, exc, doing="open") from None
+            raise explain(url, exc, doing="open") from None
         self._pid = os.getpid()
         self._pool = self._new_pool()
 
@@ -386,7 +386,7 @@ class _Borrowed:
 
     def _failed(self, error: BaseException) -> StoreError:
         doing = "write to" if self._writing else "read"
-        return explain(self._backend.location, error, doing=doing)
+        return explain(self._backend._url, error, doing=doing)
 
 
 class PostgresStore(BaseStore):

@@ -19,8 +19,8 @@ Every message names the database by :func:`hide_password` of its URL, never the 
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from planloop.engine.store._schema import SCHEMA_VERSION
 from planloop.errors import StoreError
@@ -127,27 +127,31 @@ def hide_password(url: str) -> str:
         return " ".join(
             "password=***" if word.lower().startswith("password=") else word for word in words
         )
-    parts = urlsplit(url.strip())
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        netloc = f"{user}@{host}"
-    query = parts.query
-    if "password" in query.lower():
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs])
-        query = query.replace("%2A%2A%2A", "***")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    found = _URL.match(url.strip())
+    assert found is not None  # is_url: it starts with a scheme
+    scheme, netloc, rest = found.groups()
+    user, at, host = netloc.rpartition("@")
+    if ":" in user:
+        netloc = user.split(":", 1)[0] + ":***" + at + host
+    return scheme + netloc + _QUERY_PASSWORD.sub(r"\1***", rest)
 
 
-def explain(location: str, error: BaseException, *, doing: str) -> StoreError:
+# A URL's parts, by hand: urllib refuses some of the URLs a user may mistype (an
+# unclosed "[") and those must be shown without their password too.
+_URL = re.compile(r"([a-zA-Z]+://)([^/?#]*)(.*)", re.DOTALL)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def explain(url: str, error: BaseException, *, doing: str) -> StoreError:
     """The error of ``doing`` (``"open"``, ``"read"``, ``"write to"``) the store at
-    ``location`` that psycopg failed with ``error``: its cause, what to do, then
-    psycopg's own message."""
+    ``url`` that psycopg failed with ``error``: its cause, what to do, then psycopg's
+    own message, all without the password (psycopg quotes a URL it cannot parse)."""
     psycopg = psycopg_module()
-    text = str(error).strip()
+    location = hide_password(url)
+    text = str(error).strip().replace(url, location)
+    secret = _password(url)
+    if secret:
+        text = text.replace(secret, "***")
     lower = text.lower()
     database = location.rsplit("/", 1)[-1].split("?")[0] if is_url(location) else "DB"
     if isinstance(error, psycopg.errors.InsufficientPrivilege) or "permission denied" in lower:
@@ -164,6 +168,13 @@ def explain(location: str, error: BaseException, *, doing: str) -> StoreError:
             f"the database of {location} does not exist: create it (createdb {database})"
             " or fix the URL"
         )
+    elif isinstance(error, psycopg.ProgrammingError) or (
+        "invalid" in lower and ("option" in lower or "uri" in lower or "conninfo" in lower)
+    ):
+        hint = (
+            f"{location} is not a valid PostgreSQL URL: check the URL"
+            " (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+        )
     elif isinstance(error, psycopg.OperationalError):  # psycopg_pool's PoolTimeout too
         hint = (
             f"the PostgreSQL server of {location} cannot be reached: is it running, and are"
@@ -172,6 +183,20 @@ def explain(location: str, error: BaseException, *, doing: str) -> StoreError:
     else:
         hint = f"cannot {doing} the store {location}: check the URL and the server"
     return StoreError(f"{hint} ({text})")
+
+
+def _password(url: str) -> str | None:
+    """The password in ``url``, if one can be found in it."""
+    if not is_url(url):
+        words = [w for w in url.split() if w.lower().startswith("password=")]
+        return words[0].split("=", 1)[1] if words else None
+    found = _URL.match(url.strip())
+    assert found is not None  # is_url: it starts with a scheme
+    user = found.group(2).rpartition("@")[0]
+    if ":" in user:
+        return user.split(":", 1)[1]
+    query = _QUERY_PASSWORD.search(found.group(3))
+    return query.group(0).split("=", 1)[1] if query else None
 
 
 def create(conn: psycopg.Connection[Any], location: str) -> None:
