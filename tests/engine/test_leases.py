@@ -4,6 +4,7 @@ processes resuming a run exactly one runs it (real SQLite files, real processes)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ import pytest
 
 import planloop
 from planloop.engine.store import BaseStore, SQLiteStore
+from planloop.engine.store._lease import holding, new_owner
 from planloop.errors import CannotResume, RunLocked, StoreError
 from tests.engine._store_harness import HARNESSES, T0, Harness
 
@@ -378,6 +380,23 @@ def test_of_many_stores_taking_one_lease_at_once_exactly_one_wins(db: Harness) -
     for thread in threads:
         thread.join()
     assert len(won) == 1 and stores[0].get_run("r").lease_owner == won[0]
+
+
+def test_one_heartbeat_thread_renews_every_lease_the_process_holds(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db", lease_seconds=0.6, heartbeat_seconds=0.2)
+    owner = new_owner()
+    try:
+        with contextlib.ExitStack() as held:
+            for i in range(20):
+                store.create_run(f"r{i}", name="n", started_at=datetime.now(UTC), owner=owner)
+                held.enter_context(holding(store, f"r{i}", owner, take=False))
+            time.sleep(1.5)  # more than two leases: alive only if every one was renewed
+            beating = [t for t in threading.enumerate() if t.name.startswith("planloop-lease")]
+            assert len(beating) == 1
+            assert not any(store.get_run(f"r{i}").abandoned for i in range(20))
+        assert all(store.get_run(f"r{i}").lease_owner is None for i in range(20))
+    finally:
+        store.close()
 
 
 def test_lease_times_are_checked() -> None:

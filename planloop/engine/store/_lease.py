@@ -2,10 +2,11 @@
 
 A process that runs a run (starts it, or resumes it) holds a *lease* on it in
 the store: an owner id (:func:`new_owner`: host, process id and a random part),
-when it was last seen, and when it expires. A :class:`Heartbeat`, a daemon thread
-of the process, renews it every ``heartbeat_seconds`` for ``lease_seconds``
-more, so an event loop blocked by a long synchronous call does not let the lease
-lapse. When the run ends, pauses, fails or is cancelled the lease is released.
+when it was last seen, and when it expires. A :class:`Heartbeat` renews it every
+``heartbeat_seconds`` for ``lease_seconds`` more, from a daemon thread (one for
+all the process's runs), so an event loop blocked by a long synchronous call
+does not let the lease lapse. When the run ends, pauses, fails or is cancelled
+the lease is released.
 A process that is killed stops renewing: its lease expires, and the run, still
 ``running`` in the store, is *abandoned* (:attr:`~planloop.engine.store.RunRecord.state`).
 
@@ -26,6 +27,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -133,49 +135,94 @@ class Leasing(Protocol):
 
 
 class Heartbeat:
-    """Renews ``owner``'s lease on ``run_id`` in a daemon thread until :meth:`stop`.
+    """Renews ``owner``'s lease on ``run_id`` every ``heartbeat_seconds`` until :meth:`stop`.
 
-    A renewal that fails (the database is locked for long, the disk is full) is
-    logged on the ``planloop.store`` logger and tried again at the next beat; it
-    never stops or fails the run. A lease found held by another process (this
-    one's expired, and it took it) is logged and no longer renewed.
+    The renewals are made by the process's one heartbeat thread (:class:`_Beats`),
+    however many runs it holds, so a thousand runs at once cost one thread, not a
+    thousand. A renewal that fails (the database is locked for long, the disk is
+    full) is logged on the ``planloop.store`` logger and tried again at the next
+    beat; it never stops or fails the run. A lease found held by another process
+    (this one's expired, and it took it) is logged and no longer renewed.
     """
 
     def __init__(self, store: Leasing, run_id: str, owner: str) -> None:
-        self._store, self._run_id, self._owner = store, run_id, owner
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"planloop-lease-{run_id}", daemon=True
-        )
-        self._thread.start()
+        self.store, self._run_id, self._owner = store, run_id, owner
+        self.due = time.monotonic() + store.heartbeat_seconds
+        self._stopped = False
+        _BEATS.add(self)
 
-    def _beat(self) -> None:
-        store, run_id, owner = self._store, self._run_id, self._owner
-        while not self._stopped.wait(store.heartbeat_seconds):
-            try:
-                if store.renew_lease(run_id, owner):
-                    continue
-            except Exception:  # noqa: BLE001 - a renewal error must never touch the run
-                if store.closed:
-                    return
-                _log.warning("run %r: could not renew its lease", run_id, exc_info=True)
-                continue
-            if not self._stopped.is_set():
-                _log.warning(
-                    "run %r: its lease is no longer held by this process (%s); another"
-                    " process may have resumed it",
-                    run_id,
-                    owner,
-                )
-            return
+    def beat(self) -> bool:
+        """Renew the lease once, on the heartbeat thread; whether to go on renewing it."""
+        store, run_id, owner = self.store, self._run_id, self._owner
+        self.due = time.monotonic() + store.heartbeat_seconds
+        try:
+            if store.renew_lease(run_id, owner):
+                return True
+        except Exception:  # noqa: BLE001 - a renewal error must never touch the run
+            if store.closed:
+                return False
+            _log.warning("run %r: could not renew its lease", run_id, exc_info=True)
+            return True
+        if not self._stopped:  # renewed after stop(): the release came first, as it should
+            _log.warning(
+                "run %r: its lease is no longer held by this process (%s); another"
+                " process may have resumed it",
+                run_id,
+                owner,
+            )
+        return False
 
     def stop(self) -> None:
         """Stop renewing and release the lease (an error is logged, never raised)."""
-        self._stopped.set()
+        self._stopped = True
+        _BEATS.discard(self)
         try:
-            self._store.release_lease(self._run_id, self._owner)
+            self.store.release_lease(self._run_id, self._owner)
         except Exception:  # noqa: BLE001 - the run is over; its lease expires by itself
             _log.warning("run %r: could not release its lease", self._run_id, exc_info=True)
+
+
+class _Beats:
+    """The process's heartbeat thread and the leases it renews, each when it is due.
+
+    The thread starts with the first lease held (again after a fork, which keeps
+    no threads) and then waits for the next one due, or for a new lease.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held: set[Heartbeat] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, heartbeat: Heartbeat) -> None:
+        with self._changed:
+            self._held.add(heartbeat)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="planloop-leases", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def discard(self, heartbeat: Heartbeat) -> None:
+        with self._changed:
+            self._held.discard(heartbeat)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [h for h in self._held if h.due <= now]
+                if not due:
+                    nearest = min((h.due for h in self._held), default=None)
+                    self._changed.wait(None if nearest is None else nearest - now)
+                    continue
+            for heartbeat in due:  # renewed outside the lock: a slow store holds up no run
+                if not heartbeat.beat():
+                    self.discard(heartbeat)
+
+
+_BEATS = _Beats()
 
 
 @contextmanager
